@@ -1,0 +1,37 @@
+# The two commands the README opens with: `make demo` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test chaos bench serve lint install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m connector.demo
+
+test: $(STAMP)
+	$(BIN)/ruff check connector providers tests bench
+	$(BIN)/python -m pytest -q
+
+chaos: $(STAMP)
+	BCC_CAPTURE_CHAOS=full $(BIN)/python -m pytest -q -m chaos -s
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+serve: $(STAMP)
+	$(BIN)/python -m connector.demo --serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check connector providers tests bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

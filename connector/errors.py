@@ -1,0 +1,91 @@
+"""One exception tree for the whole connector.
+
+    ConnectorError
+    ├── ConfigError              settings missing or wrong (names the key)
+    ├── DatabaseNotMigrated      the schema is behind the code: run `bcc-capture db upgrade`
+    ├── InputError               a user or caller asked for something invalid (CLI/API → clear message)
+    │   └── NotFound             the thing named does not exist (or is another tenant's)
+    ├── MimeError                bytes that cannot be read as an RFC 5322 message
+    ├── DnsVerificationError     the TXT record proving a domain is missing or wrong
+    ├── WebhookRejected          a forged, replayed or malformed provider notification
+    └── ProviderError            a mail provider failed; providers translate their SDK's exceptions
+        ├── Throttled            429/503 or quota: retry after ``retry_after`` seconds
+        ├── TransientError       5xx, timeouts, dropped connections: retry with backoff
+        ├── TokenExpired         access token expired: refresh, then retry
+        ├── GrantRevoked         consent revoked / refresh token dead: needs reconnect
+        ├── CursorExpired        delta token / history id too old: bounded resync
+        └── PermanentError       anything else: fail, audit, do not retry
+
+Providers import only this module, the envelope and the Provider protocol from the core.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error the connector raises on purpose."""
+
+
+class ConfigError(ConnectorError):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"setting {key!r}: {problem}")
+        self.key = key
+
+
+class DatabaseNotMigrated(ConnectorError):
+    pass
+
+
+class InputError(ConnectorError):
+    pass
+
+
+class NotFound(InputError):
+    pass
+
+
+class MimeError(ConnectorError):
+    """Raised by `connector.mime.parse` for bytes that are not a usable message."""
+
+
+class DnsVerificationError(ConnectorError):
+    pass
+
+
+class WebhookRejected(ConnectorError):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+class ProviderError(ConnectorError):
+    def __init__(self, message: str = "", *, endpoint: str = "", status: int | None = None) -> None:
+        super().__init__(message or self.__class__.__name__)
+        self.endpoint = endpoint
+        self.status = status
+
+
+class Throttled(ProviderError):
+    def __init__(self, message: str = "", *, retry_after: float = 1.0, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class TransientError(ProviderError):
+    pass
+
+
+class TokenExpired(ProviderError):
+    pass
+
+
+class GrantRevoked(ProviderError):
+    pass
+
+
+class CursorExpired(ProviderError):
+    pass
+
+
+class PermanentError(ProviderError):
+    pass

@@ -1,0 +1,89 @@
+"""The narrow interface the sync engine drives every mail provider through.
+
+A provider adapter (Graph, Gmail) turns its API's objects into `connector.envelope.Envelope`s and
+its SDK's exceptions into `connector.errors`. It never decides what to log: it reads changes,
+hands header-only envelopes to the engine, and fetches full messages only when asked.
+
+Cursors are opaque strings owned by the adapter (a JSON of Graph delta links, a Gmail history
+id). The engine stores the cursor returned with a page in the same transaction as the rows that
+page produced, so a crash replays the page harmlessly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from connector.envelope import Envelope
+
+
+@dataclass(frozen=True)
+class MailboxRef:
+    """Which mailbox to talk to, and how to authenticate for it."""
+
+    mailbox_id: int
+    address: str  # the user's address (Graph user id / Gmail userId "me" resolves to it)
+    provider_user_id: str = ""  # Graph user id (GUID) when known
+    credentials: str = ""  # decrypted token material (serialized MSAL cache / Google credentials JSON)
+    app_only: bool = False  # tenant-wide access: app token (Graph) / domain-wide delegation (Gmail)
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """One page of mailbox changes, as header-only envelopes, plus the cursor after it."""
+
+    envelopes: Sequence[Envelope]
+    cursor: str
+    more: bool = False  # another page is ready now
+    removed: Sequence[str] = ()  # provider message ids deleted/moved out (for information)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A Graph subscription or a Gmail watch."""
+
+    subscription_id: str
+    expires_at: datetime
+    client_state: str = ""
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    """Counters an adapter keeps for benchmarks and metrics."""
+
+    http_requests: int = 0
+    quota_units: int = 0
+    bytes_downloaded: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str  # "graph" | "gmail"
+
+    def start_cursor(self, mailbox: MailboxRef) -> str:
+        """A cursor at 'now' (latest delta link / current history id) for a new mailbox."""
+
+    def read_changes(self, mailbox: MailboxRef, cursor: str) -> ChangePage:
+        """One page of changes after ``cursor``. Raises CursorExpired when it is too old."""
+
+    def recent(self, mailbox: MailboxRef, since: datetime) -> ChangePage:
+        """Header-only envelopes of messages since ``since`` plus a fresh cursor (bounded resync)."""
+
+    def thread(self, mailbox: MailboxRef, envelope: Envelope) -> Sequence[Envelope]:
+        """Header-only envelopes of the other messages in ``envelope``'s provider thread."""
+
+    def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
+        """Complete envelopes (bodies, attachments) for the given header-only ones, batched."""
+
+    def subscribe(self, mailbox: MailboxRef, notification_url: str, now: datetime) -> Subscription:
+        """Create (or recreate) the push subscription / watch."""
+
+    def renew(self, mailbox: MailboxRef, subscription: Subscription, now: datetime) -> Subscription:
+        """Extend it before it expires."""
+
+    def unsubscribe(self, mailbox: MailboxRef, subscription: Subscription) -> None: ...
+
+    def usage(self) -> ApiUsage: ...
