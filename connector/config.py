@@ -1,0 +1,159 @@
+"""Settings: `settings.yaml` overlaid by `BCC_CAPTURE_…` environment variables.
+
+Nested keys use a double underscore: ``BCC_CAPTURE_DATABASE__URL``. The settings file is
+``$BCC_CAPTURE_SETTINGS`` or ``./settings.yaml``; without either the defaults below apply (they
+equal the shipped file). The secret key is read from the environment only. `get_settings()` is
+the one entry point; nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from connector.errors import ConfigError
+
+ENV_PREFIX = "BCC_CAPTURE_"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SearchPattern(StrEnum):
+    CONTACTS_ONLY = "contacts_only"
+    LEADS_ONLY = "leads_only"
+    CONTACTS_THEN_LEADS = "contacts_then_leads"
+
+
+class DatabaseSettings(Strict):
+    url: str = "sqlite:///./var/bcc-capture.db"
+
+
+class SchemeSettings(Strict):
+    matter: bool = True
+    project: bool = True
+    company: bool = True
+    personal: bool = True
+    shared: bool = True
+    actions: bool = True
+
+
+class DropboxSettings(Strict):
+    domains: tuple[str, ...] = ("bcc.example.com",)
+    shared_local_parts: tuple[str, ...] = ("notes",)
+    schemes: SchemeSettings = SchemeSettings()
+
+    @field_validator("domains", "shared_local_parts")
+    @classmethod
+    def _lower_nonempty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(v.strip().lower() for v in value if v.strip())
+        if not cleaned:
+            raise ValueError("at least one value is required")
+        return cleaned
+
+
+class AttachmentSettings(Strict):
+    max_total_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+
+class ActivitySettings(Strict):
+    type: str = Field(default="Email", min_length=1)
+    performed_by: str = Field(default="Email Capture", min_length=1)
+    status: str = Field(default="Completed", min_length=1)
+
+
+class ContactSettings(Strict):
+    search_pattern: SearchPattern = SearchPattern.CONTACTS_THEN_LEADS
+    create_as: str = Field(default="contact", pattern="^(contact|lead)$")
+
+
+class SenderSettings(Strict):
+    max_extra_addresses: int = Field(default=5, ge=0, le=20)
+
+
+class Mode(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    mode: Mode = Mode.DEVELOPMENT
+    secret_key: str | None = None
+    database: DatabaseSettings = DatabaseSettings()
+    dropbox: DropboxSettings = DropboxSettings()
+    attachments: AttachmentSettings = AttachmentSettings()
+    activity: ActivitySettings = ActivitySettings()
+    contacts: ContactSettings = ContactSettings()
+    senders: SenderSettings = SenderSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = settings_path()
+        if path is None:
+            return {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(str(path), f"is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(str(path), "must be a mapping of settings")
+        if "secret_key" in data:
+            raise ConfigError("secret_key", f"must come from the environment ({ENV_PREFIX}SECRET_KEY), "
+                              f"not from {path}")
+        return data
+
+
+def settings_path() -> Path | None:
+    explicit = os.environ.get(f"{ENV_PREFIX}SETTINGS")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{ENV_PREFIX}SETTINGS", f"no settings file at {path}")
+        return path
+    local = Path("settings.yaml")
+    return local if local.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into a ConfigError that names the key."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(key, first["msg"]) from exc
+    if settings.mode is Mode.PRODUCTION and not settings.secret_key:
+        raise ConfigError("secret_key", f"is required in production mode: set {ENV_PREFIX}SECRET_KEY")
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

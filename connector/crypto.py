@@ -1,0 +1,50 @@
+"""Encryption at rest for OAuth tokens (Fernet: AES-128-CBC + HMAC-SHA256, from `cryptography`).
+
+The key comes from ``BCC_CAPTURE_SECRET_KEY``. In development mode a key is generated once and
+kept in ``var/dev-secret.key`` so the demo needs no set-up; production refuses to start without one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from connector.config import Mode, Settings
+from connector.errors import ConfigError
+
+DEV_KEY_FILE = Path("var/dev-secret.key")
+
+
+def secret_key(settings: Settings) -> bytes:
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    if settings.mode is Mode.PRODUCTION:
+        raise ConfigError("secret_key", "is required in production mode: set BCC_CAPTURE_SECRET_KEY")
+    if not DEV_KEY_FILE.exists():
+        DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+        DEV_KEY_FILE.write_bytes(Fernet.generate_key())
+        DEV_KEY_FILE.chmod(0o600)
+    return DEV_KEY_FILE.read_bytes().strip()
+
+
+class TokenCipher:
+    def __init__(self, key: bytes) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError("secret_key", "must be a urlsafe-base64 32-byte Fernet key "
+                              "(make one with `bcc-capture secret new`)") from exc
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ConfigError("secret_key", "cannot decrypt stored tokens: the key changed") from exc
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenCipher:
+        return cls(secret_key(settings))

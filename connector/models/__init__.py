@@ -1,0 +1,43 @@
+"""SQLModel tables, one module per aggregate. Importing this package registers all of them."""
+
+from connector.models.audit import AuditEntry
+from connector.models.mail import (
+    Activity,
+    ActivityLink,
+    ActivitySource,
+    Attachment,
+    Blob,
+    Participant,
+    Thread,
+    ThreadKey,
+    ThreadTarget,
+    Unassigned,
+)
+from connector.models.records import REFERENCE_PREFIX, Record, RecordKind
+from connector.models.tenants import USE_EMAIL_CAPTURE, Role, RolePermission, Tenant
+from connector.models.users import Exclusion, RetiredAddress, SenderAddress, User
+
+__all__ = [
+    "REFERENCE_PREFIX",
+    "USE_EMAIL_CAPTURE",
+    "Activity",
+    "ActivityLink",
+    "ActivitySource",
+    "Attachment",
+    "AuditEntry",
+    "Blob",
+    "Exclusion",
+    "Participant",
+    "Record",
+    "RecordKind",
+    "RetiredAddress",
+    "Role",
+    "RolePermission",
+    "SenderAddress",
+    "Tenant",
+    "Thread",
+    "ThreadKey",
+    "ThreadTarget",
+    "Unassigned",
+    "User",
+]

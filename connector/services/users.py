@@ -1,0 +1,195 @@
+"""Users: create, enable capture (F7 level 3), the personal dropbox address and its vCard (F3),
+authorized sender addresses (F8) and exclusion lists (F9)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+import vobject
+from sqlmodel import Session, col, select
+
+from connector.config import SearchPattern, Settings
+from connector.db import utcnow
+from connector.errors import InputError, NotFound
+from connector.models import Exclusion, RetiredAddress, SenderAddress, Tenant, User
+from connector.routing.addresses import Action, action_address, new_token, personal_address
+from connector.routing.decision import Reason
+from connector.routing.repository import SqlRepository
+from connector.routing.senders import enablement_problem
+from connector.services.tenants import get_role
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if not _EMAIL.match(value):
+        raise InputError(f"{value!r} is not an e-mail address")
+    return value
+
+
+def create_user(session: Session, tenant: Tenant, email: str, name: str = "", role: str = "Standard User",
+                timezone: str = "UTC") -> User:
+    email = _email(email)
+    if session.exec(select(User).where(User.email == email)).first():
+        raise InputError(f"a user with login {email} already exists")
+    user = User(tenant_id=tenant.id, email=email, name=name, role_id=get_role(session, tenant, role).id,
+                dropbox_token=new_token(), timezone=timezone)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, email: str) -> User:
+    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        raise NotFound(f"no user with login {email}")
+    return user
+
+
+def set_capture(session: Session, user: User, enabled: bool) -> None:
+    """Level 3 of F7. Enabling needs levels 1 and 2; the error names the level that is missing."""
+    if enabled:
+        problem = enablement_problem(user, SqlRepository(session))
+        if problem not in (None, Reason.CAPTURE_DISABLED):
+            raise InputError(f"cannot enable capture for {user.email}: {explain(problem)}")
+    user.capture_enabled = enabled
+    session.add(user)
+    session.flush()
+
+
+def explain(reason: Reason | None) -> str:
+    """A sentence for a person saying which level of F7 is missing."""
+    if reason is None:
+        return "email capture is on"
+    return {
+        "domain_not_verified": "the company has not verified its domain (level 1)",
+        "tenant_not_enabled": "the company has not enabled email capture (level 1)",
+        "role_lacks_permission": "the user's role lacks the 'use email capture' permission (level 2)",
+        "user_capture_disabled": "the user has not enabled email capture for themselves (level 3)",
+        "user_inactive": "the user is deactivated",
+    }.get(reason.value, reason.value)
+
+
+def dropbox_address(user: User, settings: Settings) -> str:
+    return personal_address(user.dropbox_token, settings.dropbox.domains[0])
+
+
+def action_addresses(user: User, settings: Settings) -> dict[str, str]:
+    return {a.value: action_address(a, user.dropbox_token, settings.dropbox.domains[0]) for a in Action}
+
+
+def regenerate_address(session: Session, user: User) -> str:
+    """A new personal token; the old one (and its action addresses) is retired and refused (F3, F17)."""
+    session.add(RetiredAddress(token=user.dropbox_token, user_id=user.id))
+    user.dropbox_token = new_token()
+    session.add(user)
+    session.flush()
+    return user.dropbox_token
+
+
+def vcard(user: User, settings: Settings) -> str:
+    card = vobject.vCard()
+    card.add("fn").value = f"Email dropbox ({user.name or user.email})"
+    card.add("n").value = vobject.vcard.Name(family="Email dropbox", given=user.name or user.email)
+    email = card.add("email")
+    email.value = dropbox_address(user, settings)
+    email.type_param = "INTERNET"
+    card.add("note").value = "Bcc this address to file an e-mail in the system of record."
+    return card.serialize()
+
+
+def set_search_pattern(session: Session, user: User, pattern: str, create_as: str | None = None) -> None:
+    user.search_pattern = SearchPattern(pattern).value
+    if create_as is not None:
+        if create_as not in ("contact", "lead"):
+            raise InputError("create_as must be 'contact' or 'lead'")
+        user.create_as = create_as
+    session.add(user)
+    session.flush()
+
+
+# --------------------------------------------------------------------------- sender addresses (F8)
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def add_sender(session: Session, user: User, email: str, settings: Settings) -> tuple[SenderAddress, str]:
+    """Register an extra address; returns it with the verification code to send to that address."""
+    email = _email(email)
+    if email == user.email:
+        raise InputError(f"{email} is the login address, which is always authorized")
+    rows = session.exec(select(SenderAddress).where(SenderAddress.user_id == user.id)).all()
+    if any(r.email == email for r in rows):
+        raise InputError(f"{email} is already on the list")
+    if len(rows) >= settings.senders.max_extra_addresses:
+        raise InputError(f"at most {settings.senders.max_extra_addresses} extra sender addresses per user")
+    taken = session.exec(select(SenderAddress).where(
+        SenderAddress.email == email, col(SenderAddress.verified_at).is_not(None))).first()
+    if taken is not None or session.exec(select(User).where(User.email == email)).first():
+        raise InputError(f"{email} already belongs to another user")
+    code = f"{secrets.randbelow(10**6):06d}"
+    row = SenderAddress(user_id=user.id, email=email, code_hash=_code_hash(code))
+    session.add(row)
+    session.flush()
+    return row, code
+
+
+def verify_sender(session: Session, user: User, email: str, code: str) -> None:
+    row = session.exec(select(SenderAddress).where(
+        SenderAddress.user_id == user.id, SenderAddress.email == email.strip().lower())).first()
+    if row is None:
+        raise NotFound(f"{email} is not on {user.email}'s list")
+    if not hmac.compare_digest(row.code_hash, _code_hash(code.strip())):
+        raise InputError(f"wrong verification code for {email}")
+    row.verified_at = utcnow()
+    session.add(row)
+    session.flush()
+
+
+def remove_sender(session: Session, user: User, email: str) -> None:
+    row = session.exec(select(SenderAddress).where(
+        SenderAddress.user_id == user.id, SenderAddress.email == email.strip().lower())).first()
+    if row is None:
+        raise NotFound(f"{email} is not on {user.email}'s list")
+    session.delete(row)
+    session.flush()
+
+
+def senders(session: Session, user: User) -> list[SenderAddress]:
+    return list(session.exec(select(SenderAddress).where(SenderAddress.user_id == user.id)))
+
+
+# --------------------------------------------------------------------------- exclusions (F9)
+def _pattern(value: str) -> str:
+    value = value.strip().lower()
+    if value.startswith("@") and "." in value:
+        return value
+    return _email(value)
+
+
+def add_exclusion(session: Session, tenant: Tenant, pattern: str, user: User | None = None) -> Exclusion:
+    pattern = _pattern(pattern)
+    found = session.exec(select(Exclusion).where(
+        Exclusion.tenant_id == tenant.id, Exclusion.pattern == pattern,
+        Exclusion.user_id == (user.id if user else None))).first()
+    if found is not None:
+        return found
+    row = Exclusion(tenant_id=tenant.id, user_id=user.id if user else None, pattern=pattern)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def remove_exclusion(session: Session, tenant: Tenant, pattern: str, user: User | None = None) -> None:
+    rows = session.exec(select(Exclusion).where(
+        Exclusion.tenant_id == tenant.id, Exclusion.pattern == _pattern(pattern),
+        Exclusion.user_id == (user.id if user else None))).all()
+    if not rows:
+        raise NotFound(f"{pattern} is not on the exclusion list")
+    for row in rows:
+        session.delete(row)
+    session.flush()

@@ -1,0 +1,150 @@
+"""Shared fixtures: a real database on SQLite and PostgreSQL, and a small company to file mail in."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+import connector.models  # noqa: F401
+from connector.config import Settings, load_settings
+from connector.db import make_engine, transaction, upgrade
+from connector.models import Record, Tenant, User
+from connector.services import records, tenants, users
+from connector.services.capture import Capture
+
+PG_ADMIN = os.environ.get("BCC_CAPTURE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_available() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"no PostgreSQL server answers at {PG_ADMIN}: {exc}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    reason = _pg_available()
+    if reason:
+        pytest.skip(reason)
+    name = f"bcc_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Engine]:
+    return {}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, _engines: dict[str, Engine],
+           tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """A migrated database, emptied before each test (created once per backend per run)."""
+    backend = request.param
+    if backend not in _engines:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        else:
+            url = request.getfixturevalue("pg_url")
+        created = make_engine(url)
+        upgrade(created)
+        _engines[backend] = created
+    found = _engines[backend]
+    _empty(found)
+    return found
+
+
+def _empty(engine: Engine) -> None:
+    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings()
+
+
+FIXED_NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def capture(engine: Engine, settings: Settings) -> Capture:
+    return Capture(engine, settings, clock=lambda: FIXED_NOW)
+
+
+class StaticTxt:
+    """A resolver answering from a dict, standing in for DNS (the TxtResolver interface)."""
+
+    def __init__(self, records: dict[str, list[str]]) -> None:
+        self.records = records
+
+    def txt(self, name: str) -> list[str]:
+        from connector.errors import DnsVerificationError
+
+        if name not in self.records:
+            raise DnsVerificationError(f"{name} does not exist (NXDOMAIN)")
+        return self.records[name]
+
+
+@dataclass
+class World:
+    engine: Engine
+    tenant: Tenant
+    alice: User
+    bob: User
+    matter: Record
+    project: Record
+    globex: Record
+    initech: Record
+    opportunity: Record
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+
+@pytest.fixture
+def world(engine: Engine, settings: Settings) -> World:
+    """Acme Law: verified and enabled, two users with capture on, a matter, a project, customers, contacts."""
+    with transaction(engine) as session:
+        tenant = tenants.create_tenant(session, "Acme Law", "acme", domain="acme-law.com")
+        tenants.verify_domain(session, tenant, StaticTxt({"acme-law.com": [tenants.txt_record(tenant)]}))
+        tenants.set_enabled(session, tenant, True)
+        tenants.grant(session, tenants.get_role(session, tenant, "Standard User"))
+        alice = users.create_user(session, tenant, "alice@acme-law.com", "Alice Archer", timezone="Europe/Helsinki")
+        bob = users.create_user(session, tenant, "bob@acme-law.com", "Bob Baker")
+        for user in (alice, bob):
+            users.set_capture(session, user, True)
+        matter = records.create_record(session, tenant, "matter", number="10802", title="Smith v. Jones")
+        project = records.create_record(session, tenant, "project", number="1001", title="Website relaunch")
+        globex = records.create_record(session, tenant, "customer", number="C-1", title="Globex")
+        initech = records.create_record(session, tenant, "customer", number="C-2", title="Initech")
+        records.create_record(session, tenant, "contact", email="carol@clientco.com", name="Carol Client")
+        records.create_record(session, tenant, "contact", email="hank@globex.com", name="Hank Scorpio",
+                              customer="Globex")
+        records.create_record(session, tenant, "contact", email="mindy@globex.com", name="Mindy Moss",
+                              customer="Globex")
+        records.create_record(session, tenant, "contact", email="peter@initech.com", name="Peter Gibbons",
+                              customer="Initech")
+        opportunity = records.create_record(session, tenant, "opportunity", number="CO34322",
+                                            title="Globex renewal")
+    return World(engine, tenant, alice, bob, matter, project, globex, initech, opportunity)
