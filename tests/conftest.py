@@ -47,7 +47,7 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def _engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Engine]:
+def _engines() -> dict[str, Engine]:
     return {}
 
 
@@ -123,7 +123,11 @@ class World:
 
 
 @pytest.fixture
-def world(engine: Engine, settings: Settings) -> World:
+def world(engine: Engine) -> World:
+    return build_world(engine)
+
+
+def build_world(engine: Engine) -> World:
     """Acme Law: verified and enabled, two users with capture on, a matter, a project, customers, contacts."""
     with transaction(engine) as session:
         tenant = tenants.create_tenant(session, "Acme Law", "acme", domain="acme-law.com")

@@ -132,8 +132,8 @@ class Router:
         tenant_id = self._tenant_of(dropbox, sender)
         if tenant_id is None:
             only_shared = all(a.scheme is Scheme.SHARED for a in dropbox)
-            return self._refuse(envelope, Reason.UNAUTHORIZED_SENDER if only_shared else Reason.UNKNOWN_ADDRESS,
-                                None)
+            reason = Reason.UNAUTHORIZED_SENDER if only_shared else self._unrecognized_reason(envelope)
+            return self._refuse(envelope, reason, None)
         instructions, refusal = self._authorized(dropbox, sending_user(sender_address, tenant_id, self.repo),
                                                  tenant_id)
         if refusal is not None or sender is None:
