@@ -1,0 +1,190 @@
+"""`make demo`: a company is set up, mail flows in, and the Communications tab shows what was filed.
+
+Runs on the embedded default (a fresh SQLite file under var/demo/) and exits. Everything goes
+through the same code the product runs: the DNS check uses the real dnspython resolver against a
+loopback DNS server, messages are real .eml files parsed by `connector.mime`, routed by the core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import shutil
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.rule import Rule
+from rich.table import Table
+from sqlalchemy.engine import Engine
+
+from connector import render
+from connector.config import Settings, load_settings
+from connector.db import make_engine, transaction, upgrade
+from connector.devdns import TxtServer
+from connector.envelope import Envelope, Source
+from connector.mime import parse
+from connector.models import RecordKind
+from connector.routing.apply import Applied
+from connector.services import records, tenants, users, views
+from connector.services.capture import Capture
+from connector.services.dns_verify import DnsPythonResolver
+
+DEMO_DIR = Path("var/demo")
+console = Console(width=120)
+
+
+def sample(name: str) -> bytes:
+    return importlib.resources.files("connector.samples").joinpath(name).read_bytes()
+
+
+def step(title: str) -> None:
+    console.print()
+    console.print(Rule(f"[bold]{title}[/]", align="left"))
+
+
+def set_up_company(engine: Engine, settings: Settings) -> dict[str, str]:
+    step("1. Acme Law enables email capture (three levels, F7)")
+    with transaction(engine) as session:
+        tenant = tenants.create_tenant(session, "Acme Law", "acme", domain="acme-law.com")
+        txt = tenants.txt_record(tenant)
+    console.print(f"  admin enters domain acme-law.com and publishes the TXT record [cyan]{txt}[/]")
+    published = {"acme-law.com": ["v=spf1 include:spf.protection.outlook.com -all", txt]}
+    with TxtServer(published) as dns_server, transaction(engine) as session:
+        tenant = tenants.get_tenant(session, "acme")
+        tenants.verify_domain(session, tenant, DnsPythonResolver([dns_server.host], dns_server.port))
+        tenants.set_enabled(session, tenant, True)
+        tenants.grant(session, tenants.get_role(session, tenant, "Standard User"))
+    console.print("  ✓ level 1: domain verified by DNS, company enabled")
+    console.print("  ✓ level 2: role 'Standard User' granted 'use email capture'")
+    with transaction(engine) as session:
+        tenant = tenants.get_tenant(session, "acme")
+        alice = users.create_user(session, tenant, "alice@acme-law.com", "Alice Archer", timezone="Europe/London")
+        bob = users.create_user(session, tenant, "bob@acme-law.com", "Bob Baker")
+        for user in (alice, bob):
+            users.set_capture(session, user, True)
+        make = records.create_record
+        make(session, tenant, "matter", number="10802", title="Smith v. Jones")
+        make(session, tenant, "project", number="1001", title="Website relaunch")
+        make(session, tenant, "customer", number="C-100", title="Globex")
+        make(session, tenant, "customer", number="C-200", title="Initech")
+        make(session, tenant, "contact", email="carol@clientco.com", name="Carol Client")
+        make(session, tenant, "contact", email="hank@globex.com", name="Hank Scorpio", customer="Globex")
+        make(session, tenant, "contact", email="mindy@globex.com", name="Mindy Moss", customer="Globex")
+        make(session, tenant, "contact", email="peter@initech.com", name="Peter Gibbons", customer="Initech")
+        make(session, tenant, "contact", email="zoe@example.dk", name="Zoë Østergaard")
+        make(session, tenant, "opportunity", number="CO34322", title="Globex renewal")
+        addresses = {"alice": users.dropbox_address(alice, settings),
+                     "alice_task_tomorrow": users.action_addresses(alice, settings)["task-tomorrow"]}
+    console.print("  ✓ level 3: Alice and Bob switched capture on for themselves")
+    table = Table(title="Dropbox addresses", title_justify="left", show_header=False)
+    table.add_row("matter 10802 (F1)", "acme+10802@bcc.example.com")
+    table.add_row("project 1001 (F2)", "1001.acme@bcc.example.com")
+    table.add_row("Alice, personal (F3)", addresses["alice"])
+    table.add_row("Alice, task due tomorrow (F5)", addresses["alice_task_tomorrow"])
+    table.add_row("shared (F4)", "notes@bcc.example.com")
+    console.print(table)
+    return addresses
+
+
+def built_messages(addresses: dict[str, str]) -> list[tuple[str, bytes]]:
+    """Messages that depend on this run's random personal address, or too big to ship as files."""
+    def message(subject: str, to: str, bcc: str, body: str, mid: str) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Bcc"], msg["Subject"] = "Alice Archer <alice@acme-law.com>", to, bcc, subject
+        msg["Date"] = format_datetime(datetime(2026, 3, 12, 16, 5, tzinfo=UTC))
+        msg["Message-ID"] = mid
+        msg.set_content(body)
+        return msg
+
+    oversized = message("Smith v. Jones – scanned exhibits", "Carol Client <carol@clientco.com>",
+                        "acme+10802@bcc.example.com", "Carol,\n\nthe scanned exhibits are attached.\n\nAlice",
+                        "<exhibits-6@acme-law.com>")
+    oversized.add_attachment(b"II*\0" + b"\0" * (11 * 1024 * 1024), maintype="image", subtype="tiff",
+                             filename="exhibits-scan.tiff")
+    personal = message("Intro: Acme Law × Zillum", "Charles S <charless@zillum.com>", addresses["alice"],
+                       "Hi Charles,\n\ngreat to meet you at the conference.\n\nAlice", "<zillum-11@acme-law.com>")
+    task = message("Send Hank the signed NDA", "Hank Scorpio <hank@globex.com>", addresses["alice_task_tomorrow"],
+                   "Hank, NDA to follow tomorrow.\n\nAlice", "<nda-12@acme-law.com>")
+    return [("06 (built) oversized attachment", oversized.as_bytes()),
+            ("11 (built) personal dropbox, new contact", personal.as_bytes()),
+            ("12 (built) task due tomorrow", task.as_bytes())]
+
+
+SAMPLES: list[tuple[str, str, str | None]] = [
+    ("01_sent_matter_bcc.eml", "Alice Bccs matter 10802 (F1)", None),
+    ("02_client_reply.eml", "Carol replies, no Bcc — read from Alice's mailbox (F13)", "alice@acme-law.com"),
+    ("03_forward_received_to_notes.eml", "Alice forwards Peter's mail to notes@ (F14)", None),
+    ("04_stranger_spoof.eml", "A stranger writes to the leaked matter address (F17)", None),
+    ("05_html_only_project.eml", "Bob Bccs project 1001, HTML-only (F2, F15)", None),
+    ("07_notes_two_contacts.eml", "notes@ with two contacts of two customers (F4, F11)", None),
+    ("08_opportunity_ref.eml", "#CO34322 in the subject (F6)", None),
+    ("09_notes_unassigned.eml", "notes@ with nobody known (F12)", None),
+    ("10_non_ascii_matter.eml", "Non-ASCII names and subject, ISO-8859-1 body (F1)", None),
+]
+
+
+def ingest(engine: Engine, settings: Settings, addresses: dict[str, str]) -> None:
+    step("2. Mail arrives")
+    labelled: list[tuple[str, Envelope]] = []
+    for name, label, mailbox in SAMPLES:
+        source = Source.FILE if mailbox else Source.SMTP
+        labelled.append((label, parse(sample(name), source=source, mailbox=mailbox or "")))
+    for label, raw in built_messages(addresses):
+        labelled.append((label, parse(raw, source=Source.SMTP)))
+    results = Capture(engine, settings).process_all(e for _, e in labelled)
+    table = Table(show_lines=False)
+    for column in ("message", "outcome", "reason"):
+        table.add_column(column)
+    for (label, _), (_, applied) in zip(labelled, results, strict=True):
+        table.add_row(label, _outcome(applied), applied.reason.value)
+    console.print(table)
+
+
+def _outcome(applied: Applied) -> str:
+    colour = {"logged": "green", "unassigned": "yellow", "refused": "red"}.get(applied.outcome.value, "white")
+    return f"[{colour}]{applied.outcome.value}[/]"
+
+
+def show(engine: Engine) -> None:
+    with transaction(engine) as session:
+        tenant = tenants.get_tenant(session, "acme")
+        step("3. The Communications tab of matter 10802 “Smith v. Jones”")
+        matter = records.find_record(session, tenant, RecordKind.MATTER, "10802")
+        render.communications(console, "matter 10802", views.communications(session, tenant, matter))
+        step("4. Project 1001 — attachments become project files")
+        project = records.find_record(session, tenant, RecordKind.PROJECT, "1001")
+        render.communications(console, "project 1001", views.communications(session, tenant, project))
+        step("5. Contacts, the opportunity, the new contact and the task")
+        for email in ("peter@initech.com", "hank@globex.com", "charless@zillum.com"):
+            render.communications(console, f"contact {email}",
+                                  views.communications(session, tenant, records.person(session, tenant, email)))
+        step("6. Unassigned e-mails (F12)")
+        render.unassigned(console, views.unassigned(session, tenant))
+        step("7. Refusals — why a mail was not logged")
+        render.audit(console, views.audit(session, tenant, "refused"), title="Refused")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keep", action="store_true", help="keep the previous demo database")
+    args = parser.parse_args(argv)
+    if not args.keep and DEMO_DIR.exists():
+        shutil.rmtree(DEMO_DIR)
+    settings = load_settings(database={"url": f"sqlite:///{DEMO_DIR / 'demo.db'}"})
+    engine = make_engine(settings.database.url)
+    upgrade(engine)
+    console.print(Rule("[bold magenta]bcc-capture demo[/]"))
+    console.print(f"database: {engine.url.render_as_string()}")
+    addresses = set_up_company(engine, settings)
+    ingest(engine, settings, addresses)
+    show(engine)
+    console.print()
+    console.print(f"Explore further: BCC_CAPTURE_DATABASE__URL=sqlite:///{DEMO_DIR / 'demo.db'} "
+                  ".venv/bin/bcc-capture log --contact carol@clientco.com")
+
+
+if __name__ == "__main__":
+    main()

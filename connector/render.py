@@ -1,0 +1,90 @@
+"""Terminal rendering of the Communications tab, the unassigned list and the audit (rich)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from connector.models import AuditEntry, Unassigned
+from connector.services.views import MessageRow, ThreadRow
+
+_ARROW = {"sent": "→ sent", "received": "← received"}
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "(no date)"
+
+
+def _excerpt(text: str, lines: int = 4, width: int = 100) -> str:
+    kept = [line.rstrip() for line in text.strip().splitlines() if line.strip()][:lines]
+    return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in kept)
+
+
+def _message(row: MessageRow) -> Group:
+    head = Text()
+    head.append(f"{_ARROW.get(row.direction, row.direction)}  ", style="bold cyan")
+    head.append(row.subject, style="bold")
+    head.append(f"   {when(row.sent_at)}", style="dim")
+    people = ", ".join(f"{email} ({role}, {kind})" for email, role, kind in row.participants)
+    details = Text()
+    details.append("from ", style="dim")
+    details.append(f"{row.from_}   ")
+    details.append("owner ", style="dim")
+    details.append(row.owner or "-")
+    details.append("\nparticipants ", style="dim")
+    details.append(people or "-")
+    details.append("\nfiled under ", style="dim")
+    details.append("; ".join(row.filed_under) or "-", style="green")
+    details.append("\nseen in ", style="dim")
+    details.append(", ".join(row.sources))
+    parts: list[Text] = [head, details]
+    if row.attachments:
+        parts.append(Text("attachments: " + ", ".join(f"{name} ({size:,} bytes)" for _, name, size in row.attachments),
+                          style="magenta"))
+    for note in row.notes:
+        parts.append(Text(f"note: {note}", style="yellow"))
+    excerpt = _excerpt(row.text)
+    if excerpt:
+        parts.append(Text(excerpt, style="italic"))
+    return Group(*parts, Text(""))
+
+
+def communications(console: Console, title: str, threads: Sequence[ThreadRow]) -> None:
+    if not threads:
+        console.print(Panel("No e-mail logged yet.", title=title))
+        return
+    for thread in threads:
+        body = Group(*(_message(m) for m in thread.messages))
+        count = len(thread.messages)
+        console.print(Panel(body, title=f"[bold]{title}[/] · thread “{thread.subject}” · {count} message(s)",
+                            title_align="left", border_style="blue"))
+
+
+def unassigned(console: Console, rows: Sequence[Unassigned]) -> None:
+    table = Table(title="Unassigned e-mails (link them to contacts)", title_justify="left")
+    for column in ("id", "from", "subject", "sent", "body"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row.id), row.from_email, row.subject, when(row.sent_at), _excerpt(row.text, 2, 60))
+    console.print(table)
+
+
+def audit(console: Console, rows: Sequence[AuditEntry], title: str = "Audit") -> None:
+    table = Table(title=title, title_justify="left")
+    for column in ("when", "action", "reason", "from", "subject", "message-id"):
+        table.add_column(column)
+    for row in rows:
+        detail = row.detail or {}
+        table.add_row(when(row.at), row.action, row.reason, str(detail.get("from", "")),
+                      str(detail.get("subject", "")), row.internet_message_id)
+    console.print(table)
+
+
+def as_json(value: object) -> str:
+    return json.dumps(value, indent=2, default=str, ensure_ascii=False)

@@ -1,0 +1,93 @@
+"""The `bcc-capture` command as an administrator and a user meet it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.config import get_settings
+from tests.mailbuilder import mail
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BCC_CAPTURE_DATABASE__URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    get_settings.cache_clear()
+    yield runner
+    get_settings.cache_clear()
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_commands_refuse_an_unmigrated_database_with_a_clear_line(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["tenant", "create", "Acme", "--slug", "acme"])
+    assert result.exit_code == 1
+    assert "run `bcc-capture db upgrade`" in result.output
+
+
+def test_an_admin_sets_up_a_company_and_mail_is_ingested_and_listed(cli: CliRunner, tmp_path: Path) -> None:
+    run("db", "upgrade")
+    run("tenant", "create", "Acme Law", "--slug", "acme", "--domain", "acme-law.com")
+    refused = cli.invoke(app, ["tenant", "enable", "acme"])
+    assert refused.exit_code == 1 and "verify the domain" in refused.output
+    run("role", "grant", "Standard User")
+    run("user", "create", "alice@acme-law.com", "--name", "Alice Archer")
+    not_yet = cli.invoke(app, ["user", "enable", "alice@acme-law.com"])
+    assert not_yet.exit_code == 1 and "level 1" in not_yet.output
+    # Verify through the real resolver against a loopback DNS server publishing the record.
+    from connector.devdns import TxtServer
+    from connector.services.dns_verify import TXT_PREFIX
+
+    with TxtServer() as dns_server:
+        from sqlmodel import Session, select
+
+        from connector.db import make_engine
+        from connector.models import Tenant
+
+        with Session(make_engine(get_settings().database.url)) as session:
+            token = session.exec(select(Tenant.txt_token)).one()
+        dns_server.publish("acme-law.com", f"{TXT_PREFIX}{token}")
+        assert "verified" in run("tenant", "verify", "acme", "--nameserver", "127.0.0.1",
+                                 "--port", str(dns_server.port))
+    run("tenant", "enable", "acme")
+    run("user", "enable", "alice@acme-law.com")
+    run("record", "create", "matter", "--number", "10802", "--title", "Smith v. Jones")
+    run("record", "create", "contact", "--email", "carol@clientco.com", "--name", "Carol Client")
+    sent = tmp_path / "sent.eml"
+    sent.write_bytes(mail("alice@acme-law.com", ["carol@clientco.com"], bcc=["acme+10802@bcc.example.com"],
+                          subject="Settlement", message_id="<s@acme>"))
+    spoof = tmp_path / "spoof.eml"
+    spoof.write_bytes(mail("mallory@evil.example", ["acme+10802@bcc.example.com"], message_id="<x@evil>"))
+    garbage = tmp_path / "garbage.eml"
+    garbage.write_bytes(b"")
+    report = json.loads(run("ingest", str(sent), str(spoof), str(garbage), "--json"))
+    outcomes = {Path(r["message"]).name: (r["outcome"], r["reason"]) for r in report}
+    assert outcomes["sent.eml"] == ("logged", "addressed")
+    assert outcomes["spoof.eml"] == ("refused", "unauthorized_sender")
+    assert outcomes["garbage.eml"][0] == "unreadable"
+    threads = json.loads(run("log", "--matter", "10802", "--json"))
+    assert [m["subject"] for t in threads for m in t["messages"]] == ["Settlement"]
+    audit = json.loads(run("audit", "--action", "refused", "--json"))
+    assert [a["reason"] for a in audit] == ["unauthorized_sender"]
+    vcard = run("user", "vcard", "alice@acme-law.com")
+    assert "BEGIN:VCARD" in vcard and "@bcc.example.com" in vcard
+
+
+def test_an_unknown_record_kind_is_one_clear_error(cli: CliRunner) -> None:
+    run("db", "upgrade")
+    run("tenant", "create", "Acme Law", "--slug", "acme")
+    result = cli.invoke(app, ["record", "create", "spaceship", "--number", "1"])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("error: unknown record kind 'spaceship'")
