@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/python -m connector.demo
 
 test: $(STAMP)
-	$(BIN)/ruff check connector providers tests bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 chaos: $(STAMP)
@@ -31,7 +31,7 @@ serve: $(STAMP)
 	$(BIN)/python -m connector.demo --serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check connector providers tests bench
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
