@@ -79,6 +79,44 @@ class SenderSettings(Strict):
     max_extra_addresses: int = Field(default=5, ge=0, le=20)
 
 
+class SyncSettings(Strict):
+    public_url: str = "http://127.0.0.1:8080"  # where Microsoft and Google reach the webhooks
+    safety_net_minutes: float = Field(default=15, gt=0)  # sync every mailbox at least this often
+    lease_seconds: float = Field(default=120, gt=0)  # a killed worker's mailboxes are taken over after this
+    renew_before_minutes: float = Field(default=24 * 60, gt=0)  # renew subscriptions/watches this early
+    resync_window_days: float = Field(default=7, gt=0)  # how far back a resync after an expired cursor reads
+    max_resyncs_per_day: int = Field(default=3, ge=1)  # loop guard against endlessly expiring cursors
+    failing_after_attempts: int = Field(default=8, ge=1)
+    max_backoff_seconds: float = Field(default=900, gt=0)
+    max_calls_per_mailbox: int = Field(default=4, ge=1)  # concurrent API calls per mailbox (Graph allows 4)
+
+
+class GraphSettings(Strict):
+    enabled: bool = True
+    client_id: str = ""
+    client_secret: str | None = None  # env: BCC_CAPTURE_GRAPH__CLIENT_SECRET
+    authority_host: str = "https://login.microsoftonline.com"
+    tenant: str = "common"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    redirect_path: str = "/oauth/graph/callback"
+    ca_bundle: str | None = None  # only for the emulator's throwaway CA
+
+
+class GmailSettings(Strict):
+    enabled: bool = True
+    client_id: str = ""
+    client_secret: str | None = None  # env: BCC_CAPTURE_GMAIL__CLIENT_SECRET
+    auth_uri: str = "https://accounts.google.com/o/oauth2/auth"
+    token_uri: str = "https://oauth2.googleapis.com/token"
+    api_endpoint: str = "https://gmail.googleapis.com/"
+    redirect_path: str = "/oauth/gmail/callback"
+    topic_name: str = ""  # projects/<project>/topics/<topic> that Gmail publishes to
+    push_audience: str = ""  # the audience set on the push subscription (default: the endpoint URL)
+    push_service_account: str = ""  # the service account the push subscription authenticates as
+    push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    service_account_file: str | None = None  # domain-wide delegation for Workspace
+
+
 class Mode(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
@@ -97,6 +135,9 @@ class Settings(BaseSettings):
     activity: ActivitySettings = ActivitySettings()
     contacts: ContactSettings = ContactSettings()
     senders: SenderSettings = SenderSettings()
+    sync: SyncSettings = SyncSettings()
+    graph: GraphSettings = GraphSettings()
+    gmail: GmailSettings = GmailSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -11,7 +11,7 @@ page produced, so a crash replays the page harmlessly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -59,6 +59,29 @@ class ApiUsage:
     by_endpoint: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Notification:
+    """A provider's push reduced to what the intake needs: which mailbox has news.
+
+    Graph notifications carry the subscription's ``client_state``, compared with the stored secret;
+    Gmail pushes carry none (``None``) because their OIDC token was verified while parsing.
+    """
+
+    subscription_id: str = ""
+    address: str = ""
+    client_state: str | None = None
+    lifecycle_event: str = ""  # Graph: reauthorizationRequired | subscriptionRemoved | missed
+
+    @property
+    def checks_client_state(self) -> bool:
+        return self.client_state is not None
+
+
+class NotificationParser(Protocol):
+    def parse(self, headers: Mapping[str, str], body: bytes, url: str) -> list[Notification]:
+        """The notifications in one webhook call; raises WebhookRejected for forged or malformed calls."""
+
+
 @runtime_checkable
 class Provider(Protocol):
     name: str  # "graph" | "gmail"
@@ -78,8 +101,8 @@ class Provider(Protocol):
     def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
         """Complete envelopes (bodies, attachments) for the given header-only ones, batched."""
 
-    def subscribe(self, mailbox: MailboxRef, notification_url: str, now: datetime) -> Subscription:
-        """Create (or recreate) the push subscription / watch."""
+    def subscribe(self, mailbox: MailboxRef, notification_url: str, now: datetime, client_state: str) -> Subscription:
+        """Create (or recreate) the push subscription / watch (Graph echoes ``client_state`` back)."""
 
     def renew(self, mailbox: MailboxRef, subscription: Subscription, now: datetime) -> Subscription:
         """Extend it before it expires."""

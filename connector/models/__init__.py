@@ -14,10 +14,12 @@ from connector.models.mail import (
     Unassigned,
 )
 from connector.models.records import REFERENCE_PREFIX, Record, RecordKind
+from connector.models.sync import ACTIVE_STATES, Mailbox, MailboxState
 from connector.models.tenants import USE_EMAIL_CAPTURE, Role, RolePermission, Tenant
 from connector.models.users import Exclusion, RetiredAddress, SenderAddress, User
 
 __all__ = [
+    "ACTIVE_STATES",
     "REFERENCE_PREFIX",
     "USE_EMAIL_CAPTURE",
     "Activity",
@@ -27,6 +29,8 @@ __all__ = [
     "AuditEntry",
     "Blob",
     "Exclusion",
+    "Mailbox",
+    "MailboxState",
     "Participant",
     "Record",
     "RecordKind",

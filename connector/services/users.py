@@ -19,6 +19,7 @@ from connector.routing.addresses import Action, action_address, new_token, perso
 from connector.routing.decision import Reason
 from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
+from connector.services.mailboxes import follow_capture_switch
 from connector.services.tenants import get_role
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -59,6 +60,7 @@ def set_capture(session: Session, user: User, enabled: bool) -> None:
     user.capture_enabled = enabled
     session.add(user)
     session.flush()
+    follow_capture_switch(session, user)
 
 
 def explain(reason: Reason | None) -> str:

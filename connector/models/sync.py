@@ -1,0 +1,59 @@
+"""Connected mailboxes: each a small persisted state machine with its cursor, lease and health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Text
+from sqlmodel import Field, Index, SQLModel, UniqueConstraint
+
+from connector.models._types import created_at, timestamp
+
+
+class MailboxState(StrEnum):
+    INITIAL = "initial"  # connected; no cursor yet
+    INCREMENTAL = "incremental"  # following the provider's change feed from its cursor
+    RESYNC = "resync"  # the cursor expired: a bounded re-read of recent mail, then incremental
+    NEEDS_RECONNECT = "needs_reconnect"  # the grant was revoked: nothing is retried until the user reconnects
+    PAUSED = "paused"  # the user (or company) switched capture off
+    FAILING = "failing"  # repeated permanent errors: visible, retried slowly
+
+
+ACTIVE_STATES = (MailboxState.INITIAL, MailboxState.INCREMENTAL, MailboxState.RESYNC, MailboxState.FAILING)
+
+
+class Mailbox(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("provider", "address"),
+        Index("ix_mailbox_due", "next_sync_at"),
+        Index("ix_mailbox_subscription", "subscription_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    provider: str  # graph | gmail
+    address: str
+    provider_user_id: str = ""
+    app_only: bool = False  # tenant-wide access (admin consent / domain-wide delegation)
+    credentials: str = Field(default="", sa_type=Text)  # encrypted at rest (connector.crypto)
+    state: str = MailboxState.INITIAL.value
+    cursor: str = Field(default="", sa_type=Text)
+    # Work waiting: set by every wake-up (many collapse into one), cleared when a sync drains the feed.
+    pending_since: datetime | None = timestamp()
+    next_sync_at: datetime | None = timestamp()
+    backlog: int = 0  # pages known to be waiting after the last step
+    attempts: int = 0  # consecutive failed steps
+    last_success_at: datetime | None = timestamp()
+    last_error: str = ""
+    last_error_kind: str = ""
+    last_error_at: datetime | None = timestamp()
+    resync_started_at: datetime | None = timestamp()
+    resyncs: int = 0  # cursor expiries in the current day: a loop guard
+    subscription_id: str | None = None
+    subscription_expires_at: datetime | None = timestamp()
+    client_state: str = ""
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = timestamp()
+    messages_logged: int = 0
+    created_at: datetime = created_at()

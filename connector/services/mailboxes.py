@@ -1,0 +1,106 @@
+"""Connected mailboxes: connect, reconnect, disconnect, pause with the user's capture switch, health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from connector.crypto import TokenCipher
+from connector.db import utcnow
+from connector.errors import NotFound
+from connector.models import Mailbox, MailboxState, User
+from connector.routing.repository import SqlRepository
+from connector.routing.senders import enablement_problem
+
+
+def connect(session: Session, user: User, provider: str, credentials: str, cipher: TokenCipher, *,
+            address: str | None = None, provider_user_id: str = "", app_only: bool = False) -> Mailbox:
+    """Create or refresh the user's mailbox for ``provider``; a reconnect clears needs-reconnect."""
+    address = (address or user.email).lower()
+    mailbox = session.exec(select(Mailbox).where(Mailbox.provider == provider, Mailbox.address == address)).first()
+    if mailbox is None:
+        mailbox = Mailbox(tenant_id=user.tenant_id, user_id=user.id, provider=provider, address=address)
+    mailbox.credentials = cipher.encrypt(credentials) if credentials else ""
+    mailbox.provider_user_id = provider_user_id or mailbox.provider_user_id
+    mailbox.app_only = app_only
+    allowed = enablement_problem(user, SqlRepository(session)) is None
+    if mailbox.state in (MailboxState.NEEDS_RECONNECT.value, MailboxState.PAUSED.value) or mailbox.id is None:
+        mailbox.state = (MailboxState.INCREMENTAL if mailbox.cursor else MailboxState.INITIAL).value
+    if not allowed:
+        mailbox.state = MailboxState.PAUSED.value
+    mailbox.attempts, mailbox.last_error, mailbox.last_error_kind = 0, "", ""
+    mailbox.next_sync_at = utcnow()
+    session.add(mailbox)
+    session.flush()
+    return mailbox
+
+
+def disconnect(session: Session, mailbox: Mailbox) -> None:
+    mailbox.state, mailbox.credentials, mailbox.next_sync_at = MailboxState.PAUSED.value, "", None
+    mailbox.last_error = "disconnected by the user"
+    session.add(mailbox)
+    session.flush()
+
+
+def follow_capture_switch(session: Session, user: User) -> None:
+    """Pause a user's mailboxes when capture is off for them; restart them from 'now' when it is on."""
+    allowed = enablement_problem(user, SqlRepository(session)) is None
+    for mailbox in session.exec(select(Mailbox).where(Mailbox.user_id == user.id)):
+        if not allowed and mailbox.state != MailboxState.NEEDS_RECONNECT.value:
+            mailbox.state, mailbox.next_sync_at = MailboxState.PAUSED.value, None
+        elif allowed and mailbox.state == MailboxState.PAUSED.value and mailbox.credentials:
+            # Mail sent while capture was off is not captured: start from a fresh cursor.
+            mailbox.state, mailbox.cursor, mailbox.next_sync_at = MailboxState.INITIAL.value, "", utcnow()
+        session.add(mailbox)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class Health:
+    mailbox_id: int
+    address: str
+    provider: str
+    state: str
+    status: str  # synced | syncing | retrying | resyncing | needs_reconnect | paused | failing | connecting
+    last_success_at: datetime | None
+    last_error: str
+    backlog: int
+    pending_since: datetime | None
+    subscription_expires_at: datetime | None
+    messages_logged: int
+
+
+def health(mailbox: Mailbox) -> Health:
+    """A status that never says 'synced' while work is pending or the last attempt failed."""
+    if mailbox.state in (MailboxState.NEEDS_RECONNECT.value, MailboxState.PAUSED.value, MailboxState.FAILING.value):
+        status = mailbox.state
+    elif mailbox.state == MailboxState.RESYNC.value:
+        status = "resyncing"
+    elif mailbox.state == MailboxState.INITIAL.value:
+        status = "connecting"
+    elif mailbox.attempts:
+        status = "retrying"
+    elif mailbox.pending_since is not None or mailbox.backlog:
+        status = "syncing"
+    else:
+        status = "synced"
+    assert mailbox.id is not None
+    return Health(mailbox.id, mailbox.address, mailbox.provider, mailbox.state, status, mailbox.last_success_at,
+                  mailbox.last_error, mailbox.backlog, mailbox.pending_since, mailbox.subscription_expires_at,
+                  mailbox.messages_logged)
+
+
+def all_health(session: Session, tenant_id: int | None = None) -> list[Health]:
+    statement = select(Mailbox).order_by(col(Mailbox.id))
+    if tenant_id is not None:
+        statement = statement.where(Mailbox.tenant_id == tenant_id)
+    return [health(m) for m in session.exec(statement)]
+
+
+def get_mailbox(session: Session, mailbox_id: int, tenant_id: int | None = None) -> Mailbox:
+    mailbox = session.get(Mailbox, mailbox_id)
+    if mailbox is None or (tenant_id is not None and mailbox.tenant_id != tenant_id):
+        raise NotFound(f"no mailbox {mailbox_id}")
+    return mailbox

@@ -1,0 +1,206 @@
+"""One sync step of one mailbox: read a page of changes → route → apply + new cursor, one transaction.
+
+The step is the only place that reads a provider. It is idempotent: a crash anywhere before the
+commit leaves the old cursor, and replaying the page re-finds every logged message by its
+internet message id. Notifications only ever *wake* a mailbox; they never carry work.
+
+    read     initial → start cursor · incremental → read_changes(cursor) · resync → recent(window)
+    decide   Router.wants() on header-only envelopes: unrelated mail is never fetched in full
+    fetch    provider.fetch_full() for the wanted ones (batched by the adapter)
+    commit   route + apply each; pull in the earlier messages of threads that just opened;
+             store the cursor with a lease check (a worker that lost its lease writes nothing)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from connector.config import Settings
+from connector.crypto import TokenCipher
+from connector.db import transaction
+from connector.envelope import Envelope
+from connector.models import AuditEntry, Mailbox, MailboxState, User
+from connector.routing.apply import apply
+from connector.routing.core import Router, Want
+from connector.routing.decision import Reason
+from connector.routing.repository import SqlRepository
+from connector.routing.senders import enablement_problem
+from connector.sync import metrics, policy
+from providers.base import ChangePage, MailboxRef, Provider
+
+Clock = Callable[[], datetime]
+
+
+class LeaseLost(Exception):
+    """Another worker took the mailbox over (this one was presumed dead): discard the step."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    mailbox_id: int
+    ok: bool
+    more: bool = False  # another page is ready now
+    logged: int = 0  # new activities
+    seen: int = 0  # envelopes in the page
+    fetched: int = 0  # fetched in full
+    action: str = ""  # the policy action after a failure
+
+
+class SyncEngine:
+    def __init__(self, engine: Engine, settings: Settings, providers: Mapping[str, Provider],
+                 cipher: TokenCipher, clock: Clock = lambda: datetime.now(UTC)) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.providers = providers
+        self.cipher = cipher
+        self.clock = clock
+
+    def ref(self, mailbox: Mailbox) -> MailboxRef:
+        assert mailbox.id is not None
+        credentials = self.cipher.decrypt(mailbox.credentials) if mailbox.credentials else ""
+        return MailboxRef(mailbox.id, mailbox.address, mailbox.provider_user_id, credentials, mailbox.app_only)
+
+    # ------------------------------------------------------------------------------------- a step
+    def step(self, mailbox_id: int, owner: str) -> StepResult:
+        with Session(self.engine, expire_on_commit=False) as session:
+            mailbox = session.get(Mailbox, mailbox_id)
+        if mailbox is None or mailbox.state not in {s.value for s in MailboxState} - {
+                MailboxState.NEEDS_RECONNECT.value, MailboxState.PAUSED.value}:
+            return StepResult(mailbox_id, ok=True)
+        if self._pause_if_not_allowed(mailbox, owner):
+            return StepResult(mailbox_id, ok=True)
+        provider = self.providers[mailbox.provider]
+        ref = self.ref(mailbox)
+        try:
+            page = self._read(provider, ref, mailbox)
+            wanted, source_only = self._sort(page.envelopes)
+            full = list(provider.fetch_full(ref, wanted)) if wanted else []
+            logged = self._commit(mailbox, owner, provider, ref, page, full + source_only)
+        except LeaseLost:
+            return StepResult(mailbox_id, ok=False, action="lease_lost")
+        except Exception as exc:  # every failure becomes data on the mailbox row (policy table)
+            action = self._record_failure(mailbox, owner, exc)
+            return StepResult(mailbox_id, ok=False, action=action.value)
+        metrics.STEPS.labels(mailbox.provider).inc()
+        return StepResult(mailbox_id, ok=True, more=page.more, logged=logged, seen=len(page.envelopes),
+                          fetched=len(full))
+
+    def _pause_if_not_allowed(self, mailbox: Mailbox, owner: str) -> bool:
+        """Only users who may capture, and did enable it, are ever synced (F7)."""
+        with transaction(self.engine) as session:
+            user = session.get(User, mailbox.user_id)
+            problem = enablement_problem(user, SqlRepository(session)) if user else Reason.UNKNOWN_MAILBOX
+            if problem is None:
+                return False
+            session.exec(update(Mailbox).where(  # type: ignore[call-overload]
+                col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner).values(
+                state=MailboxState.PAUSED.value, next_sync_at=None, last_error=f"capture is off: {problem.value}"))
+        return True
+
+    def _read(self, provider: Provider, ref: MailboxRef, mailbox: Mailbox) -> ChangePage:
+        if mailbox.state == MailboxState.INITIAL.value or not mailbox.cursor:
+            return ChangePage(envelopes=(), cursor=provider.start_cursor(ref))
+        if mailbox.state == MailboxState.RESYNC.value:
+            return provider.recent(ref, since=self._resync_since(mailbox))
+        return provider.read_changes(ref, mailbox.cursor)
+
+    def _resync_since(self, mailbox: Mailbox) -> datetime:
+        """Back to an hour before the last good sync, never further than the resync window."""
+        now = self.clock()
+        floor = now - timedelta(days=self.settings.sync.resync_window_days)
+        last = (mailbox.last_success_at or floor) - timedelta(hours=1)
+        return max(last, floor)
+
+    def _sort(self, envelopes: Sequence[Envelope]) -> tuple[list[Envelope], list[Envelope]]:
+        """Header-only envelopes → (to fetch in full, to record as another copy); the rest is skipped."""
+        wanted: list[Envelope] = []
+        source_only: list[Envelope] = []
+        with Session(self.engine) as session:
+            router = Router(SqlRepository(session), self.settings, self.clock)
+            for envelope in envelopes:
+                want = router.wants(envelope)
+                if want is Want.FULL:
+                    wanted.append(envelope)
+                elif want is Want.SOURCE_ONLY:
+                    source_only.append(envelope)
+        return wanted, source_only
+
+    # ------------------------------------------------------------------------------------- commit
+    def _commit(self, mailbox: Mailbox, owner: str, provider: Provider, ref: MailboxRef, page: ChangePage,
+                envelopes: list[Envelope]) -> int:
+        now = self.clock()
+        logged = 0
+        with transaction(self.engine) as session:
+            router = Router(SqlRepository(session), self.settings, self.clock)
+            queue = list(envelopes)
+            seen = {e.provider_message_id for e in queue}
+            while queue:
+                envelope = queue.pop(0)
+                applied = apply(router.route(envelope), session, self.settings)
+                metrics.MESSAGES.labels(mailbox.provider, applied.outcome.value).inc()
+                logged += int(applied.created)
+                if applied.thread_opened:  # the earlier messages of this thread are logged too (F13)
+                    queue.extend(self._thread_backlog(provider, ref, envelope, router, seen))
+            done = not page.more
+            result = session.exec(update(Mailbox).where(  # type: ignore[call-overload]
+                col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner).values(
+                cursor=page.cursor, state=MailboxState.INCREMENTAL.value, last_success_at=now, attempts=0,
+                last_error="", last_error_kind="", backlog=1 if page.more else 0,
+                pending_since=None if done else mailbox.pending_since,
+                next_sync_at=now if page.more else now + timedelta(minutes=self.settings.sync.safety_net_minutes),
+                messages_logged=Mailbox.messages_logged + logged,
+                resyncs=mailbox.resyncs if mailbox.state == MailboxState.RESYNC.value else 0))
+            if not result.rowcount:
+                raise LeaseLost(mailbox.id)
+        if done and mailbox.pending_since is not None:
+            metrics.SYNC_LAG.labels(mailbox.provider).observe((now - mailbox.pending_since).total_seconds())
+        return logged
+
+    def _thread_backlog(self, provider: Provider, ref: MailboxRef, envelope: Envelope, router: Router,
+                        seen: set[str]) -> list[Envelope]:
+        siblings = [e for e in provider.thread(ref, envelope) if e.provider_message_id not in seen]
+        seen.update(e.provider_message_id for e in siblings)
+        wanted = [e for e in siblings if router.wants(e) is Want.FULL]
+        return list(provider.fetch_full(ref, wanted)) if wanted else []
+
+    # ------------------------------------------------------------------------------------- failures
+    def _record_failure(self, mailbox: Mailbox, owner: str, error: Exception) -> policy.Action:
+        action = policy.action_for(error)
+        metrics.ERRORS.labels(mailbox.provider, action.value).inc()
+        now = self.clock()
+        attempts = mailbox.attempts + 1
+        values: dict[str, object] = {"attempts": attempts, "last_error": f"{type(error).__name__}: {error}"[:500],
+                                     "last_error_kind": action.value, "last_error_at": now}
+        delay = policy.delay_for(error, attempts, self.settings.sync.max_backoff_seconds)
+        values["next_sync_at"] = now + timedelta(seconds=delay)
+        if action is policy.Action.RESYNC:
+            values.update(self._resync_values(mailbox, now))
+        elif action is policy.Action.NEEDS_RECONNECT:
+            values.update(state=MailboxState.NEEDS_RECONNECT.value, next_sync_at=None)
+        elif action is policy.Action.FAIL and attempts >= self.settings.sync.failing_after_attempts:
+            values["state"] = MailboxState.FAILING.value
+        with transaction(self.engine) as session:
+            session.exec(update(Mailbox).where(  # type: ignore[call-overload]
+                col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner).values(**values))
+            if action in (policy.Action.FAIL, policy.Action.NEEDS_RECONNECT, policy.Action.RESYNC):
+                session.add(AuditEntry(tenant_id=mailbox.tenant_id, action="sync_error", reason=action.value,
+                                       mailbox=mailbox.address, source=mailbox.provider,
+                                       detail={"error": values["last_error"], "attempts": attempts}))
+        return action
+
+    def _resync_values(self, mailbox: Mailbox, now: datetime) -> dict[str, object]:
+        """Enter resync at once, unless the cursor keeps expiring (loop guard): then show as failing."""
+        recent = mailbox.resync_started_at is not None and now - mailbox.resync_started_at < timedelta(days=1)
+        resyncs = mailbox.resyncs + 1 if recent else 1
+        if resyncs > self.settings.sync.max_resyncs_per_day:
+            return {"state": MailboxState.FAILING.value, "resyncs": resyncs,
+                    "last_error": f"cursor expired {resyncs} times within a day; resync paused for an hour",
+                    "next_sync_at": now + timedelta(hours=1)}
+        return {"state": MailboxState.RESYNC.value, "resyncs": resyncs, "resync_started_at": now,
+                "next_sync_at": now}

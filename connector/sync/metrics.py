@@ -1,0 +1,14 @@
+"""Prometheus metrics of the sync engine and the webhook intake."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+WAKEUPS = Counter("bcc_capture_wakeups_total", "Provider notifications accepted", ["provider"])
+WEBHOOKS_REJECTED = Counter("bcc_capture_webhooks_rejected_total", "Webhook calls rejected", ["provider", "reason"])
+MESSAGES = Counter("bcc_capture_messages_total", "Messages seen by sync, by outcome", ["provider", "outcome"])
+ERRORS = Counter("bcc_capture_sync_errors_total", "Failed sync steps by action", ["provider", "action"])
+STEPS = Counter("bcc_capture_sync_steps_total", "Sync steps committed", ["provider"])
+SYNC_LAG = Histogram("bcc_capture_sync_lag_seconds", "From the first pending wake-up to the committed sync",
+                     ["provider"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 180, 600))
+MAILBOXES = Gauge("bcc_capture_mailboxes", "Connected mailboxes by state", ["state"])

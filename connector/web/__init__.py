@@ -1,0 +1,1 @@
+"""The FastAPI application: webhooks, health, metrics (and, later, the console and the JSON API)."""
