@@ -22,7 +22,7 @@ from connector.envelope import Envelope, Source
 from connector.errors import ConnectorError, InputError, MimeError
 from connector.mime import parse
 from connector.models import Record, RecordKind, Tenant
-from connector.services import records, tenants, unassigned, users, views
+from connector.services import mailboxes, records, tenants, unassigned, users, views
 from connector.services.capture import Capture
 from connector.services.dns_verify import DnsPythonResolver
 
@@ -389,6 +389,67 @@ def audit(tenant: TenantOpt = None, action: str | None = None, as_json: JsonOpt 
         typer.echo(render.as_json([r.model_dump() for r in rows]))
     else:
         render.audit(console, rows)
+
+
+# --------------------------------------------------------------------------------------------- sync
+@app.command("status")
+@fails_cleanly
+def status(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """Every connected mailbox: state, last successful sync, last error, backlog."""
+    with _session() as session:
+        company = tenants.get_tenant(session, tenant) if tenant else None
+        rows = mailboxes.all_health(session, company.id if company else None)
+    if as_json:
+        typer.echo(render.as_json([dataclasses.asdict(r) for r in rows]))
+    else:
+        render.mailboxes(console, rows)
+    if any(r.status in ("failing", "needs_reconnect") for r in rows):
+        raise typer.Exit(2)
+
+
+@app.command("worker")
+@fails_cleanly
+def worker(once: Annotated[bool, typer.Option(help="One round, then exit.")] = False) -> None:
+    """Claim due mailboxes under a lease and sync them (run as many as you like on PostgreSQL)."""
+    import threading
+
+    from connector.assembly import assemble
+
+    assembly = assemble(_settings())
+    runner = assembly.worker()
+    if once:
+        results = runner.run_once()
+        typer.echo(f"{len(results)} step(s), {sum(r.logged for r in results)} message(s) logged")
+        return
+    typer.echo(f"worker {runner.owner} started; Ctrl-C to stop")
+    stop = threading.Event()
+    try:
+        runner.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command("serve")
+@fails_cleanly
+def serve(host: str = "127.0.0.1", port: int = 8080,
+          workers: Annotated[int, typer.Option(help="In-process sync workers.")] = 1) -> None:
+    """The web app (webhooks, health, metrics) plus in-process workers: the one-machine default."""
+    import threading
+
+    import uvicorn
+
+    from connector.assembly import assemble
+    from connector.web.app import create_app
+
+    assembly = assemble(_settings())
+    stop = threading.Event()
+    for _ in range(workers):
+        threading.Thread(target=assembly.worker().run_forever, args=(stop,), daemon=True).start()
+    typer.echo(f"serving on http://{host}:{port} with {workers} worker(s)")
+    try:
+        uvicorn.run(create_app(assembly.app_context()), host=host, port=port, log_level="warning")
+    finally:
+        stop.set()
 
 
 def main() -> None:  # pragma: no cover - console entry point

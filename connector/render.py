@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connector.models import AuditEntry, Unassigned
+from connector.services.mailboxes import Health
 from connector.services.views import MessageRow, ThreadRow
 
 _ARROW = {"sent": "→ sent", "received": "← received"}
@@ -83,6 +84,19 @@ def audit(console: Console, rows: Sequence[AuditEntry], title: str = "Audit") ->
         detail = row.detail or {}
         table.add_row(when(row.at), row.action, row.reason, str(detail.get("from", "")),
                       str(detail.get("subject", "")), row.internet_message_id)
+    console.print(table)
+
+
+def mailboxes(console: Console, rows: Sequence[Health]) -> None:
+    table = Table(title="Connected mailboxes", title_justify="left")
+    for column in ("id", "mailbox", "provider", "status", "last sync", "backlog", "logged", "last error"):
+        table.add_column(column)
+    colours = {"synced": "green", "syncing": "cyan", "connecting": "cyan", "retrying": "yellow",
+               "resyncing": "yellow", "paused": "white", "failing": "red", "needs_reconnect": "red"}
+    for row in rows:
+        table.add_row(str(row.mailbox_id), row.address, row.provider,
+                      f"[{colours.get(row.status, 'white')}]{row.status}[/]", when(row.last_success_at),
+                      str(row.backlog), str(row.messages_logged), row.last_error[:60])
     console.print(table)
 
 

@@ -1,0 +1,64 @@
+"""The composition root: the only place where the core meets concrete providers.
+
+Everything else receives what it needs (engine, settings, providers, parsers, clock) as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+
+from connector.config import Settings
+from connector.crypto import TokenCipher
+from connector.db import make_engine, require_migrated
+from connector.sync.engine import SyncEngine
+from connector.sync.worker import Worker
+from connector.web.context import AppContext
+from providers.base import NotificationParser, Provider
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class Assembly:
+    settings: Settings
+    engine: Engine
+    cipher: TokenCipher
+    providers: dict[str, Provider] = field(default_factory=dict)
+    parsers: dict[str, NotificationParser] = field(default_factory=dict)
+    clock: Clock = lambda: datetime.now(UTC)
+
+    def sync_engine(self) -> SyncEngine:
+        return SyncEngine(self.engine, self.settings, self.providers, self.cipher, self.clock)
+
+    def worker(self, owner: str | None = None) -> Worker:
+        return Worker(self.engine, self.settings, self.sync_engine(), self.providers, owner=owner, clock=self.clock)
+
+    def app_context(self) -> AppContext:
+        return AppContext(self.engine, self.settings, self.parsers, self.clock)
+
+
+def assemble(settings: Settings, *, check_schema: bool = True, clock: Clock | None = None) -> Assembly:
+    engine = make_engine(settings.database.url)
+    if check_schema:
+        require_migrated(engine)
+    assembly = Assembly(settings, engine, TokenCipher.from_settings(settings))
+    if clock is not None:
+        assembly.clock = clock
+    _add_providers(assembly)
+    return assembly
+
+
+def _add_providers(assembly: Assembly) -> None:
+    """Providers register themselves here as their adapters land (providers.graph, providers.gmail)."""
+    for name in ("graph", "gmail"):
+        section = getattr(assembly.settings, name)
+        if not section.enabled or not section.client_id:
+            continue
+        module = __import__(f"providers.{name}.adapter", fromlist=["build"])
+        provider, parser = module.build(assembly.settings, assembly.clock)
+        assembly.providers[name] = provider
+        assembly.parsers[name] = parser
