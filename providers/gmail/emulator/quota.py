@@ -1,0 +1,118 @@
+"""Per-user quota units and the request log.
+
+Units per method follow Google's Gmail quota table; a batch of n calls costs the sum of its n
+calls. The per-user budget is a sliding window of 60 emulated seconds (15,000 units by default).
+Rejected calls cost nothing. Every call, accepted or not, lands in the request log that tests and
+benchmarks count from.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .clock import Clock
+from .wire import ApiError
+
+UNITS: dict[str, int] = {
+    "gmail.users.getProfile": 1,
+    "gmail.users.watch": 100,
+    "gmail.users.stop": 50,
+    "gmail.users.messages.list": 5,
+    "gmail.users.messages.get": 5,
+    "gmail.users.messages.send": 100,
+    "gmail.users.messages.modify": 5,
+    "gmail.users.messages.trash": 5,
+    "gmail.users.messages.untrash": 5,
+    "gmail.users.messages.delete": 10,
+    "gmail.users.messages.attachments.get": 5,
+    "gmail.users.threads.list": 10,
+    "gmail.users.threads.get": 10,
+    "gmail.users.history.list": 2,
+    "gmail.users.labels.list": 1,
+    "gmail.users.labels.get": 1,
+    "gmail.users.labels.create": 5,
+}
+
+
+@dataclass(frozen=True)
+class LoggedCall:
+    at: float
+    method: str  # discovery id, e.g. "gmail.users.messages.get"; "batch" for the envelope
+    user: str | None
+    status: int
+    units: int  # units charged (0 when refused)
+    in_batch: bool
+    http_method: str
+    path: str
+
+
+class QuotaMeter:
+    def __init__(self, clock: Clock, per_user_per_minute: int = 15_000, error_status: int = 429) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._spent: dict[str, deque[tuple[float, int]]] = {}
+        self.per_user_per_minute = per_user_per_minute
+        self.error_status = error_status  # 429 rateLimitExceeded, or 403 userRateLimitExceeded
+
+    def charge(self, user: str, method: str) -> int:
+        units = UNITS.get(method, 5)
+        now = self._clock.now()
+        with self._lock:
+            window = self._spent.setdefault(user, deque())
+            while window and window[0][0] <= now - 60:
+                window.popleft()
+            used = sum(u for _, u in window)
+            if used + units > self.per_user_per_minute:
+                retry_at = window[0][0] + 60 if window else now + 1
+                raise quota_error(self.error_status, retry_at, retry_at - now)
+            window.append((now, units))
+        return units
+
+    def used(self, user: str) -> int:
+        now = self._clock.now()
+        with self._lock:
+            return sum(u for t, u in self._spent.get(user, ()) if t > now - 60)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._spent.clear()
+
+
+def quota_error(status: int, retry_at: float, retry_after: float | None = None) -> ApiError:
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
+    if status == 403:
+        return ApiError(403, "User Rate Limit Exceeded", "userRateLimitExceeded", domain="usageLimits",
+                        headers=headers)
+    when = datetime.fromtimestamp(retry_at, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + "000Z"
+    return ApiError(429, f"User-rate limit exceeded.  Retry after {when}", "rateLimitExceeded",
+                    domain="usageLimits", headers=headers)
+
+
+class RequestLog:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[LoggedCall] = []
+
+    def add(self, call: LoggedCall) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def calls(self, user: str | None = None) -> list[LoggedCall]:
+        with self._lock:
+            return [c for c in self._calls if user is None or c.user == user]
+
+    def counts(self, user: str | None = None) -> Counter[str]:
+        return Counter(c.method for c in self.calls(user))
+
+    def units(self, user: str | None = None) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        for call in self.calls(user):
+            totals[call.method] += call.units
+        return totals
+
+    def clear(self) -> None:
+        with self._lock:
+            self._calls.clear()

@@ -1,0 +1,157 @@
+"""Fixtures: a Gmail emulator per test on a free loopback port, real Google clients pointed at it,
+and a tiny push receiver standing in for the connector's Pub/Sub endpoint."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+
+from providers.gmail.emulator import GmailEmulator, GmailUrls
+from providers.postoffice import PostOffice
+
+ANN = "ann@firm.example"  # a Workspace user (domain firm.example)
+BOB = "bob@gmail.com"  # a consumer Gmail user
+DROPBOX = "acme+10802@bcc.example.com"
+MAIL_SCOPE = "https://mail.google.com/"
+READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+METADATA = "https://www.googleapis.com/auth/gmail.metadata"
+
+
+@pytest.fixture(autouse=True)
+def _insecure_loopback_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
+    # oauthlib refuses plain-http token URIs unless told; tests only, loopback only.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+
+
+@pytest.fixture
+def post_office() -> PostOffice:
+    return PostOffice()
+
+
+@pytest.fixture
+def emulator(post_office: PostOffice) -> Iterator[GmailEmulator]:
+    emu = GmailEmulator(post_office, seed=7)
+    emu.start()
+    emu.add_user(ANN, "Ann Archer")
+    emu.add_user(BOB, "Bob Baker")
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def urls(emulator: GmailEmulator) -> GmailUrls:
+    assert emulator.urls is not None
+    return emulator.urls
+
+
+def gmail(urls: GmailUrls, credentials: Any) -> Any:
+    """The real googleapiclient, shipped discovery document, base URL moved to the emulator."""
+    return build("gmail", "v1", credentials=credentials, client_options={"api_endpoint": urls.api_endpoint},
+                 static_discovery=True)
+
+
+@pytest.fixture
+def service_for(emulator: GmailEmulator, urls: GmailUrls):
+    def make(user: str, scopes: tuple[str, ...] = (MAIL_SCOPE,)) -> Any:
+        return gmail(urls, Credentials(emulator.issue_access_token(user, list(scopes))))
+
+    return make
+
+
+def raw_message(sender: str, to: str, subject: str, body: str = "Hello", *, bcc: str | None = None,
+                in_reply_to: str | None = None, references: str | None = None,
+                attachment: tuple[str, bytes] | None = None) -> str:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    if bcc:
+        msg["Bcc"] = bcc
+    msg["Subject"] = subject
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if references:
+        msg["References"] = references
+    msg.set_content(body)
+    if attachment:
+        msg.add_attachment(attachment[1], maintype="application", subtype="octet-stream", filename=attachment[0])
+    return base64.urlsafe_b64encode(msg.as_bytes()).decode()
+
+
+@dataclass
+class Push:
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(base64.b64decode(self.body["message"]["data"]))
+
+    @property
+    def bearer(self) -> str:
+        return self.headers["authorization"].split(" ", 1)[1]
+
+
+class PushReceiver:
+    """Records every POST; answers with queued statuses, then 204."""
+
+    def __init__(self) -> None:
+        self.pushes: list[Push] = []
+        self.statuses: deque[int] = deque()
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length))
+                with receiver._lock:
+                    receiver.pushes.append(Push({k.lower(): v for k, v in self.headers.items()}, body))
+                    status = receiver.statuses.popleft() if receiver.statuses else 204
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/gmail"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[Push]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.pushes) >= count:
+                    return list(self.pushes)
+            time.sleep(0.02)
+        with self._lock:
+            return list(self.pushes)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[PushReceiver]:
+    rec = PushReceiver()
+    try:
+        yield rec
+    finally:
+        rec.close()
