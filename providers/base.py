@@ -98,6 +98,13 @@ class Provider(Protocol):
     def thread(self, mailbox: MailboxRef, envelope: Envelope) -> Sequence[Envelope]:
         """Header-only envelopes of the other messages in ``envelope``'s provider thread."""
 
+    def find(self, mailbox: MailboxRef, internet_message_id: str) -> Envelope | None:
+        """This mailbox's copy of a message, header-only, by its RFC 5322 Message-ID (None if absent).
+
+        Used when a thread opens in one mailbox: the other participants' mailboxes look up their
+        copy, then pull the rest of their own provider thread (replies only they received).
+        """
+
     def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
         """Complete envelopes (bodies, attachments) for the given header-only ones, batched."""
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 
 import connector.db
-from alembic import op
 
 revision: str = '0001'
 down_revision: str | None = None

@@ -14,7 +14,7 @@ from connector.models.mail import (
     Unassigned,
 )
 from connector.models.records import REFERENCE_PREFIX, Record, RecordKind
-from connector.models.sync import ACTIVE_STATES, Mailbox, MailboxState
+from connector.models.sync import ACTIVE_STATES, Mailbox, MailboxState, ThreadBackfill
 from connector.models.tenants import USE_EMAIL_CAPTURE, Role, RolePermission, Tenant
 from connector.models.users import Exclusion, RetiredAddress, SenderAddress, User
 
@@ -40,6 +40,7 @@ __all__ = [
     "SenderAddress",
     "Tenant",
     "Thread",
+    "ThreadBackfill",
     "ThreadKey",
     "ThreadTarget",
     "Unassigned",

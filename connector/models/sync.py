@@ -57,3 +57,17 @@ class Mailbox(SQLModel, table=True):
     lease_expires_at: datetime | None = timestamp()
     messages_logged: int = 0
     created_at: datetime = created_at()
+
+
+class ThreadBackfill(SQLModel, table=True):
+    """A request to a participant's mailbox: find your copy of this message and file your thread.
+
+    Written in the transaction that opened the thread, processed by that mailbox's next step, so
+    a reply only the other participant received is logged even if their mailbox synced it first.
+    """
+
+    __table_args__ = (UniqueConstraint("mailbox_id", "internet_message_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
+    internet_message_id: str
+    created_at: datetime = created_at()

@@ -17,21 +17,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.envelope import Envelope
-from connector.models import AuditEntry, Mailbox, MailboxState, User
+from connector.models import ACTIVE_STATES, AuditEntry, Mailbox, MailboxState, Participant, ThreadBackfill, User
 from connector.routing.apply import apply
 from connector.routing.core import Router, Want
 from connector.routing.decision import Reason
 from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
-from connector.sync import metrics, policy
+from connector.sync import intake, metrics, policy
 from providers.base import ChangePage, MailboxRef, Provider
 
 Clock = Callable[[], datetime]
@@ -78,10 +78,11 @@ class SyncEngine:
         provider = self.providers[mailbox.provider]
         ref = self.ref(mailbox)
         try:
+            backfill_ids, backfilled = self._backfill(provider, ref, mailbox)
             page = self._read(provider, ref, mailbox)
             wanted, source_only = self._sort(page.envelopes)
             full = list(provider.fetch_full(ref, wanted)) if wanted else []
-            logged = self._commit(mailbox, owner, provider, ref, page, full + source_only)
+            logged = self._commit(mailbox, owner, provider, ref, page, backfilled + full + source_only, backfill_ids)
         except LeaseLost:
             return StepResult(mailbox_id, ok=False, action="lease_lost")
         except Exception as exc:  # every failure becomes data on the mailbox row (policy table)
@@ -102,6 +103,20 @@ class SyncEngine:
                 col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner).values(
                 state=MailboxState.PAUSED.value, next_sync_at=None, last_error=f"capture is off: {problem.value}"))
         return True
+
+    def _backfill(self, provider: Provider, ref: MailboxRef, mailbox: Mailbox) -> tuple[list[int], list[Envelope]]:
+        """Threads opened in another mailbox: find this mailbox's copy and pull its own thread."""
+        with Session(self.engine) as session:
+            requests = session.exec(select(ThreadBackfill).where(ThreadBackfill.mailbox_id == mailbox.id)).all()
+        found: list[Envelope] = []
+        for request in requests:
+            copy = provider.find(ref, request.internet_message_id)
+            if copy is not None:
+                found += [copy, *provider.thread(ref, copy)]
+        unique = list({e.provider_message_id: e for e in found}.values())
+        wanted, source_only = self._sort(unique)
+        full = list(provider.fetch_full(ref, wanted)) if wanted else []
+        return [r.id for r in requests if r.id is not None], full + source_only
 
     def _read(self, provider: Provider, ref: MailboxRef, mailbox: Mailbox) -> ChangePage:
         if mailbox.state == MailboxState.INITIAL.value or not mailbox.cursor:
@@ -133,7 +148,7 @@ class SyncEngine:
 
     # ------------------------------------------------------------------------------------- commit
     def _commit(self, mailbox: Mailbox, owner: str, provider: Provider, ref: MailboxRef, page: ChangePage,
-                envelopes: list[Envelope]) -> int:
+                envelopes: list[Envelope], backfill_ids: list[int]) -> int:
         now = self.clock()
         logged = 0
         with transaction(self.engine) as session:
@@ -145,8 +160,13 @@ class SyncEngine:
                 applied = apply(router.route(envelope), session, self.settings)
                 metrics.MESSAGES.labels(mailbox.provider, applied.outcome.value).inc()
                 logged += int(applied.created)
-                if applied.thread_opened:  # the earlier messages of this thread are logged too (F13)
+                if applied.thread_opened and applied.activity_id is not None:
+                    # The earlier messages of this thread are logged too (F13), in this mailbox and in
+                    # the mailboxes of the other users on the message.
                     queue.extend(self._thread_backlog(provider, ref, envelope, router, seen))
+                    self._request_backfills(session, mailbox, applied.activity_id, envelope, now)
+            if backfill_ids:
+                session.exec(delete(ThreadBackfill).where(col(ThreadBackfill.id).in_(backfill_ids)))  # type: ignore[call-overload]
             done = not page.more
             result = session.exec(update(Mailbox).where(  # type: ignore[call-overload]
                 col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner).values(
@@ -161,6 +181,22 @@ class SyncEngine:
         if done and mailbox.pending_since is not None:
             metrics.SYNC_LAG.labels(mailbox.provider).observe((now - mailbox.pending_since).total_seconds())
         return logged
+
+    def _request_backfills(self, session: Session, mailbox: Mailbox, activity_id: int, envelope: Envelope,
+                           now: datetime) -> None:
+        users = select(Participant.user_id).where(Participant.activity_id == activity_id,
+                                                  col(Participant.user_id).is_not(None))
+        others = session.exec(select(Mailbox.id).where(
+            col(Mailbox.user_id).in_(users), Mailbox.id != mailbox.id,
+            col(Mailbox.state).in_([s.value for s in ACTIVE_STATES]))).all()
+        for other in others:
+            assert other is not None
+            exists = session.exec(select(ThreadBackfill.id).where(
+                ThreadBackfill.mailbox_id == other,
+                ThreadBackfill.internet_message_id == envelope.internet_message_id)).first()
+            if exists is None:
+                session.add(ThreadBackfill(mailbox_id=other, internet_message_id=envelope.internet_message_id))
+            intake.wake(session, other, now)
 
     def _thread_backlog(self, provider: Provider, ref: MailboxRef, envelope: Envelope, router: Router,
                         seen: set[str]) -> list[Envelope]:
