@@ -60,6 +60,29 @@ class ApiUsage:
 
 
 @dataclass(frozen=True)
+class Connected:
+    """The outcome of a completed consent: whose mailbox, and the token material to keep (encrypted)."""
+
+    address: str
+    credentials: str
+    provider_user_id: str = ""
+    display_name: str = ""
+
+
+class ConsentFlow(Protocol):
+    """Per-user OAuth consent (authorization code + PKCE). The web console drives it.
+
+    ``begin`` returns the provider's authorization URL and the state to keep server-side until the
+    redirect comes back; ``finish`` exchanges the code. Consent denied and state mismatch raise
+    `connector.errors.InputError` subclasses with a message fit for the user.
+    """
+
+    def begin(self, redirect_uri: str, login_hint: str | None = None) -> tuple[str, dict[str, str]]: ...
+
+    def finish(self, flow_state: dict[str, str], callback_params: dict[str, str]) -> Connected: ...
+
+
+@dataclass(frozen=True)
 class Notification:
     """A provider's push reduced to what the intake needs: which mailbox has news.
 

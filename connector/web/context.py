@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
-from providers.base import NotificationParser
+from providers.base import ConsentFlow, NotificationParser
 
 
 @dataclass
@@ -17,4 +17,5 @@ class AppContext:
     engine: Engine
     settings: Settings
     parsers: Mapping[str, NotificationParser] = field(default_factory=dict)
+    consent_flows: Mapping[str, ConsentFlow] = field(default_factory=dict)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
