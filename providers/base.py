@@ -140,3 +140,6 @@ class Provider(Protocol):
     def unsubscribe(self, mailbox: MailboxRef, subscription: Subscription) -> None: ...
 
     def usage(self) -> ApiUsage: ...
+
+    def take_credential_updates(self) -> dict[int, str]:
+        """Token material that changed since the last call (rotated refresh tokens), by mailbox id."""

@@ -88,9 +88,21 @@ class SyncEngine:
         except Exception as exc:  # every failure becomes data on the mailbox row (policy table)
             action = self._record_failure(mailbox, owner, exc)
             return StepResult(mailbox_id, ok=False, action=action.value)
+        finally:
+            self._store_credentials(provider)
         metrics.STEPS.labels(mailbox.provider).inc()
         return StepResult(mailbox_id, ok=True, more=page.more, logged=logged, seen=len(page.envelopes),
                           fetched=len(full))
+
+    def _store_credentials(self, provider: Provider) -> None:
+        """Persist rotated tokens (encrypted) so a restart never falls back to a spent refresh token."""
+        updates = provider.take_credential_updates()
+        if not updates:
+            return
+        with transaction(self.engine) as session:
+            for mailbox_id, credentials in updates.items():
+                session.exec(update(Mailbox).where(col(Mailbox.id) == mailbox_id).values(  # type: ignore[call-overload]
+                    credentials=self.cipher.encrypt(credentials)))
 
     def _pause_if_not_allowed(self, mailbox: Mailbox, owner: str) -> bool:
         """Only users who may capture, and did enable it, are ever synced (F7)."""

@@ -1,0 +1,122 @@
+"""Microsoft identity through msal: per-user consent (auth code + PKCE), silent refresh, app-only.
+
+Credentials kept per mailbox (encrypted by the core) are JSON: ``{"cache": <msal token cache>,
+"tenant_id": …}`` for delegated access, ``{"tenant_id": …}`` for tenant-wide app-only access.
+msal rotates refresh tokens; a changed cache is handed back through `take_updates()` so the engine
+stores it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from urllib.parse import urlencode
+
+import msal
+import requests
+
+from connector.config import GraphSettings
+from connector.errors import GrantRevoked, InputError, TokenExpired
+from providers.base import Connected, MailboxRef
+
+SCOPES = ["Mail.Read", "User.Read"]  # msal adds openid, profile and offline_access itself
+APP_SCOPES = ["https://graph.microsoft.com/.default"]
+REVOKED = {"invalid_grant", "interaction_required", "consent_required", "unauthorized_client"}
+
+
+class ConsentDenied(InputError):
+    pass
+
+
+class StateMismatch(InputError):
+    pass
+
+
+class GraphAuth:
+    def __init__(self, settings: GraphSettings) -> None:
+        self.settings = settings
+        self.session = requests.Session()
+        if settings.ca_bundle:  # the emulator's throwaway CA; trust_env off or REQUESTS_CA_BUNDLE wins
+            self.session.verify = settings.ca_bundle
+            self.session.trust_env = False
+        self._apps: dict[str, msal.ConfidentialClientApplication] = {}
+        self._updates: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def _app(self, tenant: str | None = None,
+             cache: msal.SerializableTokenCache | None = None) -> msal.ConfidentialClientApplication:
+        tenant = tenant or self.settings.tenant
+        kwargs = {"client_credential": self.settings.client_secret or "",
+                  "authority": f"{self.settings.authority_host.rstrip('/')}/{tenant}",
+                  "http_client": self.session,
+                  "instance_discovery": "login.microsoftonline.com" in self.settings.authority_host}
+        if cache is not None:
+            return msal.ConfidentialClientApplication(self.settings.client_id, token_cache=cache, **kwargs)
+        with self._lock:  # app-only tokens are cached inside the app object: keep one per tenant
+            if tenant not in self._apps:
+                self._apps[tenant] = msal.ConfidentialClientApplication(self.settings.client_id, **kwargs)
+            return self._apps[tenant]
+
+    # ------------------------------------------------------------------------------ consent (ConsentFlow)
+    def begin(self, redirect_uri: str, login_hint: str | None = None) -> tuple[str, dict[str, str]]:
+        flow = self._app().initiate_auth_code_flow(SCOPES, redirect_uri=redirect_uri, login_hint=login_hint)
+        return flow["auth_uri"], {"flow": json.dumps(flow)}
+
+    def finish(self, flow_state: dict[str, str], callback_params: dict[str, str]) -> Connected:
+        if callback_params.get("error"):
+            detail = callback_params.get("error_description") or callback_params["error"]
+            raise ConsentDenied(f"Microsoft sign-in did not grant access: {detail}")
+        flow = json.loads(flow_state.get("flow", "{}"))
+        if not flow or callback_params.get("state") != flow.get("state"):
+            raise StateMismatch("this sign-in link is stale or was not started here: please connect again")
+        cache = msal.SerializableTokenCache()
+        try:
+            result = self._app(cache=cache).acquire_token_by_auth_code_flow(flow, callback_params)
+        except ValueError as exc:  # msal's own state/nonce checks
+            raise StateMismatch(f"the sign-in response did not match this request: {exc}") from exc
+        if "error" in result:
+            raise ConsentDenied(f"Microsoft refused the sign-in: {result.get('error_description', result['error'])}")
+        claims = result.get("id_token_claims", {})
+        address = str(claims.get("preferred_username") or claims.get("email") or "").lower()
+        credentials = json.dumps({"cache": cache.serialize(), "tenant_id": claims.get("tid", "")})
+        return Connected(address, credentials, str(claims.get("oid", "")), str(claims.get("name", "")))
+
+    def admin_consent_url(self, redirect_uri: str, tenant: str = "organizations") -> str:
+        query = urlencode({"client_id": self.settings.client_id, "redirect_uri": redirect_uri})
+        return f"{self.settings.authority_host.rstrip('/')}/{tenant}/adminconsent?{query}"
+
+    # ------------------------------------------------------------------------------ tokens
+    def access_token(self, mailbox: MailboxRef, force_refresh: bool = False) -> str:
+        with self._lock:
+            credentials = self._updates.get(mailbox.mailbox_id) or mailbox.credentials
+        data = json.loads(credentials or "{}")
+        if mailbox.app_only:
+            result = self._app(data.get("tenant_id") or self.settings.tenant).acquire_token_for_client(APP_SCOPES)
+            return _token_or_raise(result, mailbox.address)
+        cache = msal.SerializableTokenCache()
+        cache.deserialize(data.get("cache") or "{}")
+        app = self._app(data.get("tenant_id"), cache)
+        accounts = app.get_accounts()
+        if not accounts:
+            raise GrantRevoked(f"no signed-in account for {mailbox.address}: reconnect")
+        result = app.acquire_token_silent_with_error(SCOPES, account=accounts[0], force_refresh=force_refresh)
+        token = _token_or_raise(result, mailbox.address)
+        if cache.has_state_changed:
+            with self._lock:
+                self._updates[mailbox.mailbox_id] = json.dumps({**data, "cache": cache.serialize()})
+        return token
+
+    def take_updates(self) -> dict[int, str]:
+        with self._lock:
+            updates, self._updates = self._updates, {}
+        return updates
+
+
+def _token_or_raise(result: dict | None, address: str) -> str:
+    if result and "access_token" in result:
+        return str(result["access_token"])
+    error = (result or {}).get("error", "no_token")
+    detail = (result or {}).get("error_description", "")
+    if error in REVOKED:
+        raise GrantRevoked(f"Microsoft refused a token for {address}: {error} {detail}".strip())
+    raise TokenExpired(f"no token for {address}: {error} {detail}".strip())

@@ -1,0 +1,386 @@
+"""Users, mail folders, messages, attachments, MIME ``$value``, sendMail, reply, replyAll, forward.
+
+Sending goes through the shared `PostOffice` as RFC 5322 bytes; what the post office delivers back
+to Graph-owned mailboxes (the sender's copy with Bcc, recipients' copies without) becomes Graph
+messages in ``sentitems``/``inbox`` via `MailApi.accept_delivery`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import threading
+from typing import Any
+from urllib.parse import urlencode
+
+from providers.postoffice import Delivery, PostOffice
+
+from . import mime
+from .clock import Clock
+from .odata import QueryError, matches, parse_filter, parse_int, parse_orderby, parse_select
+from .render import (
+    attachment_json,
+    folder_json,
+    message_context,
+    message_json,
+    user_json,
+)
+from .router import Call, RouteSpec, route
+from .state import StoredMessage, User, World
+from .wire import GraphRequest, GraphResponse, bad_request, graph_error, not_found, odata_key
+
+
+def json_body(req: GraphRequest) -> dict[str, Any]:
+    if not req.body:
+        return {}
+    try:
+        data = json.loads(req.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise QueryError("BadRequest", "Unable to read JSON request payload. Please ensure Content-Type "
+                         "header is set and payload is of valid JSON format.") from exc
+    if not isinstance(data, dict):
+        raise QueryError("BadRequest", "Request payload must be a JSON object.")
+    return data
+
+
+def action_parameters(req: GraphRequest) -> dict[str, Any]:
+    """Action parameters are matched case-insensitively (msgraph-sdk sends ``Message``, ``Comment``…)."""
+    return {str(k).lower(): v for k, v in json_body(req).items()}
+
+
+def body_preference(req: GraphRequest) -> str | None:
+    value = req.prefer().get("outlook.body-content-type", "").lower()
+    return value if value in ("text", "html") else None
+
+
+def _filter_values(message: StoredMessage) -> dict[str, Any]:
+    parsed = message.parsed
+    return {
+        "conversationid": message.conversation_id, "internetmessageid": parsed.message_id,
+        "subject": parsed.subject, "parentfolderid": message.folder_id,
+        "receiveddatetime": message.received, "sentdatetime": parsed.sent_at or message.received,
+        "createddatetime": message.created, "lastmodifieddatetime": message.last_modified,
+        "isread": message.is_read, "hasattachments": any(not a.is_inline for a in parsed.attachments),
+        "from/emailaddress/address": parsed.from_[1] if parsed.from_ else None,
+    }
+
+
+class MailApi:
+    def __init__(self, world: World, post_office: PostOffice, clock: Clock) -> None:
+        self.world, self.post_office, self.clock = world, post_office, clock
+        self._lock = threading.Lock()
+        self._unsaved: set[str] = set()  # Message-IDs sent with saveToSentItems=false
+
+    def routes(self) -> list[RouteSpec]:
+        m = "/{user}/messages/{message}"
+        fm = "/{user}/mailFolders/{folder}/messages/{message}"
+        return [
+            route("GET", "/users", self.list_users),
+            route("GET", "/{user}", self.get_user),
+            route("GET", "/{user}/mailFolders", self.list_folders, "read"),
+            route("GET", "/{user}/mailFolders/{folder}", self.get_folder, "read"),
+            route("GET", "/{user}/mailFolders/{folder}/messages", self.list_messages, "read"),
+            route("GET", "/{user}/messages", self.list_messages, "read"),
+            route("POST", "/{user}/sendMail", self.send_mail, "send"),
+            *[spec for base in (m, fm) for spec in (
+                route("GET", base, self.get_message, "read"),
+                route("PATCH", base, self.update_message, "write"),
+                route("DELETE", base, self.delete_message, "write"),
+                route("GET", base + "/$value", self.get_mime, "read"),
+                route("GET", base + "/attachments", self.list_attachments, "read"),
+                route("GET", base + "/attachments/{attachment}", self.get_attachment, "read"),
+                route("GET", base + "/attachments/{attachment}/$value", self.get_attachment_value, "read"),
+                route("POST", base + "/reply", self.reply, "send"),
+                route("POST", base + "/replyAll", self.reply_all, "send"),
+                route("POST", base + "/forward", self.forward, "send"),
+                route("POST", base + "/move", self.move, "write"),
+            )],
+        ]
+
+    # --- post office side ------------------------------------------------------------------------
+    def accept_delivery(self, delivery: Delivery) -> None:
+        user = self.world.user(delivery.mailbox)
+        if user is None:
+            return
+        if delivery.folder == "sent":
+            with self._lock:
+                if delivery.internet_message_id in self._unsaved:
+                    self._unsaved.discard(delivery.internet_message_id)
+                    return
+            self.world.store(user, "sentitems", delivery.raw, self.clock.now(), is_read=True)
+        else:
+            self.world.store(user, "inbox", delivery.raw, self.clock.now(), is_read=False)
+
+    def _send(self, user: User, raw: bytes, save: bool) -> None:
+        message_id = mime.parse(raw).message_id
+        if not save:
+            with self._lock:
+                self._unsaved.add(message_id)
+        self.post_office.send(user.address, raw)
+
+    # --- users and folders ---------------------------------------------------------------------------
+    def list_users(self, call: Call) -> GraphResponse:
+        users = sorted((u for u in self.world.users.values() if u.tenant_id == call.principal.tenant_id),
+                       key=lambda u: u.address)
+        top = parse_int(call.req.query.get("$top"), 100, "$top", 999)
+        return GraphResponse(200, {"@odata.context": f"{call.req.root}/$metadata#users",
+                                   "value": [user_json(u, call.req.root, context=False) for u in users[:top]]})
+
+    def get_user(self, call: Call) -> GraphResponse:
+        assert call.user is not None
+        return GraphResponse(200, user_json(call.user, call.req.root))
+
+    def list_folders(self, call: Call) -> GraphResponse:
+        assert call.user is not None
+        folders = [folder_json(self.world, f) for f in self.world.user_folders(call.user.id)]
+        return GraphResponse(200, {
+            "@odata.context": f"{call.req.root}/$metadata#users('{odata_key(call.user.id)}')/mailFolders",
+            "value": folders})
+
+    def get_folder(self, call: Call) -> GraphResponse:
+        assert call.user is not None
+        folder = self.world.folder(call.user.id, call.params["folder"])
+        if folder is None:
+            return not_found()
+        data = {"@odata.context": f"{call.req.root}/$metadata#users('{odata_key(call.user.id)}')"
+                                  "/mailFolders/$entity", **folder_json(self.world, folder)}
+        return GraphResponse(200, data)
+
+    # --- messages ----------------------------------------------------------------------------------
+    def _message(self, call: Call) -> StoredMessage | None:
+        assert call.user is not None
+        message = self.world.messages.get(call.params["message"])
+        if message is None or message.user_id != call.user.id:
+            return None
+        if "folder" in call.params:
+            folder = self.world.folder(call.user.id, call.params["folder"])
+            if folder is None or folder.id != message.folder_id:
+                return None
+        return message
+
+    def list_messages(self, call: Call) -> GraphResponse:
+        assert call.user is not None
+        req = call.req
+        folder_id = None
+        if "folder" in call.params:
+            folder = self.world.folder(call.user.id, call.params["folder"])
+            if folder is None:
+                return not_found()
+            folder_id = folder.id
+        select = parse_select(req.query.get("$select"))
+        clauses = parse_filter(req.query.get("$filter"))
+        newest_first = parse_orderby(req.query.get("$orderby"))
+        top = parse_int(req.query.get("$top"), 10, "$top")
+        skip = parse_int(req.query.get("$skip"), 0, "$skip", 10**9)
+        found = [m for m in self.world.mailbox_messages(call.user.id, folder_id)
+                 if matches(clauses, _filter_values(m))]
+        if not newest_first:
+            found.reverse()
+        page = found[skip:skip + top]
+        preference = body_preference(req)
+        body: dict[str, Any] = {
+            "@odata.context": message_context(req.root, call.user, select, entity=False),
+            "value": [message_json(self.world, m, select, preference) for m in page],
+        }
+        if skip + top < len(found):
+            query = {k: v for k, v in req.query.items() if k != "$skip"}
+            query["$skip"] = str(skip + top)
+            body["@odata.nextLink"] = f"{req.root}{req.path}?{urlencode(query)}"
+        return GraphResponse(200, body, _applied(preference))
+
+    def get_message(self, call: Call) -> GraphResponse:
+        message = self._message(call)
+        if message is None:
+            return not_found()
+        assert call.user is not None
+        select = parse_select(call.req.query.get("$select"))
+        preference = body_preference(call.req)
+        context = message_context(call.req.root, call.user, select, entity=True)
+        return GraphResponse(200, message_json(self.world, message, select, preference, context=context),
+                             _applied(preference))
+
+    def update_message(self, call: Call) -> GraphResponse:
+        message = self._message(call)
+        if message is None:
+            return not_found()
+        data = json_body(call.req)
+        is_read = data.get("isRead")
+        categories = data.get("categories")
+        updated = self.world.update(message.id, is_read=bool(is_read) if is_read is not None else None,
+                                    categories=categories if isinstance(categories, list) else None)
+        assert updated is not None and call.user is not None
+        context = message_context(call.req.root, call.user, None, entity=True)
+        return GraphResponse(200, message_json(self.world, updated, None, None, context=context))
+
+    def delete_message(self, call: Call) -> GraphResponse:
+        message = self._message(call)
+        if message is None:
+            return not_found()
+        self.world.delete(message.id)
+        return GraphResponse(204)
+
+    def move(self, call: Call) -> GraphResponse:
+        message = self._message(call)
+        if message is None:
+            return not_found()
+        assert call.user is not None
+        target = self.world.folder(call.user.id, str(action_parameters(call.req).get("destinationid", "")))
+        if target is None:
+            return graph_error(400, "ErrorInvalidIdMalformed", "Id is malformed.")
+        moved = self.world.move(message.id, target)
+        assert moved is not None
+        context = message_context(call.req.root, call.user, None, entity=True)
+        return GraphResponse(201, message_json(self.world, moved, None, None, context=context))
+
+    def get_mime(self, call: Call) -> GraphResponse:
+        message = self._message(call)
+        if message is None:
+            return not_found()
+        return GraphResponse(200, message.raw, content_type="text/plain")
+
+    # --- attachments ---------------------------------------------------------------------------------
+    def list_attachments(self, call: Call) -> GraphResponse:
+        message = self._message(call)
+        if message is None:
+            return not_found()
+        assert call.user is not None
+        expand = "itemattachment/item" in call.req.query.get("$expand", "").lower()
+        context = (f"{call.req.root}/$metadata#users('{odata_key(call.user.id)}')/messages"
+                   f"('{odata_key(message.id)}')/attachments")
+        values = [attachment_json(message, i, expand) for i in range(len(message.parsed.attachments))]
+        return GraphResponse(200, {"@odata.context": context, "value": values})
+
+    def _attachment_index(self, call: Call) -> tuple[StoredMessage, int] | None:
+        message = self._message(call)
+        if message is None or call.params["attachment"] not in message.attachment_ids:
+            return None
+        return message, message.attachment_ids.index(call.params["attachment"])
+
+    def get_attachment(self, call: Call) -> GraphResponse:
+        found = self._attachment_index(call)
+        if found is None:
+            return not_found()
+        message, index = found
+        assert call.user is not None
+        expand = "itemattachment/item" in call.req.query.get("$expand", "").lower()
+        context = (f"{call.req.root}/$metadata#users('{odata_key(call.user.id)}')/messages"
+                   f"('{odata_key(message.id)}')/attachments/$entity")
+        return GraphResponse(200, {"@odata.context": context, **attachment_json(message, index, expand)})
+
+    def get_attachment_value(self, call: Call) -> GraphResponse:
+        found = self._attachment_index(call)
+        if found is None:
+            return not_found()
+        message, index = found
+        att = message.parsed.attachments[index]
+        return GraphResponse(200, att.content, content_type="text/plain" if att.is_item else att.content_type)
+
+    # --- sending -----------------------------------------------------------------------------------
+    def send_mail(self, call: Call) -> GraphResponse:
+        assert call.user is not None
+        user, req = call.user, call.req
+        if req.header("content-type").lower().startswith("text/plain"):
+            return self._send_mime(user, req.body)
+        data = action_parameters(req)
+        message = data.get("message")
+        if not isinstance(message, dict):
+            return bad_request("Empty Payload. JSON content expected.", "ErrorInvalidRequest")
+        out = mime.Outgoing(sender=(user.display_name, user.address))
+        try:
+            out.apply_graph_message(message)
+            raw = mime.compose(out, self.clock.now())
+        except mime.ComposeError as err:
+            return _compose_error(err)
+        self._send(user, raw, data.get("savetosentitems", True) is not False)
+        return GraphResponse(202)
+
+    def _send_mime(self, user: User, body: bytes) -> GraphResponse:
+        try:
+            raw = base64.b64decode(body, validate=False)
+        except (binascii.Error, ValueError):
+            return bad_request("Invalid base64 string for MIME content.", "ErrorMimeContentInvalidBase64String")
+        parsed = mime.parse(raw)
+        if not (parsed.to or parsed.cc or parsed.bcc):
+            return graph_error(400, "ErrorInvalidRecipients", "At least one recipient isn't valid., A message "
+                               "can't be sent because it contains no recipients.")
+        if parsed.from_ is None:
+            raw = f"From: {user.display_name} <{user.address}>\r\n".encode() + raw
+        self._send(user, raw, True)
+        return GraphResponse(202)
+
+    def reply(self, call: Call) -> GraphResponse:
+        return self._respond(call, "reply")
+
+    def reply_all(self, call: Call) -> GraphResponse:
+        return self._respond(call, "replyAll")
+
+    def forward(self, call: Call) -> GraphResponse:
+        return self._respond(call, "forward")
+
+    def _respond(self, call: Call, kind: str) -> GraphResponse:
+        message = self._message(call)
+        if message is None:
+            return not_found()
+        assert call.user is not None
+        user, original = call.user, message.parsed
+        data = action_parameters(call.req)
+        out = mime.Outgoing(sender=(user.display_name, user.address))
+        own = user.address.lower()
+        sent_by_me = bool(original.from_ and original.from_[1].lower() == own)
+        prefix = {"reply": "RE: ", "replyAll": "RE: ", "forward": "FW: "}[kind]
+        out.subject = original.subject if original.subject.upper().startswith(prefix) else prefix + original.subject
+        author = original.reply_to or ([original.from_] if original.from_ else [])
+        if kind == "reply":
+            out.to = original.to if sent_by_me else author
+        elif kind == "replyAll":
+            head = original.to if sent_by_me else author
+            rest = [] if sent_by_me else original.to
+            out.to = _without(head + rest, own)
+            out.cc = _without(original.cc, own)
+        else:
+            try:
+                out.to = mime.graph_recipients(data.get("torecipients"), "toRecipients")
+                if not out.to and isinstance(data.get("message"), dict):
+                    out.to = mime.graph_recipients(data["message"].get("toRecipients"), "toRecipients")
+            except mime.ComposeError as err:
+                return _compose_error(err)
+            out.attachments = [a for a in original.attachments if not a.is_inline]
+        out.in_reply_to = [original.message_id] if original.message_id else []
+        out.references = [*original.references, *out.in_reply_to]
+        comment = str(data.get("comment") or "")
+        as_html = original.body_type == "html"
+        quoted = mime.quoted_original(original, as_html)
+        if as_html:
+            out.body_type = "html"
+            out.body = f"<html><body><div>{html.escape(comment)}</div>\r\n{quoted}</body></html>"
+        else:
+            out.body = f"{comment}\r\n\r\n{quoted}"
+        try:
+            if isinstance(data.get("message"), dict):
+                out.apply_graph_message(data["message"])
+            raw = mime.compose(out, self.clock.now())
+        except mime.ComposeError as err:
+            return _compose_error(err)
+        self._send(user, raw, True)
+        return GraphResponse(202)
+
+
+def _without(recipients: list[mime.Recipient], address: str) -> list[mime.Recipient]:
+    seen: set[str] = set()
+    kept: list[mime.Recipient] = []
+    for name, addr in recipients:
+        if addr.lower() != address and addr.lower() not in seen:
+            seen.add(addr.lower())
+            kept.append((name, addr))
+    return kept
+
+
+def _compose_error(err: mime.ComposeError) -> GraphResponse:
+    code = "ErrorInvalidRecipients" if "recipient" in str(err).lower() else "ErrorInvalidRequest"
+    return graph_error(400, code, str(err))
+
+
+def _applied(preference: str | None) -> dict[str, str]:
+    return {"Preference-Applied": f'outlook.body-content-type="{preference}"'} if preference else {}

@@ -1,0 +1,160 @@
+"""Graph JSON for stored objects: message, attachment, user, mailFolder.
+
+Property names, value types and defaults follow the Graph v1.0 message resource as documented
+(see tests/providers/graph/fixtures/). ``bccRecipients`` is filled only where the stored copy still
+has its Bcc header, i.e. on the sender's Sent Items copy; ``internetMessageHeaders`` and
+``uniqueBody`` appear only when ``$select``ed, as on Graph.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+from urllib.parse import quote
+
+from . import mime
+from .odata import MESSAGE_DEFAULT
+from .state import Folder, StoredMessage, User, World
+from .wire import iso, odata_key
+
+
+def recipient(item: mime.Recipient | None) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    name, address = item
+    return {"emailAddress": {"name": name or address, "address": address}}
+
+
+def _body(message: StoredMessage, preference: str | None) -> dict[str, str]:
+    parsed = message.parsed
+    if preference == "text" and parsed.body_type == "html":
+        return {"contentType": "text", "content": parsed.text}
+    if preference == "html" and parsed.body_type == "text":
+        return {"contentType": "html", "content": mime.text_to_html(parsed.body)}
+    return {"contentType": parsed.body_type, "content": parsed.body}
+
+
+def _preview(text: str) -> str:
+    return re.sub(r"[ \t]+", " ", text.strip())[:255]
+
+
+def message_value(world: World, message: StoredMessage, name: str, preference: str | None) -> Any:
+    parsed = message.parsed
+    values: dict[str, Any] = {
+        "id": message.id,
+        "createdDateTime": iso(message.created),
+        "lastModifiedDateTime": iso(message.last_modified),
+        "changeKey": message.change_key,
+        "categories": list(message.categories),
+        "receivedDateTime": iso(message.received),
+        "sentDateTime": iso(parsed.sent_at or message.received),
+        "hasAttachments": any(not a.is_inline for a in parsed.attachments),
+        "internetMessageId": parsed.message_id,
+        "subject": parsed.subject,
+        "bodyPreview": _preview(parsed.text),
+        "importance": parsed.importance,
+        "parentFolderId": message.folder_id,
+        "conversationId": message.conversation_id,
+        "conversationIndex": message.conversation_index,
+        "isDeliveryReceiptRequested": False,
+        "isReadReceiptRequested": False,
+        "isRead": message.is_read,
+        "isDraft": False,
+        "webLink": "https://outlook.office365.com/owa/?ItemID="
+        f"{quote(message.id, safe='')}&exvsurl=1&viewmodel=ReadMessageItem",
+        "inferenceClassification": "focused",
+        "flag": {"flagStatus": "notFlagged"},
+        "sender": recipient(parsed.sender),
+        "from": recipient(parsed.from_),
+        "toRecipients": [recipient(r) for r in parsed.to],
+        "ccRecipients": [recipient(r) for r in parsed.cc],
+        "bccRecipients": [recipient(r) for r in parsed.bcc],
+        "replyTo": [recipient(r) for r in parsed.reply_to],
+    }
+    if name in ("body", "uniqueBody"):
+        return _body(message, preference)
+    if name == "internetMessageHeaders":
+        return [{"name": k, "value": v} for k, v in parsed.headers]
+    return values[name]
+
+
+def message_json(world: World, message: StoredMessage, select: list[str] | None, preference: str | None,
+                 *, context: str | None = None, typed: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if context:
+        data["@odata.context"] = context
+    if typed:
+        data["@odata.type"] = "#microsoft.graph.message"
+    data["@odata.etag"] = f'W/"{message.change_key}"'
+    data["id"] = message.id
+    for name in select or MESSAGE_DEFAULT:
+        data[name] = message_value(world, message, name, preference)
+    return data
+
+
+def select_suffix(select: list[str] | None) -> str:
+    return f"({','.join(select)})" if select else ""
+
+
+def attachment_json(message: StoredMessage, index: int, expand_item: bool = False) -> dict[str, Any]:
+    att = message.parsed.attachments[index]
+    common = {
+        "id": message.attachment_ids[index],
+        "lastModifiedDateTime": iso(message.last_modified),
+        "name": att.name,
+        "contentType": att.content_type,
+        "size": len(att.content),
+        "isInline": att.is_inline,
+    }
+    if att.is_item:
+        data: dict[str, Any] = {"@odata.type": "#microsoft.graph.itemAttachment", **common}
+        if expand_item:
+            inner = mime.parse(att.content)
+            data["item"] = {
+                "@odata.type": "#microsoft.graph.message",
+                "id": message.attachment_ids[index],
+                "subject": inner.subject,
+                "sentDateTime": iso(inner.sent_at) if inner.sent_at else None,
+                "internetMessageId": inner.message_id,
+                "body": {"contentType": inner.body_type, "content": inner.body},
+                "from": recipient(inner.from_),
+                "toRecipients": [recipient(r) for r in inner.to],
+                "ccRecipients": [recipient(r) for r in inner.cc],
+            }
+        return data
+    return {
+        "@odata.type": "#microsoft.graph.fileAttachment",
+        "@odata.mediaContentType": att.content_type,
+        **common,
+        "contentId": att.content_id,
+        "contentLocation": None,
+        "contentBytes": base64.b64encode(att.content).decode(),
+    }
+
+
+def user_json(user: User, root: str, *, context: bool = True) -> dict[str, Any]:
+    given, _, surname = user.display_name.partition(" ")
+    data: dict[str, Any] = {"@odata.context": f"{root}/$metadata#users/$entity"} if context else {}
+    data.update({
+        "businessPhones": [], "displayName": user.display_name, "givenName": given or None,
+        "jobTitle": None, "mail": user.address, "mobilePhone": None, "officeLocation": None,
+        "preferredLanguage": None, "surname": surname or None, "userPrincipalName": user.address,
+        "id": user.id,
+    })
+    return data
+
+
+def folder_json(world: World, folder: Folder) -> dict[str, Any]:
+    messages = world.mailbox_messages(folder.user_id, folder.id)
+    return {
+        "id": folder.id, "displayName": folder.display_name, "parentFolderId": folder.parent_id,
+        "childFolderCount": 0, "unreadItemCount": sum(1 for m in messages if not m.is_read),
+        "totalItemCount": len(messages), "sizeInBytes": sum(len(m.raw) for m in messages),
+        "isHidden": False,
+    }
+
+
+def message_context(root: str, user: User, select: list[str] | None, *, entity: bool) -> str:
+    suffix = select_suffix(select) + ("/$entity" if entity else "")
+    return f"{root}/$metadata#users('{odata_key(user.id)}')/messages{suffix}"

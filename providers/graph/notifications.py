@@ -1,0 +1,24 @@
+"""Graph change and lifecycle notifications → wake-ups. The clientState is compared by the intake."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from connector.errors import WebhookRejected
+from providers.base import Notification
+
+
+class GraphNotificationParser:
+    def parse(self, headers: Mapping[str, str], body: bytes, url: str) -> list[Notification]:
+        try:
+            payload = json.loads(body or b"{}")
+            items = payload["value"]
+            if not isinstance(items, list) or not items:
+                raise ValueError("no notifications")
+            return [Notification(subscription_id=str(item["subscriptionId"]),
+                                 client_state=str(item.get("clientState") or ""),
+                                 lifecycle_event=str(item.get("lifecycleEvent") or ""))
+                    for item in items]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WebhookRejected("malformed", f"not a Graph notification collection: {exc}") from exc

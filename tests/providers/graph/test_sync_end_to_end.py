@@ -1,0 +1,104 @@
+"""Outlook end to end: consent, subscription with validation, notifications, delta, routing, rows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from connector.config import load_settings
+from connector.crypto import TokenCipher
+from connector.db import transaction
+from connector.models import Mailbox
+from connector.services import mailboxes, users
+from connector.sync.engine import SyncEngine
+from connector.sync.worker import Worker
+from connector.web.context import AppContext
+from providers.graph.adapter import GraphProvider
+from providers.graph.emulator import GraphEmulator
+from providers.graph.notifications import GraphNotificationParser
+from tests import inspect_db as db
+from tests.conftest import build_world
+from tests.mailbuilder import mail
+from tests.providers.graph.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT, authorize
+from tests.webapp import free_port, serving
+
+KEY = b"q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
+MATTER = "acme+10802@bcc.example.com"
+
+
+@dataclass
+class Office:
+    emulator: GraphEmulator
+    provider: GraphProvider
+    worker: Worker
+    engine: Engine
+
+    def send(self, sender: str, raw: bytes) -> None:
+        self.emulator.post_office.send(sender, raw)
+
+    def settle(self, timeout: float = 15) -> None:
+        """Run the worker until every mailbox is idle (notifications arrive asynchronously)."""
+        deadline = time.monotonic() + timeout
+        idle_rounds = 0
+        while time.monotonic() < deadline and idle_rounds < 3:
+            idle_rounds = 0 if self.worker.run_once() else idle_rounds + 1
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def office(engine: Engine) -> Iterator[Office]:
+    build_world(engine)
+    emulator = GraphEmulator(seed=3)
+    urls = emulator.start()
+    for address, name in (("alice@acme-law.com", "Alice Archer"), ("bob@acme-law.com", "Bob Baker")):
+        emulator.add_user(address, name, TENANT)
+    emulator.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
+    emulator.set_consent("approve")
+    port = free_port()
+    settings = load_settings(
+        graph={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "tenant": TENANT,
+               "authority_host": urls.authority_host, "graph_url": urls.graph_url, "ca_bundle": urls.ca_path},
+        sync={"public_url": f"http://127.0.0.1:{port}"})
+    provider = GraphProvider(settings, clock=datetime.now)
+    cipher = TokenCipher(KEY)
+    for address in ("alice@acme-law.com", "bob@acme-law.com"):
+        url, state = provider.auth.begin(REDIRECT_URI, login_hint=address)
+        connected = provider.auth.finish(state, authorize(urls, {"auth_uri": url}))
+        with transaction(engine) as session:
+            mailboxes.connect(session, users.get_user(session, address), "graph", connected.credentials, cipher,
+                              provider_user_id="")
+    sync = SyncEngine(engine, settings, {"graph": provider}, cipher)
+    worker = Worker(engine, settings, sync, {"graph": provider}, owner="test-worker")
+    context = AppContext(engine, settings, {"graph": GraphNotificationParser()})
+    with serving(context, port):
+        assert worker.tick_schedules() == 2  # subscriptions created, validation handshake answered
+        worker.run_once()  # initial cursors
+        yield Office(emulator, provider, worker, engine)
+    emulator.stop()
+
+
+def test_outlook_bcc_reply_and_unrelated_mail(office: Office) -> None:
+    office.send("alice@acme-law.com", mail("Alice <alice@acme-law.com>", ["carol@clientco.com", "bob@acme-law.com"],
+                                           bcc=[MATTER], subject="Draft", message_id="<g1@acme-law.com>"))
+    office.send("carol@clientco.com", mail("Carol <carol@clientco.com>", ["alice@acme-law.com"], subject="Re: Draft",
+                                           message_id="<g2@clientco.com>", in_reply_to="<g1@acme-law.com>",
+                                           references=["<g1@acme-law.com>"]))
+    office.send("carol@clientco.com", mail("Carol <carol@clientco.com>", ["alice@acme-law.com"], subject="Lunch?",
+                                           message_id="<g3@clientco.com>"))
+    office.settle()
+    first, reply = db.logged(office.engine, "<g1@acme-law.com>"), db.logged(office.engine, "<g2@clientco.com>")
+    assert first is not None and first.filed_under == {"matter:10802"}
+    assert first.sources == {("graph", "alice@acme-law.com"), ("graph", "bob@acme-law.com")}  # logged once
+    assert reply is not None and "matter:10802" in reply.filed_under
+    assert db.logged(office.engine, "<g3@clientco.com>") is None
+    fetched = [r.path for r in office.emulator.request_log() if r.path.endswith("/$value")]
+    assert len(fetched) == 2  # the two logged messages only: unrelated mail is never downloaded
+    with Session(office.engine) as session:
+        states = {m.address: m.state for m in session.exec(select(Mailbox))}
+    assert states == {"alice@acme-law.com": "incremental", "bob@acme-law.com": "incremental"}
