@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from connector.config import Settings
 from connector.db import transaction
 from connector.models import ACTIVE_STATES, Mailbox
+from connector.sync import leases
 from connector.sync.engine import SyncEngine
 from providers.base import Provider, Subscription
 
@@ -33,37 +34,53 @@ def webhook_url(settings: Settings, provider: str) -> str:
 
 
 def renew_subscriptions(engine: Engine, sync: SyncEngine, providers: Mapping[str, Provider], now: datetime,
-                        settings: Settings, on_error: Callable[[int, Exception], None] | None = None) -> int:
-    """Create missing subscriptions/watches and renew those expiring soon; returns how many changed."""
+                        settings: Settings, owner: str,
+                        on_error: Callable[[int, Exception], None] | None = None) -> int:
+    """Create missing subscriptions/watches and renew those expiring soon; returns how many changed.
+
+    Each mailbox is leased first, so several workers never create two subscriptions for one mailbox.
+    """
     changed = 0
     for mailbox_id in due_for_renewal(engine, now, settings):
-        with Session(engine, expire_on_commit=False) as session:
-            mailbox = session.get(Mailbox, mailbox_id)
-        if mailbox is None:
+        if not leases.claim(engine, mailbox_id, owner, now, settings.sync.lease_seconds):
             continue
-        provider = providers[mailbox.provider]
-        ref = sync.ref(mailbox)
-        created = False
         try:
-            if mailbox.subscription_id and mailbox.subscription_expires_at and mailbox.subscription_expires_at > now:
-                current = Subscription(mailbox.subscription_id, mailbox.subscription_expires_at, mailbox.client_state)
-                fresh = provider.renew(ref, current, now)
-            else:
-                created = True
-                fresh = provider.subscribe(ref, webhook_url(settings, mailbox.provider), now,
-                                           client_state=mailbox.client_state or secrets.token_urlsafe(48))
-        except Exception as exc:  # a failed renewal is retried next tick; the safety-net sync covers the gap
-            if on_error:
-                on_error(mailbox_id, exc)
-            continue
-        with transaction(engine) as session:
-            row = session.get(Mailbox, mailbox_id)
-            if row is not None:
-                row.subscription_id, row.subscription_expires_at = fresh.subscription_id, fresh.expires_at
-                row.client_state = fresh.client_state or row.client_state
-                if created:
-                    row.next_sync_at = now  # catch up on anything missed while unsubscribed
-                session.add(row)
-        changed += 1
+            changed += _renew_one(engine, sync, providers, mailbox_id, now, settings, on_error)
+        finally:
+            leases.release(engine, mailbox_id, owner)
     return changed
+
+
+def _renew_one(engine: Engine, sync: SyncEngine, providers: Mapping[str, Provider], mailbox_id: int, now: datetime,
+               settings: Settings, on_error: Callable[[int, Exception], None] | None) -> int:
+    with Session(engine, expire_on_commit=False) as session:
+        mailbox = session.get(Mailbox, mailbox_id)
+    horizon = now + timedelta(minutes=settings.sync.renew_before_minutes)
+    if mailbox is None or (mailbox.subscription_id and mailbox.subscription_expires_at
+                           and mailbox.subscription_expires_at >= horizon):
+        return 0  # another worker renewed it meanwhile
+    provider = providers[mailbox.provider]
+    ref = sync.ref(mailbox)
+    created = False
+    try:
+        if mailbox.subscription_id and mailbox.subscription_expires_at and mailbox.subscription_expires_at > now:
+            current = Subscription(mailbox.subscription_id, mailbox.subscription_expires_at, mailbox.client_state)
+            fresh = provider.renew(ref, current, now)
+        else:
+            created = True
+            fresh = provider.subscribe(ref, webhook_url(settings, mailbox.provider), now,
+                                       client_state=mailbox.client_state or secrets.token_urlsafe(48))
+    except Exception as exc:  # a failed renewal is retried next tick; the safety-net sync covers the gap
+        if on_error:
+            on_error(mailbox_id, exc)
+        return 0
+    with transaction(engine) as session:
+        row = session.get(Mailbox, mailbox_id)
+        if row is not None:
+            row.subscription_id, row.subscription_expires_at = fresh.subscription_id, fresh.expires_at
+            row.client_state = fresh.client_state or row.client_state
+            if created:
+                row.next_sync_at = now  # catch up on anything missed while unsubscribed
+            session.add(row)
+    return 1
 

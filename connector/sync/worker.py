@@ -57,7 +57,7 @@ class Worker:
         return results
 
     def tick_schedules(self) -> int:
-        return renew_subscriptions(self.engine, self.sync, self.providers, self.clock(), self.settings,
+        return renew_subscriptions(self.engine, self.sync, self.providers, self.clock(), self.settings, self.owner,
                                    on_error=lambda mid, exc: log.warning("renewal failed", extra={
                                        "mailbox_id": mid, "error": str(exc)}))
 
