@@ -415,6 +415,9 @@ def worker(once: Annotated[bool, typer.Option(help="One round, then exit.")] = F
 
     from connector.assembly import assemble
 
+    from connector import logs
+
+    logs.configure()
     assembly = assemble(_settings())
     runner = assembly.worker()
     if once:

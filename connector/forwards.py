@@ -52,7 +52,7 @@ _ALIASES = {"sent": "date"}
 _RECIPIENT_FIELDS = frozenset({"to", "cc", "bcc"})
 _ADDRESS = re.compile(
     r"[<\[]\s*(?:mailto:)?(?P<bracketed>[^<>\[\]\s@]+@[^<>\[\]\s@]+?)\s*[>\]]"
-    r"|(?P<bare>[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*)"
+    r"|(?<![\w.!#$%&'*+/=?^`{|}~-])(?P<bare>[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*)"
 )
 _TZ_SUFFIX = re.compile(r"\s*\(?(?:GMT|UTC)(?:\s*([+-])(\d{1,2})(?::?(\d{2}))?)?\)?$", re.IGNORECASE)
 _AM_PM = re.compile(r"\b[ap]\.?m\.?(?:\s|$)", re.IGNORECASE)
@@ -175,12 +175,10 @@ def parse_date(value: str) -> datetime | None:
     text = " ".join(value.replace("\u202f", " ").replace("\xa0", " ").split())
     if not text:
         return None
-    zone = UTC
+    zone: timezone = UTC
     suffix = _TZ_SUFFIX.search(text)
     if suffix and suffix.start() > 0:
-        if suffix[1]:
-            offset = timedelta(hours=int(suffix[2]), minutes=int(suffix[3] or 0))
-            zone = timezone(-offset if suffix[1] == "-" else offset)
+        zone = _zone(suffix[1], suffix[2], suffix[3])
         text = text[: suffix.start()]
     simple = " ".join(re.sub(r"\bat\b", " ", text.replace(",", " ")).split())
     for fmt in _DATE_FORMATS:
@@ -193,5 +191,13 @@ def parse_date(value: str) -> datetime | None:
     try:
         parsed = parsedate_to_datetime(value)
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, TypeError, IndexError, OverflowError):
+    except Exception:  # the stdlib's date parser has more failure modes than it documents
         return None
+
+
+def _zone(sign: str | None, hours: str | None, minutes: str | None) -> timezone:
+    """``GMT+1``-style suffix → its zone; UTC when absent or out of range."""
+    if not sign or hours is None or int(hours) > 14:
+        return UTC
+    offset = timedelta(hours=int(hours), minutes=min(int(minutes or 0), 59))
+    return timezone(-offset if sign == "-" else offset)

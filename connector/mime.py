@@ -40,16 +40,20 @@ from connector.forwards import find_inline_forwards
 T = TypeVar("T")
 
 _MAX_DEPTH = 20  # nesting of multiparts / attached messages we follow
+_MAX_NESTING = 12  # nesting of HTML lists and quotes we indent
+_MAX_PARSED_HEADER = 16_384  # longer header values are read from their raw text only
+_NESTING_TAGS = frozenset({"ul", "ol", "dl", "blockquote"})
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
 _RECIPIENT_HEADERS = ("To", "Cc", "Bcc", "Delivered-To", "X-Original-To")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _ID_TOKEN = re.compile(r"<\s*([^<>\s]+)\s*>")
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
-_INVISIBLE_HTML = re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
+_INVISIBLE_HTML = re.compile(r"<(script|style)\b[^<>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
 _ENCODED_WORDS = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:\s+=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)*")
 _CELL_END = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
-_MAILTO_LINK = re.compile(r"\[([^\]]*)\]\(mailto:([^)?\s]+)[^)]*\)")
+_UNCLOSED_TAG = re.compile(r"<(?=[^<>]*(?:<|\Z))")
+_TAG = re.compile(r"<[^<>]*>")
+_MAILTO_LINK = re.compile(r"\[([^\[\]]*)\]\(mailto:([^()\[\]?\s]+)(?:\?[^()\[\]]*)?\)")
 _MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!])")
 _HEADING_MARK = re.compile(r"^#{1,6} +", re.MULTILINE)
 _BLANK_RUN = re.compile(r"\n{3,}")
@@ -124,7 +128,7 @@ def parse(
             attachments=tuple(content.attachments),
             direction=direction,
             headers=tuple((name, decoded) for name, decoded, _ in headers),
-            forwarded=(*content.forwarded, *find_inline_forwards(text)),
+            forwarded=(*content.forwarded, *_inline_forwards(text)),
             complete=True,
         )
     except MimeError:
@@ -135,21 +139,59 @@ def parse(
 
 def html_to_text(html: str) -> str:
     """Readable plain text of an HTML body: no scripts or styles, links kept as ``[text](url)``."""
-    visible = _CELL_END.sub(r"\g<0> ", _INVISIBLE_HTML.sub(" ", html))  # keep table cells apart
+    visible = _CELL_END.sub(r"\g<0> ", _defuse(_INVISIBLE_HTML.sub(" ", html)))  # keep table cells apart
     converter = html2text.HTML2Text()
     converter.body_width = 0  # never re-wrap: forwarded header lines must stay whole
     converter.ignore_emphasis = True
     converter.ignore_tables = True  # e-mail uses tables for layout, not data
     converter.images_to_alt = True
     converter.unicode_snob = True
+    converter.tag_callback = _nesting_limit()
     try:
         text = converter.handle(visible)
     except Exception:  # html2text on pathological markup: fall back to stripping tags
         text = html_lib.unescape(_TAG.sub(" ", visible))
     text = _MAILTO_LINK.sub(_mailto_as_text, text)
-    text = _HEADING_MARK.sub("", _MARKDOWN_ESCAPE.sub(r"\1", text))
+    text = _HEADING_MARK.sub("", _MARKDOWN_ESCAPE.sub(r"\1", text)).replace("\xa0", " ")
     lines = [line.rstrip() for line in _LINE_BREAK.split(text)]
     return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _nesting_limit() -> Callable[[html2text.HTML2Text, str, dict[str, str | None], bool], bool]:
+    """An html2text tag callback ignoring lists/quotes nested deeper than any real mail does.
+
+    html2text indents every line by its depth, so 20 000 nested ``<ul>`` would make
+    gigabytes of spaces; past the limit, deeper levels are simply not indented further.
+    """
+    depth = 0
+
+    def skip(_: html2text.HTML2Text, tag: str, __: dict[str, str | None], start: bool) -> bool:
+        nonlocal depth
+        if tag not in _NESTING_TAGS:
+            return False
+        if start:
+            depth += 1
+            return depth > _MAX_NESTING
+        depth = max(depth - 1, 0)
+        return depth >= _MAX_NESTING  # the end of a start tag that was skipped
+
+    return skip
+
+
+def _defuse(html: str) -> str:
+    """Drop comments and escape every ``<`` that opens no complete tag.
+
+    Comments are invisible anyway; an unclosed one hides the rest, as in a browser. The
+    ``html.parser`` of our Python (3.11.7; see CVE-2025-6069) takes quadratic time on unclosed
+    tags and comments (``<a href='`` repeated: 180 kB, 50 s); after this it sees only whole tags.
+    """
+    kept, at = [], 0
+    while (start := html.find("<!--", at)) != -1:
+        kept.append(html[at:start])
+        end = html.find("-->", start + 4)
+        at = len(html) if end == -1 else end + 3
+    kept.append(html[at:])
+    return _UNCLOSED_TAG.sub("&lt;", "".join(kept))
 
 
 def _mailto_as_text(match: re.Match[str]) -> str:
@@ -173,7 +215,9 @@ def _read_headers(msg: Message) -> list[tuple[str, str, str]]:
     for name, value in msg.raw_items():
         raw = _repair("".join(_LINE_BREAK.split(str(value)))).strip()
         decoded = None
-        if not _has_escaped_bytes(str(value)):  # else the policy would turn the bytes into U+FFFD
+        # Undeclared 8-bit bytes: the policy would make them U+FFFD. Huge values: its parser is
+        # quadratic on some (a 140 kB To: takes seconds); the raw text is as good for those.
+        if len(str(value)) <= _MAX_PARSED_HEADER and not _has_escaped_bytes(str(value)):
             decoded = _safe(lambda n=name, v=value: str(msg.policy.header_fetch_parse(n, v)), None)
         headers.append((name, _clean(decoded).strip() if decoded is not None else _decode_words(raw), raw))
     return headers
@@ -315,9 +359,10 @@ class _Content:
     forwarded: list[ForwardedOriginal] = field(default_factory=list)
 
     def text(self) -> str:
-        if self.plain:
-            return "\n\n".join(self.plain).strip()
-        return html_to_text("\n".join(self.html)) if self.html else ""
+        plain = "\n\n".join(self.plain).strip()
+        if plain or not self.html:  # some senders put an empty text/plain next to the real HTML
+            return plain
+        return html_to_text("\n".join(self.html))
 
     def html_text(self) -> str | None:
         return "\n".join(self.html) if self.html else None
@@ -400,4 +445,9 @@ def _attached_originals(part: Message, depth: int) -> list[ForwardedOriginal]:
     )
     if original.from_ is None and not original.subject and not text:
         return [*content.forwarded]
-    return [original, *content.forwarded, *find_inline_forwards(text)]
+    return [original, *content.forwarded, *_inline_forwards(text)]
+
+
+def _inline_forwards(text: str) -> tuple[ForwardedOriginal, ...]:
+    """Forwarded blocks in the text; a bug there must not cost us the whole message."""
+    return _safe(lambda: find_inline_forwards(text), ())

@@ -105,6 +105,7 @@ class Scheduler:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopped = False
+        self._running = 0  # a job popped but not finished still counts as pending (see pending())
         self._thread = threading.Thread(target=self._run, name="gmail-emulator-push", daemon=True)
         self._thread.start()
 
@@ -122,14 +123,20 @@ class Scheduler:
                 if self._stopped:
                     return
                 _, _, fn = heapq.heappop(self._heap)
+                self._running += 1
             try:
                 fn()
             except Exception:  # one failing job must not stop every later timer
                 logger.exception("gmail emulator: scheduled job failed")
+            finally:
+                with self._cond:
+                    self._running -= 1
 
     def pending(self) -> int:
+        # Counting the running job closes a gap in which wait_push_idle() saw an idle emulator while
+        # a coalesced notification was being published (popped from the heap, not yet dispatched).
         with self._cond:
-            return len(self._heap)
+            return len(self._heap) + self._running
 
     def stop(self) -> None:
         with self._cond:

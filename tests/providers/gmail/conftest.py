@@ -11,13 +11,19 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import make_msgid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 import pytest
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 
+from connector.config import GmailSettings, Settings, load_settings
+from providers.base import MailboxRef
+from providers.gmail.auth import Connected, Consent
 from providers.gmail.emulator import GmailEmulator, GmailUrls
 from providers.postoffice import PostOffice
 
@@ -155,3 +161,50 @@ def receiver() -> Iterator[PushReceiver]:
         yield rec
     finally:
         rec.close()
+
+
+# -- the connector's side: settings pointing at the emulator, and a real consent ------------------
+CLIENT_ID = "1234-connector.apps.googleusercontent.com"
+CLIENT_SECRET = "GOCSPX-connector-secret"
+REDIRECT = "http://127.0.0.1:9/oauth/gmail/callback"  # never contacted: tests read the Location header
+TOPIC = "projects/bcc-capture/topics/gmail"
+PUSH_SA = "gmail-push@bcc-capture.iam.gserviceaccount.com"
+
+
+@pytest.fixture
+def connector_settings(emulator: GmailEmulator, urls: GmailUrls) -> Settings:
+    emulator.register_oauth_client(CLIENT_ID, CLIENT_SECRET, [REDIRECT])
+    return load_settings(gmail=GmailSettings(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, auth_uri=urls.auth_uri, token_uri=urls.token_uri,
+        api_endpoint=urls.api_endpoint, topic_name=TOPIC, push_service_account=PUSH_SA,
+        push_certs_url=urls.certs_url))
+
+
+def consent_callback(settings: Settings, address: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Start a consent, follow Google's redirect like the browser would: (flow state, callback query)."""
+    url, flow_state = Consent(settings.gmail).begin(REDIRECT, login_hint=address)
+    response = httpx.get(url, follow_redirects=False)
+    assert response.status_code == 302, response.text
+    return flow_state, dict(parse_qsl(urlsplit(response.headers["location"]).query))
+
+
+def connect(settings: Settings, address: str) -> Connected:
+    flow_state, params = consent_callback(settings, address)
+    return Consent(settings.gmail).finish(flow_state, params)
+
+
+def mailbox_ref(connected: Connected, mailbox_id: int = 1) -> MailboxRef:
+    return MailboxRef(mailbox_id, connected.address, connected.provider_user_id, connected.credentials_json)
+
+
+def send(service: Any, sender: str, to: str, subject: str, body: str = "Hello", **headers: str) -> tuple[str, str]:
+    """Send through googleapiclient's messages.send; return (Gmail id, Message-ID)."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    raw = base64.urlsafe_b64encode(msg.as_bytes()).decode()
+    sent = service.users().messages().send(userId="me", body={"raw": raw}).execute()
+    return sent["id"], str(msg["Message-ID"])

@@ -1,0 +1,183 @@
+"""`GmailProvider`: the Provider protocol over the Gmail API.
+
+    start_cursor  users.getProfile → historyId
+    read_changes  one page of users.history.list (messageAdded) → SENT/INBOX message ids →
+                  one batch of messages.get(format=metadata) → header-only envelopes
+    recent        getProfile first (the new cursor), then messages.list(q="after:<epoch>") + metadata
+    thread        users.threads.get(format=metadata)
+    fetch_full    batches of messages.get(format=raw) → `connector.mime.parse`
+    subscribe     users.watch (watch.py); the push comes back through push.py
+
+The cursor is JSON ``{"history_id": …, "page_token": …}``: while a history listing has more pages
+it keeps the start id and the page token, so the next call continues the same listing; after the
+last page it becomes the listing's ``historyId``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from connector.config import GmailSettings, Settings
+from connector.envelope import Envelope
+from connector.errors import CursorExpired, PermanentError
+from providers.base import ApiUsage, ChangePage, MailboxRef, Subscription
+from providers.gmail import watch
+from providers.gmail.client import GmailClient, MailboxApi
+from providers.gmail.mapping import METADATA_HEADERS, full_envelope, header_envelope, is_mail, thread_id_of
+from providers.gmail.push import PushParser
+
+log = logging.getLogger("bcc_capture.gmail")
+Clock = Callable[[], datetime]
+
+HISTORY_FIELDS = "history(messagesAdded(message(id,labelIds))),nextPageToken,historyId"
+MESSAGE_FIELDS = "id,threadId,labelIds,internalDate,payload/headers"
+RAW_BATCH = 10  # raw messages can be large; a batch answer is held in memory whole
+
+
+def _cursor(history_id: str, page_token: str | None = None) -> str:
+    return json.dumps({"history_id": str(history_id), **({"page_token": page_token} if page_token else {})})
+
+
+def _read_cursor(cursor: str) -> tuple[str, str | None]:
+    try:
+        data = json.loads(cursor)
+        if isinstance(data, int):  # a bare history id
+            return str(data), None
+        history_id = str(data["history_id"])
+        if not history_id.isdigit():
+            raise ValueError(history_id)
+        return history_id, data.get("page_token") or None
+    except (ValueError, KeyError, TypeError) as exc:  # unreadable: a resync is the way back
+        raise CursorExpired(f"unreadable Gmail cursor {cursor!r}") from exc
+
+
+def _raw_bytes(message: dict[str, Any]) -> bytes:
+    data = str(message.get("raw") or "")
+    try:
+        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    except (binascii.Error, ValueError):  # empty bytes: full_envelope keeps what the headers said
+        return b""
+
+
+class GmailProvider:
+    name = "gmail"
+
+    def __init__(self, settings: GmailSettings, clock: Clock = lambda: datetime.now(UTC), *,
+                 page_size: int = 50, resync_limit: int = 1000) -> None:
+        self.settings = settings
+        self.client = GmailClient(settings, clock)
+        self.page_size = page_size  # history records per page: ≤ 50 keeps their metadata in one batch
+        self.resync_limit = resync_limit  # messages a resync reads at most (the newest ones)
+
+    # ----------------------------------------------------------------------------- reading
+    def start_cursor(self, mailbox: MailboxRef) -> str:
+        api = self.client.open(mailbox)
+        return _cursor(self._history_id(api))
+
+    def read_changes(self, mailbox: MailboxRef, cursor: str) -> ChangePage:
+        start, page_token = _read_cursor(cursor)
+        api = self.client.open(mailbox)
+        params: dict[str, Any] = {"userId": "me", "startHistoryId": start, "historyTypes": ["messageAdded"],
+                                  "maxResults": self.page_size, "fields": HISTORY_FIELDS}
+        if page_token:
+            params["pageToken"] = page_token
+        page = api.execute(api.users.history().list(**params))
+        added = [entry.get("message") or {} for record in page.get("history") or ()
+                 for entry in record.get("messagesAdded") or ()]
+        ids = [m["id"] for m in added if m.get("id") and is_mail(m.get("labelIds") or ())]
+        envelopes = self._headers(api, mailbox, ids, check_labels=False)  # labels as they were on arrival
+        next_token = page.get("nextPageToken")
+        if next_token:
+            return ChangePage(envelopes, _cursor(start, next_token), more=True)
+        return ChangePage(envelopes, _cursor(page.get("historyId") or start))
+
+    def recent(self, mailbox: MailboxRef, since: datetime) -> ChangePage:
+        api = self.client.open(mailbox)
+        history_id = self._history_id(api)  # first: whatever arrives while we list is read next time
+        ids: list[str] = []
+        page_token: str | None = None
+        while len(ids) < self.resync_limit:
+            params: dict[str, Any] = {"userId": "me", "q": f"after:{int(since.timestamp())}",
+                                      "maxResults": min(500, self.resync_limit - len(ids)),
+                                      "fields": "messages(id),nextPageToken"}
+            if page_token:
+                params["pageToken"] = page_token
+            page = api.execute(api.users.messages().list(**params))
+            ids += [m["id"] for m in page.get("messages") or ()]
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                break
+        if page_token:
+            log.warning("gmail resync read only the newest %d messages", len(ids),
+                        extra={"mailbox_id": mailbox.mailbox_id})
+        ids.reverse()  # newest first → oldest first: a thread opens before its replies are routed
+        return ChangePage(self._headers(api, mailbox, ids, check_labels=True), _cursor(history_id))
+
+    def thread(self, mailbox: MailboxRef, envelope: Envelope) -> Sequence[Envelope]:
+        thread_id = thread_id_of(envelope)
+        if thread_id is None:
+            return []
+        api = self.client.open(mailbox)
+        try:
+            found = api.execute(api.users.threads().get(
+                userId="me", id=thread_id, format="metadata", metadataHeaders=METADATA_HEADERS,
+                fields=f"messages({MESSAGE_FIELDS})"))
+        except PermanentError as exc:
+            if exc.status == 404:  # the thread was deleted meanwhile
+                return []
+            raise
+        return [header_envelope(m, mailbox.address) for m in found.get("messages") or ()
+                if m.get("id") != envelope.provider_message_id and is_mail(m.get("labelIds") or ())]
+
+    def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
+        if not envelopes:
+            return []
+        api = self.client.open(mailbox)
+        wanted = {e.provider_message_id: e for e in envelopes}
+        requests = [(message_id, api.users.messages().get(userId="me", id=message_id, format="raw", fields="id,raw"))
+                    for message_id in wanted]
+        found = api.batch(requests, size=RAW_BATCH)
+        return [full_envelope(_raw_bytes(found[message_id]), envelope)
+                for message_id, envelope in wanted.items() if message_id in found]
+
+    def _history_id(self, api: MailboxApi) -> str:
+        return str(api.execute(api.users.getProfile(userId="me", fields="historyId"))["historyId"])
+
+    def _headers(self, api: MailboxApi, mailbox: MailboxRef, ids: Sequence[str], *,
+                 check_labels: bool) -> list[Envelope]:
+        unique = list(dict.fromkeys(ids))
+        requests = [(message_id, api.users.messages().get(
+            userId="me", id=message_id, format="metadata", metadataHeaders=METADATA_HEADERS, fields=MESSAGE_FIELDS))
+            for message_id in unique]
+        found = api.batch(requests) if requests else {}
+        return [header_envelope(found[message_id], mailbox.address) for message_id in unique
+                if message_id in found and (not check_labels or is_mail(found[message_id].get("labelIds") or ()))]
+
+    # ----------------------------------------------------------------------------- push
+    def subscribe(self, mailbox: MailboxRef, notification_url: str, now: datetime, client_state: str) -> Subscription:
+        # The push endpoint and its authentication live on the Pub/Sub subscription, not on the
+        # watch; Gmail has no client state (push.py verifies the OIDC token instead).
+        return watch.start(self.client.open(mailbox), self.settings, mailbox.address)
+
+    def renew(self, mailbox: MailboxRef, subscription: Subscription, now: datetime) -> Subscription:
+        return watch.start(self.client.open(mailbox), self.settings, mailbox.address)
+
+    def unsubscribe(self, mailbox: MailboxRef, subscription: Subscription) -> None:
+        watch.stop(self.client.open(mailbox))
+
+    def usage(self) -> ApiUsage:
+        return self.client.usage.snapshot()
+
+    def take_credential_updates(self) -> dict[int, str]:
+        return self.client.take_credential_updates()
+
+
+def build(settings: Settings, clock: Clock) -> tuple[GmailProvider, PushParser]:
+    """The composition root's entry point (connector/assembly.py)."""
+    return GmailProvider(settings.gmail, clock), PushParser(settings.gmail)
