@@ -39,6 +39,9 @@ class Mailbox(SQLModel, table=True):
     credentials: str = Field(default="", sa_type=Text)  # encrypted at rest (connector.crypto)
     state: str = MailboxState.INITIAL.value
     cursor: str = Field(default="", sa_type=Text)
+    # Mail from this moment on is captured: set when the user connects or switches capture back on,
+    # so whatever arrives before the first sync is read too, and nothing from a paused period is.
+    sync_from: datetime | None = timestamp()
     # Work waiting: set by every wake-up (many collapse into one), cleared when a sync drains the feed.
     pending_since: datetime | None = timestamp()
     next_sync_at: datetime | None = timestamp()

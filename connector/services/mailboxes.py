@@ -28,6 +28,8 @@ def connect(session: Session, user: User, provider: str, credentials: str, ciphe
     allowed = enablement_problem(user, SqlRepository(session)) is None
     if mailbox.state in (MailboxState.NEEDS_RECONNECT.value, MailboxState.PAUSED.value) or mailbox.id is None:
         mailbox.state = (MailboxState.INCREMENTAL if mailbox.cursor else MailboxState.INITIAL).value
+    if not mailbox.cursor:
+        mailbox.sync_from = utcnow()
     if not allowed:
         mailbox.state = MailboxState.PAUSED.value
     mailbox.attempts, mailbox.last_error, mailbox.last_error_kind = 0, "", ""
@@ -53,6 +55,7 @@ def follow_capture_switch(session: Session, user: User) -> None:
         elif allowed and mailbox.state == MailboxState.PAUSED.value and mailbox.credentials:
             # Mail sent while capture was off is not captured: start from a fresh cursor.
             mailbox.state, mailbox.cursor, mailbox.next_sync_at = MailboxState.INITIAL.value, "", utcnow()
+            mailbox.sync_from = utcnow()
         session.add(mailbox)
     session.flush()
 

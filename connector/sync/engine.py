@@ -132,7 +132,9 @@ class SyncEngine:
 
     def _read(self, provider: Provider, ref: MailboxRef, mailbox: Mailbox) -> ChangePage:
         if mailbox.state == MailboxState.INITIAL.value or not mailbox.cursor:
-            return ChangePage(envelopes=(), cursor=provider.start_cursor(ref))
+            # Everything since the user connected: mail that arrived before this first sync counts.
+            since = (mailbox.sync_from or self.clock()) - timedelta(minutes=1)
+            return provider.recent(ref, since=since)
         if mailbox.state == MailboxState.RESYNC.value:
             return provider.recent(ref, since=self._resync_since(mailbox))
         return provider.read_changes(ref, mailbox.cursor)
