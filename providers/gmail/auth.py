@@ -18,7 +18,6 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import google.auth.credentials
 import requests
@@ -30,7 +29,7 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from connector.config import GmailSettings
 from connector.errors import GrantRevoked, InputError, PermanentError, TransientError
-from providers.base import MailboxRef
+from providers.base import Connected, MailboxRef
 
 READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 # "email" spelled out: Google answers with the long form, and oauthlib raises "Scope has changed"
@@ -53,13 +52,6 @@ class ScopeNotGranted(InputError):
 
 class ConsentFailed(InputError):
     """Google refused the exchange (code expired or reused, client misconfigured, …)."""
-
-
-@dataclass(frozen=True)
-class Connected:
-    address: str
-    credentials_json: str
-    provider_user_id: str  # Google's stable account id (the ID token's ``sub``)
 
 
 class Consent:
@@ -109,8 +101,9 @@ class Consent:
                                 "account and connect again")
         claims = _id_claims(credentials.id_token, self.settings.client_id)
         return Connected(address=str(claims["email"]).lower(),
-                         credentials_json=credentials.to_json(strip=["client_secret"]),
-                         provider_user_id=str(claims["sub"]))
+                         credentials=credentials.to_json(strip=["client_secret"]),
+                         provider_user_id=str(claims["sub"]),  # Google's stable account id
+                         display_name=str(claims.get("name") or ""))
 
 
 def _id_claims(id_token: str | None, client_id: str) -> dict[str, object]:

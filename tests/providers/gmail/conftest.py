@@ -194,7 +194,7 @@ def connect(settings: Settings, address: str) -> Connected:
 
 
 def mailbox_ref(connected: Connected, mailbox_id: int = 1) -> MailboxRef:
-    return MailboxRef(mailbox_id, connected.address, connected.provider_user_id, connected.credentials_json)
+    return MailboxRef(mailbox_id, connected.address, connected.provider_user_id, connected.credentials)
 
 
 def send(service: Any, sender: str, to: str, subject: str, body: str = "Hello", **headers: str) -> tuple[str, str]:

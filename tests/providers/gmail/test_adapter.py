@@ -49,7 +49,7 @@ def test_a_user_connects_gmail_and_we_learn_the_address(connector_settings: Sett
     connected = connect(connector_settings, ANN)
     assert connected.address == ANN
     assert connected.provider_user_id == emulator.mailbox(ANN).sub
-    stored = json.loads(connected.credentials_json)
+    stored = json.loads(connected.credentials)
     assert stored["refresh_token"] and READONLY in stored["scopes"]
     assert "client_secret" not in stored  # the secret stays in settings
 

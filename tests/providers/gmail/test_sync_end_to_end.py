@@ -127,7 +127,7 @@ def office(engine: Engine, emulator: GmailEmulator, urls: GmailUrls, post_office
     connected = connect(connector_settings, ALICE)  # the real consent flow
     cipher = TokenCipher(KEY)
     with transaction(engine) as session:
-        box = mailboxes.connect(session, users.get_user(session, ALICE), "gmail", connected.credentials_json,
+        box = mailboxes.connect(session, users.get_user(session, ALICE), "gmail", connected.credentials,
                                 cipher, provider_user_id=connected.provider_user_id)
         mailbox_id = box.id
     assert mailbox_id is not None
