@@ -91,10 +91,11 @@ class Workload:
 
 
 def generate(seed: int = 7, mailboxes: int = 50, messages: int = 10_000, logged_share: float = 1 / 3,
-             late_share: float = 0.1, start: datetime = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)) -> Workload:
+             late_share: float = 0.1, start: datetime = datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
+             providers: tuple[str, ...] = ("graph", "gmail")) -> Workload:
     """``messages`` messages in conversations of 1–6; about ``logged_share`` of them end up logged."""
     rng = random.Random(seed)
-    users = [Person(f"user{n:03d}@{COMPANY_DOMAIN}", f"User {n:03d}", "graph" if n % 2 == 0 else "gmail")
+    users = [Person(f"user{n:03d}@{COMPANY_DOMAIN}", f"User {n:03d}", providers[n % len(providers)])
              for n in range(mailboxes)]
     clients = [Person(f"client{n:03d}@client{n % 40:02d}.example", f"Client {n:03d}", "external")
                for n in range(max(20, mailboxes * 2))]

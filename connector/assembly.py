@@ -17,7 +17,7 @@ from connector.db import make_engine, require_migrated
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
 from connector.web.context import AppContext
-from providers.base import NotificationParser, Provider
+from providers.base import ConsentFlow, NotificationParser, Provider
 
 Clock = Callable[[], datetime]
 
@@ -37,8 +37,11 @@ class Assembly:
     def worker(self, owner: str | None = None) -> Worker:
         return Worker(self.engine, self.settings, self.sync_engine(), self.providers, owner=owner, clock=self.clock)
 
+    consent_flows: dict[str, ConsentFlow] = field(default_factory=dict)
+
     def app_context(self) -> AppContext:
-        return AppContext(self.engine, self.settings, self.parsers, self.clock)
+        return AppContext(self.engine, self.settings, self.parsers, consent_flows=self.consent_flows,
+                          clock=self.clock, public_url=self.settings.sync.public_url)
 
 
 def assemble(settings: Settings, *, check_schema: bool = True, clock: Clock | None = None) -> Assembly:
@@ -62,3 +65,4 @@ def _add_providers(assembly: Assembly) -> None:
         provider, parser = module.build(assembly.settings, assembly.clock)
         assembly.providers[name] = provider
         assembly.parsers[name] = parser
+        assembly.consent_flows[name] = module.consent_flow(assembly.settings)

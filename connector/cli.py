@@ -413,9 +413,8 @@ def worker(once: Annotated[bool, typer.Option(help="One round, then exit.")] = F
     """Claim due mailboxes under a lease and sync them (run as many as you like on PostgreSQL)."""
     import threading
 
-    from connector.assembly import assemble
-
     from connector import logs
+    from connector.assembly import assemble
 
     logs.configure()
     assembly = assemble(_settings())

@@ -70,13 +70,11 @@ def engine(request: pytest.FixtureRequest, _engines: dict[str, Engine],
 
 
 def _empty(engine: Engine) -> None:
+    """DELETE children before parents: on these tiny tables it is far faster than TRUNCATE."""
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
+        for table in tables:
+            conn.execute(text(f'DELETE FROM "{table}"'))
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """SQLModel tables, one module per aggregate. Importing this package registers all of them."""
 
+from connector.models.api_tokens import ApiToken
 from connector.models.audit import AuditEntry
 from connector.models.mail import (
     Activity,
@@ -25,6 +26,7 @@ __all__ = [
     "Activity",
     "ActivityLink",
     "ActivitySource",
+    "ApiToken",
     "Attachment",
     "AuditEntry",
     "Blob",

@@ -1,4 +1,5 @@
-"""What the web app needs from the composition root: database, settings, notification parsers, clock."""
+"""What the web app needs from the composition root: database, settings, notification parsers, clock,
+consent flows, the DNS resolver for domain proofs and the channel that delivers verification codes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
+from connector.services.dns_verify import DnsPythonResolver, TxtResolver
+from connector.web.codes import CodeSender, LoggingCodeSender
 from providers.base import ConsentFlow, NotificationParser
 
 
@@ -19,3 +22,7 @@ class AppContext:
     parsers: Mapping[str, NotificationParser] = field(default_factory=dict)
     consent_flows: Mapping[str, ConsentFlow] = field(default_factory=dict)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    resolver: TxtResolver = field(default_factory=DnsPythonResolver)
+    code_sender: CodeSender = field(default_factory=LoggingCodeSender)
+    # The console's address as the browser sees it (OAuth redirect URIs); None: the request's own.
+    public_url: str | None = None

@@ -5,6 +5,7 @@
                   one batch of messages.get(format=metadata) → header-only envelopes
     recent        getProfile first (the new cursor), then messages.list(q="after:<epoch>") + metadata
     thread        users.threads.get(format=metadata)
+    find          messages.list(q="rfc822msgid:…") + metadata
     fetch_full    batches of messages.get(format=raw) → `connector.mime.parse`
     subscribe     users.watch (watch.py); the push comes back through push.py
 
@@ -28,6 +29,7 @@ from connector.envelope import Envelope
 from connector.errors import CursorExpired, PermanentError
 from providers.base import ApiUsage, ChangePage, MailboxRef, Subscription
 from providers.gmail import watch
+from providers.gmail.auth import Consent
 from providers.gmail.client import GmailClient, MailboxApi
 from providers.gmail.mapping import METADATA_HEADERS, full_envelope, header_envelope, is_mail, thread_id_of
 from providers.gmail.push import PushParser
@@ -135,6 +137,15 @@ class GmailProvider:
         return [header_envelope(m, mailbox.address) for m in found.get("messages") or ()
                 if m.get("id") != envelope.provider_message_id and is_mail(m.get("labelIds") or ())]
 
+    def find(self, mailbox: MailboxRef, internet_message_id: str) -> Envelope | None:
+        """This mailbox's copy of a message by Message-ID (Gmail's `rfc822msgid:` search)."""
+        api = self.client.open(mailbox)
+        page = api.execute(api.users.messages().list(userId="me", q=f"rfc822msgid:{internet_message_id.strip('<>')}",
+                                                    maxResults=5, fields="messages(id)"))
+        ids = [m["id"] for m in page.get("messages") or ()]
+        found = self._headers(api, mailbox, ids[:1], check_labels=True)
+        return found[0] if found else None
+
     def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
         if not envelopes:
             return []
@@ -181,3 +192,8 @@ class GmailProvider:
 def build(settings: Settings, clock: Clock) -> tuple[GmailProvider, PushParser]:
     """The composition root's entry point (connector/assembly.py)."""
     return GmailProvider(settings.gmail, clock), PushParser(settings.gmail)
+
+
+def consent_flow(settings: Settings) -> Consent:
+    """Per-user consent for the console (connect / reconnect Gmail)."""
+    return Consent(settings.gmail)

@@ -134,7 +134,8 @@ class GraphProvider:
         query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
             select=mapping.SELECT, filter=f"receivedDateTime ge {since.isoformat().replace('+00:00', 'Z')}",
             top=100)
-        return ChangePage(self._list(mailbox, query, RECENT_LIMIT), cursor)
+        newest_first = self._list(mailbox, query, RECENT_LIMIT)
+        return ChangePage(newest_first[::-1], cursor)  # oldest first: threads open before their replies
 
     def thread(self, mailbox: MailboxRef, envelope: Envelope) -> Sequence[Envelope]:
         conversation = mapping.conversation_of(envelope)
@@ -209,3 +210,8 @@ def _direction(folder: str, envelope: Envelope) -> Direction | None:
 def build(settings: Settings, clock: Callable[[], datetime]) -> tuple[GraphProvider, GraphNotificationParser]:
     """The composition root's entry point (connector/assembly.py)."""
     return GraphProvider(settings, clock), GraphNotificationParser()
+
+
+def consent_flow(settings: Settings) -> GraphAuth:
+    """Per-user consent for the console (connect / reconnect Outlook)."""
+    return GraphAuth(settings.graph)

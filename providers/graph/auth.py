@@ -77,7 +77,10 @@ class GraphAuth:
         if "error" in result:
             raise ConsentDenied(f"Microsoft refused the sign-in: {result.get('error_description', result['error'])}")
         claims = result.get("id_token_claims", {})
-        address = str(claims.get("preferred_username") or claims.get("email") or "").lower()
+        # preferred_username is the sign-in name Entra vouches for; the `email` claim is not verified.
+        address = str(claims.get("preferred_username") or "").lower()
+        if not address:
+            raise ConsentDenied("Microsoft did not say which mailbox signed in")
         credentials = json.dumps({"cache": cache.serialize(), "tenant_id": claims.get("tid", "")})
         return Connected(address, credentials, str(claims.get("oid", "")), str(claims.get("name", "")))
 

@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -31,6 +33,10 @@ from connector.models import Activity, Attachment, Mailbox
 from connector.services import mailboxes, records, tenants, users
 from connector.services.dns_verify import DnsPythonResolver
 from connector.web.context import AppContext
+from providers.gmail.auth import Consent
+from providers.gmail.emulator import GmailEmulator
+from providers.gmail.emulator.server import PUSH_SERVICE_ACCOUNT
+from providers.gmail.push import PushParser
 from providers.graph.auth import GraphAuth
 from providers.graph.emulator import EmulatorUrls, GraphEmulator
 from providers.graph.notifications import GraphNotificationParser
@@ -38,6 +44,8 @@ from providers.postoffice import PostOffice
 from tests.webapp import free_port, serving
 
 SECRET = "q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
+GMAIL_CLIENT = ("chaos-client.apps.googleusercontent.com", "chaos-gmail-secret")
+GMAIL_TOPIC = "projects/bcc-capture/topics/gmail"
 GRAPH_TENANT = "8d4f1a3e-5b2c-4e6f-9a7b-1c2d3e4f5a6b"
 GRAPH_CLIENT = ("6731de76-14a6-49ae-97bc-6eba6914391e", "chaos-secret")
 REDIRECT = "http://localhost:8400/auth/callback"
@@ -63,6 +71,7 @@ class Rig:
     engine: Engine | None = None
     graph: GraphEmulator | None = None
     graph_urls: EmulatorUrls | None = None
+    gmail: GmailEmulator | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     kills: int = 0
@@ -81,13 +90,27 @@ class Rig:
             for user in self.workload.users:
                 if user.provider == "graph":
                     self.graph.add_user(user.address, user.name, GRAPH_TENANT)
+            self.gmail = GmailEmulator(office)
+            gurls = self.gmail.start()
+            stack.callback(self.gmail.stop)
+            self.gmail.register_oauth_client(GMAIL_CLIENT[0], GMAIL_CLIENT[1], [REDIRECT])
+            for user in self.workload.users:
+                if user.provider == "gmail":
+                    self.gmail.add_user(user.address, user.name)
             port = free_port()
+            self.gmail.configure_push(GMAIL_TOPIC, f"http://127.0.0.1:{port}/webhooks/gmail",
+                                      service_account_email=PUSH_SERVICE_ACCOUNT, min_backoff=1.0, max_backoff=5.0)
+            gmail = {"client_id": GMAIL_CLIENT[0], "client_secret": GMAIL_CLIENT[1], "auth_uri": gurls.auth_uri,
+                     "token_uri": gurls.token_uri, "api_endpoint": gurls.api_endpoint, "topic_name": GMAIL_TOPIC,
+                     "push_service_account": PUSH_SERVICE_ACCOUNT, "push_certs_url": gurls.certs_url}
+            os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"  # the emulator's token endpoint is plain http
             self.env = {
                 "BCC_CAPTURE_DATABASE__URL": self.database_url, "BCC_CAPTURE_SECRET_KEY": SECRET,
                 "BCC_CAPTURE_GRAPH__CLIENT_ID": GRAPH_CLIENT[0], "BCC_CAPTURE_GRAPH__CLIENT_SECRET": GRAPH_CLIENT[1],
                 "BCC_CAPTURE_GRAPH__TENANT": GRAPH_TENANT, "BCC_CAPTURE_GRAPH__AUTHORITY_HOST": urls.authority_host,
                 "BCC_CAPTURE_GRAPH__GRAPH_URL": urls.graph_url, "BCC_CAPTURE_GRAPH__CA_BUNDLE": urls.ca_path,
-                "BCC_CAPTURE_GMAIL__ENABLED": "false",
+                "OAUTHLIB_INSECURE_TRANSPORT": "1",
+                **{f"BCC_CAPTURE_GMAIL__{key.upper()}": value for key, value in gmail.items()},
                 "BCC_CAPTURE_SYNC__PUBLIC_URL": f"http://127.0.0.1:{port}",
                 "BCC_CAPTURE_SYNC__SAFETY_NET_MINUTES": "0.05",  # a dropped notification costs 3 s at most
                 "BCC_CAPTURE_SYNC__LEASE_SECONDS": "5",  # a killed worker's mailboxes move on after 5 s
@@ -97,12 +120,14 @@ class Rig:
                 database={"url": self.database_url}, secret_key=SECRET,
                 graph={"client_id": GRAPH_CLIENT[0], "client_secret": GRAPH_CLIENT[1], "tenant": GRAPH_TENANT,
                        "authority_host": urls.authority_host, "graph_url": urls.graph_url, "ca_bundle": urls.ca_path},
+                gmail=gmail,
                 sync={"public_url": f"http://127.0.0.1:{port}", "safety_net_minutes": 0.05, "lease_seconds": 5})
             self.engine = make_engine(self.database_url)
             upgrade(self.engine)
             self._seed_company()
             self._connect_all()
-            context = AppContext(self.engine, self.settings, {"graph": GraphNotificationParser()})
+            parsers = {"graph": GraphNotificationParser(), "gmail": PushParser(self.settings.gmail)}
+            context = AppContext(self.engine, self.settings, parsers)
             stack.enter_context(serving(context, port))
             self.log_dir.mkdir(parents=True, exist_ok=True)
             for _ in range(self.workers):
@@ -128,19 +153,22 @@ class Rig:
 
     def _connect_all(self) -> None:
         for person in self.workload.users:
-            if person.provider == "graph":
-                self.connect(person.address)
+            self.connect(person.address)
+
+    def provider_of(self, address: str) -> str:
+        return next(p.provider for p in self.workload.users if p.address == address)
 
     def connect(self, address: str) -> None:
         """The user's consent, through the emulator's consent page, as the console would drive it."""
-        assert self.settings is not None and self.engine is not None and self.graph is not None
-        from tests.providers.graph.conftest import authorize
-
-        auth = GraphAuth(self.settings.graph)
-        url, state = auth.begin(REDIRECT, login_hint=address)
-        connected = auth.finish(state, authorize(self.graph_urls, {"auth_uri": url}))
+        assert self.settings is not None and self.engine is not None
+        provider = self.provider_of(address)
+        flow = GraphAuth(self.settings.graph) if provider == "graph" else Consent(self.settings.gmail)
+        url, state = flow.begin(REDIRECT, login_hint=address)
+        with httpx.Client(verify=self.graph_urls.ca_path if self.graph_urls else True, trust_env=False) as http:
+            location = http.get(url, follow_redirects=False).headers["location"]
+        connected = flow.finish(state, dict(parse_qsl(urlsplit(location).query)))
         with transaction(self.engine) as session:
-            mailboxes.connect(session, users.get_user(session, address), "graph", connected.credentials,
+            mailboxes.connect(session, users.get_user(session, address), provider, connected.credentials,
                               TokenCipher(SECRET.encode()))
 
     # ------------------------------------------------------------------------------------------ workers
@@ -172,8 +200,14 @@ class Rig:
 
     # ------------------------------------------------------------------------------------------ chaos
     def arm_faults(self) -> None:
-        assert self.graph is not None
+        assert self.graph is not None and self.gmail is not None
         f = self.faults
+        self.gmail.drop_pushes(next_n=None, probability=f.drop)
+        self.gmail.duplicate_pushes(next_n=None, probability=f.duplicate)
+        self.gmail.delay_pushes(f.delay_seconds, next_n=None, probability=f.delay)
+        self.gmail.reorder_pushes(window=5)
+        self.gmail.quota_storm(next_n=None, probability=f.http_errors / 2, retry_after=1)
+        self.gmail.fail_requests(503, next_n=None, probability=f.http_errors / 2)
         self.graph.faults.drop_notifications(probability=f.drop)
         self.graph.faults.duplicate_notifications(probability=f.duplicate)
         self.graph.faults.delay_notifications(f.delay_seconds, probability=f.delay)
@@ -192,6 +226,13 @@ class Rig:
                 pending.pop(0)[1]()
 
     # ------------------------------------------------------------------------------------------ outcome
+    def calm(self) -> None:
+        """End the storm: the system must now converge on its own."""
+        assert self.graph is not None and self.gmail is not None
+        self.graph.faults.clear()
+        self.gmail.clear_push_faults()
+        self.gmail.clear_request_faults()
+
     def logged_ids(self) -> list[str]:
         assert self.engine is not None
         with Session(self.engine) as session:

@@ -16,7 +16,7 @@ from tests.chaos.harness import Faults, Rig
 
 FULL = os.environ.get("BCC_CAPTURE_CHAOS") == "full"
 SIZE = {"mailboxes": 50, "messages": 10_000} if FULL else {"mailboxes": 8, "messages": 400}
-PROVIDERS = ("graph",)
+PROVIDERS = ("graph", "gmail")
 
 
 def run_chaos(database_url: str, workers: int) -> dict[str, object]:
@@ -30,13 +30,14 @@ def run_chaos(database_url: str, workers: int) -> dict[str, object]:
         started = time.monotonic()
         rig.send_all({
             0.25: rig.kill_one,
-            0.40: lambda: rig.graph.expire_delta(workload.users[0].address),
+            0.40: lambda: rig.graph.expire_delta(workload.by_provider("graph")[0].address),
+            0.45: lambda: rig.gmail.expire_history(workload.by_provider("gmail")[0].address),
             0.50: lambda: rig.graph.revoke_grant(victim),
             0.70: rig.kill_one,
             0.85: lambda: rig.connect(victim),  # the user reconnects
         })
         sent_in = time.monotonic() - started
-        rig.graph.faults.clear()  # the storm is over: the system must now converge on its own
+        rig.calm()
         settled_in = rig.settle(expected, timeout=600 if FULL else 180)
         logged = rig.logged_ids()
         threads = rig.threads()

@@ -145,9 +145,9 @@ def _attachments(msg: EmailMessage) -> list[ParsedAttachment]:
         assert isinstance(part, EmailMessage)
         is_item = part.get_content_type() == "message/rfc822"
         if is_item:
-            inner = part.get_payload()[0] if isinstance(part.get_payload(), list) else part.get_content()
-            content = inner.as_bytes(policy=policy.SMTP) if hasattr(inner, "as_bytes") else bytes(inner)
-            name = part.get_filename() or str(getattr(inner, "get", lambda *_: "")("Subject", "")) or "item"
+            inner = part.get_content()  # an EmailMessage; Graph names item attachments by subject
+            content = inner.as_bytes(policy=policy.SMTP)
+            name = part.get_filename() or str(inner.get("Subject", "")) or "item"
         else:
             content = part.get_payload(decode=True) or b""
             name = part.get_filename() or "attachment"

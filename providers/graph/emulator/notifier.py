@@ -23,7 +23,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ import httpx
 
 from .clock import Clock
 from .faults import FaultPlan
+from .outbound import outbound_client
 from .state import Change, World
 from .subscriptions import Subscription, SubscriptionStore
 from .wire import iso7, new_guid
@@ -82,10 +82,7 @@ class Notifier:
         self.throttle_delay = 600.0
         self.retry_delays = [60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0]
         self.max_retry_age = 4 * 3600.0
-        context = ssl.create_default_context()
-        if ca_path:
-            context.load_verify_locations(ca_path)
-        self._http = httpx.Client(verify=context, trust_env=False, follow_redirects=False)
+        self._http = outbound_client(ca_path)
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Job]] = []
         self._counter = itertools.count()
@@ -110,7 +107,6 @@ class Notifier:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._http.close()
 
     def attempts(self) -> list[Attempt]:
         with self._cond:

@@ -39,7 +39,8 @@ def _preview(text: str) -> str:
     return re.sub(r"[ \t]+", " ", text.strip())[:255]
 
 
-def message_value(world: World, message: StoredMessage, name: str, preference: str | None) -> Any:
+def message_values(message: StoredMessage, names: list[str], preference: str | None) -> dict[str, Any]:
+    """The named properties of a stored message, in Graph's JSON forms."""
     parsed = message.parsed
     values: dict[str, Any] = {
         "id": message.id,
@@ -72,11 +73,12 @@ def message_value(world: World, message: StoredMessage, name: str, preference: s
         "bccRecipients": [recipient(r) for r in parsed.bcc],
         "replyTo": [recipient(r) for r in parsed.reply_to],
     }
-    if name in ("body", "uniqueBody"):
-        return _body(message, preference)
-    if name == "internetMessageHeaders":
-        return [{"name": k, "value": v} for k, v in parsed.headers]
-    return values[name]
+    for name in ("body", "uniqueBody"):
+        if name in names:
+            values[name] = _body(message, preference)
+    if "internetMessageHeaders" in names:
+        values["internetMessageHeaders"] = [{"name": k, "value": v} for k, v in parsed.headers]
+    return {name: values[name] for name in names}
 
 
 def message_json(world: World, message: StoredMessage, select: list[str] | None, preference: str | None,
@@ -88,8 +90,7 @@ def message_json(world: World, message: StoredMessage, select: list[str] | None,
         data["@odata.type"] = "#microsoft.graph.message"
     data["@odata.etag"] = f'W/"{message.change_key}"'
     data["id"] = message.id
-    for name in select or MESSAGE_DEFAULT:
-        data[name] = message_value(world, message, name, preference)
+    data.update(message_values(message, select or MESSAGE_DEFAULT, preference))
     return data
 
 

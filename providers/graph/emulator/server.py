@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -57,7 +58,8 @@ class EmulatorUrls:
 
     @property
     def graph_host(self) -> str:
-        return "127.0.0.1"
+        """For the SDK's AllowedHostsValidator."""
+        return urlsplit(self.graph_url).hostname or ""
 
 
 class _Listener:
@@ -147,14 +149,16 @@ class GraphEmulator:
         )
         return self.urls
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Shut down; ``wait=False`` returns at once and lets the listeners finish (~0.2 s) in
+        their daemon threads — handy in test fixtures, since every emulator has its own ports."""
         for listener in self._listeners:
             listener.signal_stop()  # both at once: each notices within uvicorn's 0.1 s tick
         self.notifier.stop()
-        for listener in self._listeners:
-            listener.join()
+        if wait:
+            for listener in self._listeners:
+                listener.join()
         self._listeners.clear()
-        self.subscription_api.close()
         self.urls = None
 
     def __enter__(self) -> GraphEmulator:

@@ -17,7 +17,6 @@ Plain-``http`` notification URLs are accepted (loopback tests) unless ``require_
 from __future__ import annotations
 
 import re
-import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ import httpx
 
 from .clock import Clock
 from .mail import json_body
+from .outbound import outbound_client
 from .router import PERMISSIONS, Call, RouteSpec, normalize, route
 from .state import World
 from .wire import GraphResponse, Principal, graph_error, iso7, new_guid, parse_iso
@@ -110,13 +110,7 @@ class SubscriptionApi:
         self.validation_timeout = 10.0
         self.require_https = False
         self.max_per_mailbox = 1000
-        context = ssl.create_default_context()
-        if ca_path:
-            context.load_verify_locations(ca_path)
-        self._http = httpx.Client(verify=context, trust_env=False, follow_redirects=False)
-
-    def close(self) -> None:
-        self._http.close()
+        self._http = outbound_client(ca_path)
 
     def routes(self) -> list[RouteSpec]:
         return [

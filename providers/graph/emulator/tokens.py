@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import secrets
@@ -113,7 +114,7 @@ class TokenService:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._key = _signing_key()
         self._codes: dict[str, AuthCode] = {}
         self._refresh: dict[str, RefreshGrant] = {}
         self._access: dict[str, AccessGrant] = {}
@@ -302,6 +303,12 @@ class TokenService:
         if grant.expires <= self.clock.now():
             return TokenCheck(None, "Lifetime validation failed, the token is expired.")
         return TokenCheck(grant)
+
+
+@functools.cache
+def _signing_key() -> rsa.RSAPrivateKey:
+    """One RSA key per process: emulators still reject each other's tokens (unknown ``uti``)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def _pairwise_sub(user_id: str, client_id: str) -> str:

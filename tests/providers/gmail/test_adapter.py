@@ -246,3 +246,12 @@ def test_watch_is_created_renewed_and_stopped(provider: GmailProvider, ann: Mail
     assert provider.renew(ann, watch, now).expires_at >= watch.expires_at
     provider.unsubscribe(ann, watch)
     assert ANN not in emulator.watches.watches
+
+
+
+def test_find_returns_this_mailboxs_copy_of_a_message_by_its_message_id(provider: GmailProvider, ann: MailboxRef,
+                                                                       service_for) -> None:
+    _, message_id = send(service_for(BOB), BOB, ANN, "Smith v. Jones")
+    found = provider.find(ann, message_id)
+    assert found is not None and found.provider_message_id != "" and found.internet_message_id == message_id
+    assert provider.find(ann, "<nobody-sent-this@example.org>") is None

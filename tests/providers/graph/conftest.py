@@ -56,7 +56,7 @@ def seeded() -> Iterator[Seeded]:
     try:
         yield Seeded(emulator, urls, alice, bob, carol)
     finally:
-        emulator.stop()
+        emulator.stop(wait=False)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -1,0 +1,33 @@
+"""Delivering sender-address verification codes (F8): "we sent a code to that address".
+
+The console only needs `CodeSender`; production plugs in a mail-sending implementation. The default
+logs the code (development), and `RecordingCodeSender` lets tests and the demo read it back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+log = logging.getLogger("bcc_capture.codes")
+
+
+class CodeSender(Protocol):
+    def send(self, user_email: str, address: str, code: str) -> None:
+        """Deliver ``code`` to ``address``, which ``user_email`` asked to authorize."""
+
+
+class LoggingCodeSender:
+    def send(self, user_email: str, address: str, code: str) -> None:
+        log.warning("verification code for %s (asked by %s): %s", address, user_email, code)
+
+
+class RecordingCodeSender:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, user_email: str, address: str, code: str) -> None:
+        self.sent.append((user_email, address, code))
+
+    def code_for(self, address: str) -> str:
+        return next(code for _, to, code in reversed(self.sent) if to == address)

@@ -1,0 +1,60 @@
+"""Every form in the console needs the session's CSRF token: without it, or with another, nothing happens (403)."""
+
+from __future__ import annotations
+
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from connector.models import SenderAddress, Tenant
+from connector.services import api_tokens
+from tests.connector.web.conftest import Site, sign_in, sqlite_only
+
+pytestmark = sqlite_only  # forms and flows; their queries run on both databases in the records and API stories
+
+
+def console_post_paths(site: Site) -> list[str]:
+    """Every POST route of the console (not the token-authenticated API, not the provider webhooks)."""
+    found = []
+    for route in site.app.routes:
+        router = getattr(route, "original_router", None)
+        for candidate in (router.routes if router is not None else [route]):
+            if isinstance(candidate, APIRoute) and "POST" in candidate.methods and not candidate.path.startswith(
+                    ("/api/", "/webhooks/")):
+                found.append(candidate.path)
+    return sorted(found)
+
+
+def concrete(path: str, site: Site) -> str:
+    ids = {"{role_id}": "1", "{token_id}": "1", "{mailbox_id}": "1", "{activity_id}": "1", "{unassigned_id}": "1",
+           "{provider}": "gmail", "{name}": "microsoft"}
+    for placeholder, value in ids.items():
+        path = path.replace(placeholder, value)
+    return path
+
+
+def test_every_console_form_refuses_a_missing_or_wrong_csrf_token(client: TestClient, site: Site) -> None:
+    paths = console_post_paths(site)
+    assert {"/me/capture", "/me/senders", "/admin/domain/verify", "/activities/{activity_id}/unlog",
+            "/unassigned/{unassigned_id}/link", "/admin/tokens", "/signin/{name}", "/signout"} <= set(paths)
+    sign_in(client, site, "ada@acme-law.com")
+    for path in paths:
+        url = concrete(path, site)
+        fields = {"enabled": "off", "name": "sneaky", "domain": "evil.example", "email": "eve@evil.example"}
+        for data in (fields, {**fields, "csrf": "forged-token"}):
+            answer = client.post(url, data=data)
+            assert answer.status_code == 403, (url, data, answer.status_code)
+            assert "did not come from this site" in answer.text
+    with site.world.session() as session:
+        tenant = session.get(Tenant, site.world.tenant.id)
+        assert tenant is not None and (tenant.domain, tenant.enabled) == ("acme-law.com", True)
+        assert api_tokens.list_tokens(session, tenant) == []
+        assert session.exec(select(SenderAddress)).all() == []
+    assert client.get("/me").status_code == 200  # still signed in: /signout did nothing either
+
+
+def test_a_token_from_another_session_does_not_work(client: TestClient, site: Site) -> None:
+    theirs = sign_in(client, site, "bob@acme-law.com")
+    with TestClient(site.app, follow_redirects=False) as other_browser:
+        sign_in(other_browser, site, "alice@acme-law.com")
+        assert other_browser.post("/me/capture", data={"enabled": "off", "csrf": theirs}).status_code == 403
