@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib.resources
 import shutil
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -20,7 +21,7 @@ from rich.rule import Rule
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from connector import render
+from connector import demo_live, render
 from connector.config import Settings, load_settings
 from connector.db import make_engine, transaction, upgrade
 from connector.devdns import TxtServer
@@ -28,7 +29,7 @@ from connector.envelope import Envelope, Source
 from connector.mime import parse
 from connector.models import RecordKind
 from connector.routing.apply import Applied
-from connector.services import records, tenants, users, views
+from connector.services import mailboxes, records, tenants, users, views
 from connector.services.capture import Capture
 from connector.services.dns_verify import DnsPythonResolver
 
@@ -167,9 +168,99 @@ def show(engine: Engine) -> None:
         render.audit(console, views.audit(session, tenant, "refused"), title="Refused")
 
 
+def live(engine: Engine, serve: bool) -> None:
+    """Steps 8–10: the same product reading real mailboxes through the (emulated) APIs."""
+    step("8. Live: Alice and Bob connect Outlook, Grace connects Gmail (consent screens, OAuth, PKCE)")
+    with demo_live.live_world(engine.url.render_as_string(hide_password=False)) as world:
+        demo_live.connect_everyone(world, console)
+        time.sleep(1.5)  # the worker subscribes (Graph validation handshake) and starts Gmail's watch
+        office = world.sandbox.post_office
+        sent: list[str] = []
+
+        def send(sender: str, *args: object, **kwargs: object) -> str:
+            mid, raw = demo_live.message(sender, *args, **kwargs)  # type: ignore[arg-type]
+            office.send(sender.rpartition("<")[2].rstrip(">"), raw)
+            return mid
+
+        step("9. Mail flows: nobody types a dropbox address except the first sender")
+        first = send("Alice Archer <alice@acme-law.com>", ["Carol Client <carol@clientco.com>"],
+                     "Smith v. Jones – hearing date", "Carol,\n\nthe hearing is set for 14 April.\n\nAlice",
+                     bcc=["acme+10802@bcc.example.com"])
+        reply = send("Carol Client <carol@clientco.com>", ["Alice Archer <alice@acme-law.com>"],
+                     "Re: Smith v. Jones – hearing date", "Thanks Alice, 14 April works for my client.\n\nCarol",
+                     reply_to=first)
+        forward = send("Alice Archer <alice@acme-law.com>", ["Bob Baker <bob@acme-law.com>"],
+                       "FW: Re: Smith v. Jones – hearing date", "Bob, FYI: Carol confirmed the date.",
+                       reply_to=reply, references=[first, reply])
+        lunch = send("Carol Client <carol@clientco.com>", ["Alice Archer <alice@acme-law.com>"],
+                     "Lunch on Friday?", "Unrelated to any matter.")
+        design = send("Grace Green <grace@acme-law.com>", ["Hank Scorpio <hank@globex.com>"],
+                      "Website relaunch – design review", "Hank,\n\nthe mock-ups are ready.\n\nGrace",
+                      bcc=["1001.acme@bcc.example.com"])
+        hank = send("Hank Scorpio <hank@globex.com>", ["Grace Green <grace@acme-law.com>",
+                                                       "Alice Archer <alice@acme-law.com>"],
+                    "Re: Website relaunch – design review", "Looks great. Alice, can you check the terms?",
+                    reply_to=design)
+        grace = send("Grace Green <grace@acme-law.com>", ["Hank Scorpio <hank@globex.com>"],
+                     "Re: Re: Website relaunch – design review", "Thanks Hank — we'll ship on Monday.",
+                     reply_to=hank, references=[design, hank])
+        sent += [first, reply, forward, design, hank, grace]
+        console.print("  Alice (Outlook) → Carol, Bcc matter 10802 · Carol replies · Alice forwards to Bob · "
+                      "Carol asks about lunch (unrelated)\n  Grace (Gmail) → Hank, Bcc project 1001 · Hank replies to "
+                      "Grace and Alice (Outlook) · Grace replies again")
+        took = demo_live.wait_for(engine, set(sent))
+        console.print(f"  all {len(sent)} messages logged {took:.1f} s after sending; the lunch mail was not"
+                      if took >= 0 else "  [red]not everything was logged within a minute[/]")
+        step("10. What was logged, where it was seen, and what it cost")
+        with transaction(engine) as session:
+            tenant = tenants.get_tenant(session, "acme")
+            for kind, number in ((RecordKind.MATTER, "10802"), (RecordKind.PROJECT, "1001")):
+                record = records.find_record(session, tenant, kind, number)
+                threads = [t for t in views.communications(session, tenant, record)
+                           if any(m.internet_message_id in sent for m in t.messages)]
+                render.communications(console, f"{kind.value} {number} (live)", threads)
+            render.mailboxes(console, mailboxes.all_health(session))
+            logged_lunch = lunch in {m.internet_message_id for t in views.communications(session, tenant)
+                                     for m in t.messages}
+        console.print(f"  unrelated mail logged: {'yes' if logged_lunch else 'no'}")
+        _usage(world)
+        if serve:
+            _serve_forever(world)
+
+
+def _usage(world: demo_live.Live) -> None:
+    table = Table(title="API calls (whole live run: consent, subscriptions, polling, downloads)",
+                  title_justify="left")
+    for column in ("provider", "HTTP requests", "quota units", "full downloads"):
+        table.add_column(column)
+    graph_downloads = sum(1 for r in world.sandbox.graph.request_log() if r.path.endswith("/$value"))
+    graph = world.assembly.providers["graph"].usage()
+    gmail = world.assembly.providers["gmail"].usage()
+    table.add_row("Microsoft Graph", str(graph.http_requests), "-", str(graph_downloads))
+    table.add_row("Gmail API", str(gmail.http_requests), str(gmail.quota_units), "-")
+    console.print(table)
+
+
+def _serve_forever(world: demo_live.Live) -> None:
+    world.sandbox.graph.set_consent("page")  # from now on a person clicks through the consent screens
+    world.sandbox.gmail.set_consent("interactive")
+    console.print()
+    console.print(f"[bold green]Console: {world.url}/signin[/]  (sign in as alice@acme-law.com with Microsoft, "
+                  "or grace@acme-law.com with Google). Ctrl-C to stop.")
+    console.print("The emulated Microsoft sign-in page uses a throwaway TLS certificate: your browser will warn "
+                  f"once; its CA is {world.sandbox.graph_urls.ca_path}.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", action="store_true", help="keep the previous demo database")
+    parser.add_argument("--serve", action="store_true", help="keep the console, emulators and worker running")
+    parser.add_argument("--no-live", action="store_true", help="skip the Outlook/Gmail part")
     args = parser.parse_args(argv)
     if not args.keep and DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
@@ -181,6 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     addresses = set_up_company(engine, settings)
     ingest(engine, settings, addresses)
     show(engine)
+    if not args.no_live:
+        live(engine, serve=args.serve)
     console.print()
     console.print(f"Explore further: BCC_CAPTURE_DATABASE__URL=sqlite:///{DEMO_DIR / 'demo.db'} "
                   ".venv/bin/bcc-capture log --contact carol@clientco.com")

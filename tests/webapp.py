@@ -1,36 +1,5 @@
-"""Runs the real FastAPI app on a free loopback port for tests that need providers to call back."""
+"""The real app on a free loopback port, for tests where providers call back (webhooks)."""
 
-from __future__ import annotations
+from connector.web.server import free_port, serving
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import uvicorn
-
-from connector.web.app import create_app
-from connector.web.context import AppContext
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serving(context: AppContext, port: int) -> Iterator[str]:
-    config = uvicorn.Config(create_app(context), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+__all__ = ["free_port", "serving"]
