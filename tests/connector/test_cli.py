@@ -91,3 +91,27 @@ def test_an_unknown_record_kind_is_one_clear_error(cli: CliRunner) -> None:
     result = cli.invoke(app, ["record", "create", "spaceship", "--number", "1"])
     assert result.exit_code == 1
     assert result.output.strip().startswith("error: unknown record kind 'spaceship'")
+
+
+def test_emulate_all_runs_both_emulators_and_prints_how_to_point_the_connector_at_them() -> None:
+    import subprocess
+    import sys
+
+    import httpx
+
+    process = subprocess.Popen([sys.executable, "-m", "connector.cli", "emulate", "all"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.strip())
+            if line.startswith("Ctrl-C"):
+                break
+        graph_url = next(line.split()[-1] for line in lines if line.startswith("Microsoft Graph"))
+        assert httpx.get(f"{graph_url}/me", timeout=5).status_code == 401  # a real Graph answer
+        assert any(line.startswith("export BCC_CAPTURE_GRAPH__GRAPH_URL=") for line in lines)
+        assert any(line.startswith("export BCC_CAPTURE_GMAIL__API_ENDPOINT=") for line in lines)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
