@@ -13,6 +13,7 @@ internet message id. Notifications only ever *wake* a mailbox; they never carry 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,13 +29,14 @@ from connector.envelope import Envelope
 from connector.models import ACTIVE_STATES, AuditEntry, Mailbox, MailboxState, Participant, ThreadBackfill, User
 from connector.routing.apply import apply
 from connector.routing.core import Router, Want
-from connector.routing.decision import Reason
+from connector.routing.decision import Outcome, Reason
 from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
 from connector.sync import intake, metrics, policy
 from providers.base import ChangePage, MailboxRef, Provider
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("bcc_capture.sync")
 
 
 class LeaseLost(Exception):
@@ -60,6 +62,7 @@ class SyncEngine:
         self.providers = providers
         self.cipher = cipher
         self.clock = clock
+        self._calls_seen: dict[tuple[str, str], int] = {}
 
     def ref(self, mailbox: Mailbox) -> MailboxRef:
         assert mailbox.id is not None
@@ -90,9 +93,19 @@ class SyncEngine:
             return StepResult(mailbox_id, ok=False, action=action.value)
         finally:
             self._store_credentials(provider)
+            self._count_calls(provider)
         metrics.STEPS.labels(mailbox.provider).inc()
         return StepResult(mailbox_id, ok=True, more=page.more, logged=logged, seen=len(page.envelopes),
                           fetched=len(full))
+
+    def _count_calls(self, provider: Provider) -> None:
+        """Export the adapter's per-endpoint call counters as Prometheus counters."""
+        for endpoint, total in provider.usage().by_endpoint.items():
+            key = (provider.name, endpoint)
+            delta = total - self._calls_seen.get(key, 0)
+            if delta > 0:
+                metrics.API_CALLS.labels(provider.name, endpoint).inc(delta)
+                self._calls_seen[key] = total
 
     def _store_credentials(self, provider: Provider) -> None:
         """Persist rotated tokens (encrypted) so a restart never falls back to a spent refresh token."""
@@ -174,6 +187,11 @@ class SyncEngine:
                 applied = apply(router.route(envelope), session, self.settings)
                 metrics.MESSAGES.labels(mailbox.provider, applied.outcome.value).inc()
                 logged += int(applied.created)
+                if applied.outcome is not Outcome.IGNORED:
+                    log.info("message", extra={"mailbox_id": mailbox.id, "provider_message_id":
+                                               envelope.provider_message_id, "internet_message_id":
+                                               envelope.internet_message_id, "outcome": applied.outcome.value,
+                                               "reason": applied.reason.value, "activity_id": applied.activity_id})
                 if applied.thread_opened and applied.activity_id is not None:
                     # The earlier messages of this thread are logged too (F13), in this mailbox and in
                     # the mailboxes of the other users on the message.

@@ -12,3 +12,4 @@ STEPS = Counter("bcc_capture_sync_steps_total", "Sync steps committed", ["provid
 SYNC_LAG = Histogram("bcc_capture_sync_lag_seconds", "From the first pending wake-up to the committed sync",
                      ["provider"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 180, 600))
 MAILBOXES = Gauge("bcc_capture_mailboxes", "Connected mailboxes by state", ["state"])
+API_CALLS = Counter("bcc_capture_api_calls_total", "Provider API calls by endpoint", ["provider", "endpoint"])

@@ -9,6 +9,7 @@ Kiota's own retry handler is switched off: rate limits and failures go back to t
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
@@ -84,10 +85,21 @@ class Usage:
             self.bytes += len(response.content)
 
 
+_TEMPLATES = (
+    (re.compile(r"^.*?/v1\.0"), ""),
+    (re.compile(r"/users/[^/]+"), "/users/{id}"),
+    (re.compile(r"/mailFolders(\('[^']*'\)|/[^/]+)"), "/mailFolders/{folder}"),
+    (re.compile(r"/messages/(?!delta)[^/]+"), "/messages/{id}"),
+    (re.compile(r"/subscriptions/[^/]+"), "/subscriptions/{id}"),
+    (re.compile(r"\(\)$"), ""),
+)
+
+
 def _endpoint(path: str) -> str:
-    parts = path.split("/")
-    named = [p for p in parts if p and "@" not in p and not (len(p) > 24 and p.isalnum())]
-    return "/".join(named[-3:])
+    """``/v1.0/users/x/messages/AAMk…/$value`` → ``/users/{id}/messages/{id}/$value`` (a metric label)."""
+    for pattern, replacement in _TEMPLATES:
+        path = pattern.sub(replacement, path)
+    return path
 
 
 def make_client(graph_url: str, host: str, token: Callable[[], str], usage: Usage,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -102,3 +103,5 @@ def test_outlook_bcc_reply_and_unrelated_mail(office: Office) -> None:
     with Session(office.engine) as session:
         states = {m.address: m.state for m in session.exec(select(Mailbox))}
     assert states == {"alice@acme-law.com": "incremental", "bob@acme-law.com": "incremental"}
+    exported = generate_latest().decode()
+    assert 'bcc_capture_api_calls_total{endpoint="/users/{id}/messages/{id}/$value",provider="graph"}' in exported
