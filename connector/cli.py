@@ -22,7 +22,7 @@ from connector.envelope import Envelope, Source
 from connector.errors import ConnectorError, InputError, MimeError
 from connector.mime import parse
 from connector.models import Record, RecordKind, Tenant
-from connector.services import mailboxes, records, tenants, unassigned, users, views
+from connector.services import mailboxes, records, tenant_access, tenants, unassigned, users, views
 from connector.services.capture import Capture
 from connector.services.dns_verify import DnsPythonResolver
 
@@ -124,6 +124,33 @@ def tenant_verify(slug: str, nameserver: Annotated[list[str] | None, typer.Optio
         typer.echo(f"{tenant.domain} verified for {tenant.slug}")
 
 
+@tenant_app.command("access")
+@fails_cleanly
+def tenant_access_cmd(slug: str, provider: Annotated[str, typer.Argument(help="graph | gmail")],
+                      graph_tenant: Annotated[str | None, typer.Option(help="Microsoft 365 tenant id that consented")]
+                      = None,
+                      disable: Annotated[bool, typer.Option("--disable")] = False) -> None:
+    """Record tenant-wide access (Microsoft admin consent / Google domain-wide delegation)."""
+    from connector.crypto import TokenCipher
+
+    cipher = TokenCipher.from_settings(_settings())
+    with _session() as session:
+        tenant = tenants.get_tenant(session, slug)
+        if provider == "graph":
+            if disable:
+                tenant.graph_tenant_id = None
+                session.add(tenant)
+                count = 0
+            else:
+                count = tenant_access.grant_graph(session, tenant, graph_tenant or "", cipher)
+        elif provider == "gmail":
+            count = tenant_access.set_gmail_domain_wide(session, tenant, not disable, cipher)
+        else:
+            raise InputError(f"tenant-wide access for graph or gmail, not {provider!r}")
+    state = "off" if disable else f"on; {count} mailbox(es) connected"
+    typer.echo(f"tenant-wide {provider} access for {slug}: {state}")
+
+
 @tenant_app.command("enable")
 @fails_cleanly
 def tenant_enable(slug: str, disable: Annotated[bool, typer.Option("--disable")] = False) -> None:
@@ -162,9 +189,14 @@ def user_create(email: str, tenant: TenantOpt = None, name: str = "", role: str 
 @user_app.command("enable")
 @fails_cleanly
 def user_enable(email: str) -> None:
+    from connector.crypto import TokenCipher
+
     with _session() as session:
-        users.set_capture(session, users.get_user(session, email), True)
+        user = users.get_user(session, email)
+        users.set_capture(session, user, True)
         typer.echo(f"email capture enabled for {email}")
+        for mailbox in tenant_access.connect_user(session, user, TokenCipher.from_settings(_settings())):
+            typer.echo(f"{mailbox.provider} mailbox connected through the company's tenant-wide access")
 
 
 @user_app.command("disable")

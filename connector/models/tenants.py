@@ -20,6 +20,10 @@ class Tenant(SQLModel, table=True):
     verified_at: datetime | None = timestamp()
     enabled: bool = False  # level 1 of F7: admin enabled capture for the company
     timezone: str = "UTC"
+    # Tenant-wide access (issue-free for users: no consent screen each): the Microsoft 365 tenant that
+    # granted admin consent, and whether the Workspace admin authorized domain-wide delegation.
+    graph_tenant_id: str | None = None
+    gmail_domain_wide: bool = False
     created_at: datetime = created_at()
 
 

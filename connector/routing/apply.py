@@ -115,11 +115,13 @@ def _thread(session: Session, decision: Decision, activity: Activity | None) -> 
         session.flush()
         assert thread.id is not None
         thread_id = thread.id
-    for kind, key in decision.thread_keys:
-        existing = session.exec(select(ThreadKey).where(
-            ThreadKey.tenant_id == decision.tenant_id, ThreadKey.key == key)).first()
-        if existing is None:
+    keys = [key for _, key in decision.thread_keys]
+    known = set(session.exec(select(ThreadKey.key).where(
+        ThreadKey.tenant_id == decision.tenant_id, col(ThreadKey.key).in_(keys)))) if keys else set()
+    for kind, key in decision.thread_keys:  # one look-up for all of the message's keys
+        if key not in known:
             session.add(ThreadKey(tenant_id=decision.tenant_id, thread_id=thread_id, kind=kind, key=key))
+            known.add(key)
     return thread_id, opened
 
 

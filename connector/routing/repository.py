@@ -49,6 +49,10 @@ class Repository(Protocol):
 class SqlRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+        # (tenant id, address) → the user it belongs to, or None. Routing never writes users, and a
+        # repository lives for one transaction, so each address is looked up once per transaction
+        # (route() asks for the message's addresses twice: the message view, then the participants).
+        self._tenant_users: dict[tuple[int, str], User | None] = {}
 
     def tenant(self, tenant_id: int) -> Tenant | None:
         return self.session.get(Tenant, tenant_id)
@@ -83,22 +87,24 @@ class SqlRepository:
 
     def tenant_users_by_address(self, tenant_id: int, emails: Iterable[str]) -> dict[str, User]:
         wanted = sorted({e.lower() for e in emails})
-        if not wanted:
-            return {}
-        found: dict[str, User] = {}
-        for user in self.session.exec(
-            select(User).where(User.tenant_id == tenant_id, col(User.email).in_(wanted))
-        ):
-            found[user.email] = user
-        statement = (
-            select(SenderAddress.email, User)
-            .join(User, col(SenderAddress.user_id) == col(User.id))
-            .where(User.tenant_id == tenant_id, col(SenderAddress.email).in_(wanted),
-                   col(SenderAddress.verified_at).is_not(None))
-        )
-        for email, user in self.session.exec(statement):
-            found.setdefault(email, user)
-        return found
+        missing = [e for e in wanted if (tenant_id, e) not in self._tenant_users]
+        if missing:
+            found: dict[str, User] = {}
+            for user in self.session.exec(
+                select(User).where(User.tenant_id == tenant_id, col(User.email).in_(missing))
+            ):
+                found[user.email] = user
+            statement = (
+                select(SenderAddress.email, User)
+                .join(User, col(SenderAddress.user_id) == col(User.id))
+                .where(User.tenant_id == tenant_id, col(SenderAddress.email).in_(missing),
+                       col(SenderAddress.verified_at).is_not(None))
+            )
+            for email, user in self.session.exec(statement):
+                found.setdefault(email, user)
+            for email in missing:
+                self._tenant_users[(tenant_id, email)] = found.get(email)
+        return {e: user for e in wanted if (user := self._tenant_users[(tenant_id, e)]) is not None}
 
     def role_permissions(self, role_id: int) -> set[str]:
         rows = self.session.exec(select(RolePermission.permission).where(RolePermission.role_id == role_id))

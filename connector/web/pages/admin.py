@@ -11,9 +11,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from connector.config import Settings
+from connector.crypto import TokenCipher
+from connector.db import transaction
 from connector.errors import DnsVerificationError, InputError
 from connector.models import Exclusion, Tenant
-from connector.services import api_tokens, console, tenants, users
+from connector.services import api_tokens, console, tenant_access, tenants, users
 from connector.services.dns_verify import expected_record
 from connector.web import security
 from connector.web.pages.common import act
@@ -102,7 +104,11 @@ def router() -> APIRouter:
         if not expected or params.get("state") != expected:
             flash(request, "This admin-consent answer does not belong to a request made here.", "error")
         elif params.get("admin_consent") == "True":
-            flash(request, f"Microsoft 365 tenant {params.get('tenant', '')} granted tenant-wide access.")
+            cipher = TokenCipher.from_settings(security.context(request).settings)
+            with transaction(security.context(request).engine) as session:
+                count = tenant_access.grant_graph(session, _tenant(session, who), params.get("tenant", ""), cipher)
+            flash(request, f"Microsoft 365 tenant {params.get('tenant', '')} granted tenant-wide access; "
+                           f"{count} mailbox(es) of users with capture on are now connected.")
         else:
             flash(request, "Tenant-wide access was not granted: "
                   f"{params.get('error_description') or params.get('error') or 'no answer'}", "error")

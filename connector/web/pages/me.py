@@ -7,10 +7,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
+from connector.crypto import TokenCipher
 from connector.errors import InputError
 from connector.models import Exclusion, User
 from connector.routing.decision import Reason
-from connector.services import console, users
+from connector.services import console, tenant_access, users
 from connector.web.pages.common import act
 from connector.web.security import Viewer, context, csrf_guard, viewer
 from connector.web.templating import render
@@ -44,8 +45,15 @@ def router() -> APIRouter:
     @api.post("/me/capture")
     def switch_capture(request: Request, enabled: str = Form(""), who: Viewer = Depends(viewer)) -> Response:
         def work(session: Session) -> str:
-            users.set_capture(session, _user(session, who), enabled == "on")
-            return "Email capture is on for you." if enabled == "on" else "Email capture is off for you."
+            user = _user(session, who)
+            users.set_capture(session, user, enabled == "on")
+            if enabled != "on":
+                return "Email capture is off for you."
+            cipher = TokenCipher.from_settings(context(request).settings)
+            connected = tenant_access.connect_user(session, user, cipher)  # tenant-wide access: no consent
+            names = ", ".join("Outlook" if m.provider == "graph" else "Gmail" for m in connected)
+            return f"Email capture is on for you; {names} connected by your company." if connected else \
+                "Email capture is on for you."
         return act(request, "/me", work)
 
     @api.get("/me/vcard")

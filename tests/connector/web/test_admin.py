@@ -98,7 +98,10 @@ def test_tenant_wide_access_links_to_microsoft_admin_consent(client: TestClient,
         "This admin-consent answer does not belong to a request made here."]
     state = client.get("/admin").text.split("state=")[1].split('"')[0]
     client.get(f"/admin/access/callback?admin_consent=True&tenant=t1&state={state}")
-    assert flash_of(client.get("/admin").text) == ["Microsoft 365 tenant t1 granted tenant-wide access."]
+    page = client.get("/admin").text
+    assert flash_of(page) == ["Microsoft 365 tenant t1 granted tenant-wide access; 2 mailbox(es) of users with "
+                              "capture on are now connected."]
+    assert "read with tenant-wide access" in page  # the users with capture on are now connected app-only
 
 
 def test_ada_creates_an_api_token_sees_it_once_and_revokes_it(client: TestClient, site: Site) -> None:

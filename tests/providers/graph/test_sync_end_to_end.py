@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import generate_latest
@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from connector.config import load_settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
-from connector.models import Mailbox
+from connector.models import Mailbox, Tenant
 from connector.services import mailboxes, users
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
@@ -105,3 +105,43 @@ def test_outlook_bcc_reply_and_unrelated_mail(office: Office) -> None:
     assert states == {"alice@acme-law.com": "incremental", "bob@acme-law.com": "incremental"}
     exported = generate_latest().decode()
     assert 'bcc_capture_api_calls_total{endpoint="/users/{id}/messages/{id}/$value",provider="graph"}' in exported
+
+
+def test_with_tenant_wide_access_a_user_who_enables_capture_is_connected_without_consent(engine: Engine) -> None:
+    from connector.services import tenant_access
+
+    build_world(engine)
+    emulator = GraphEmulator(seed=5)
+    urls = emulator.start()
+    try:
+        emulator.add_user("bob@acme-law.com", "Bob Baker", TENANT)
+        emulator.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
+        emulator.grant_admin_consent(TENANT, CLIENT_ID)  # the Global Administrator consented
+        settings = load_settings(
+            graph={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "tenant": TENANT,
+                   "authority_host": urls.authority_host, "graph_url": urls.graph_url, "ca_bundle": urls.ca_path})
+        cipher = TokenCipher(KEY)
+        with transaction(engine) as session:
+            bob = users.get_user(session, "bob@acme-law.com")
+            users.set_capture(session, bob, False)
+            tenant = session.get(Tenant, bob.tenant_id)
+            assert tenant_access.grant_graph(session, tenant, TENANT, cipher) == 1  # alice had capture on
+            users.set_capture(session, bob, True)
+            [connected] = tenant_access.connect_user(session, bob, cipher)
+            assert connected.app_only and connected.provider == "graph"
+        provider = GraphProvider(settings, clock=datetime.now)
+        worker = Worker(engine, settings, SyncEngine(engine, settings, {"graph": provider}, cipher),
+                        {"graph": provider}, owner="w")
+        emulator.post_office.send("bob@acme-law.com", mail("Bob <bob@acme-law.com>", ["carol@clientco.com"],
+                                                           bcc=[MATTER], subject="Tenant-wide",
+                                                           message_id="<tw1@acme-law.com>"))
+        for _ in range(3):
+            worker.run_once()
+            with transaction(engine) as session:  # no webhook here: make the mailboxes due again
+                for box in session.exec(select(Mailbox)):
+                    box.next_sync_at = datetime.now(UTC)
+                    session.add(box)
+        found = db.logged(engine, "<tw1@acme-law.com>")
+        assert found is not None and found.sources == {("graph", "bob@acme-law.com")}
+    finally:
+        emulator.stop()
