@@ -7,6 +7,9 @@ writers, which is right for its one-worker deployments.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
@@ -65,3 +68,26 @@ def release(engine: Engine, mailbox_id: int, owner: str) -> None:
             col(Mailbox.id) == mailbox_id, col(Mailbox.lease_owner) == owner)
             .values(lease_owner=None, lease_expires_at=None))
         session.commit()
+
+
+@contextmanager
+def heartbeat(engine: Engine, mailbox_id: int, owner: str, ttl: float,
+              clock: Callable[[], datetime]) -> Iterator[None]:
+    """Keep renewing a lease while a long step runs, so a live worker never loses it to the TTL.
+
+    A killed worker stops beating; its lease then expires within ``ttl`` and another worker takes over.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(ttl / 3):
+            if not renew(engine, mailbox_id, owner, clock(), ttl):
+                return  # taken over: the step's commit will find out (LeaseLost) and write nothing
+
+    thread = threading.Thread(target=beat, name=f"lease-{mailbox_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=ttl)

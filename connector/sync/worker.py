@@ -44,7 +44,8 @@ class Worker:
         for mailbox_id in leases.claim_due(self.engine, self.owner, self.clock(), self.batch, ttl):
             try:
                 for _ in range(self.max_pages):
-                    result = self.sync.step(mailbox_id, self.owner)
+                    with leases.heartbeat(self.engine, mailbox_id, self.owner, ttl, self.clock):
+                        result = self.sync.step(mailbox_id, self.owner)
                     results.append(result)
                     log.info("sync step", extra={"mailbox_id": mailbox_id, "ok": result.ok, "more": result.more,
                                                  "logged": result.logged, "action": result.action})

@@ -119,3 +119,17 @@ def test_retry_after_is_honoured_and_backoff_grows_with_a_cap() -> None:
     assert policy.delay_for(Throttled(retry_after=7), 1, cap=900) == 7
     delays = [policy.delay_for(TransientError(), n, cap=60) for n in (1, 3, 6, 12)]
     assert delays[0] <= 2 and 4 <= delays[1] <= 5 and delays[3] == 60
+
+
+def test_a_long_step_keeps_its_lease_through_the_heartbeat(world: World, mailbox: Mailbox) -> None:
+    import time
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
+    assert leases.claim(world.engine, mailbox.id, "w1", clock(), ttl=0.6)
+    with leases.heartbeat(world.engine, mailbox.id, "w1", 0.6, clock):
+        time.sleep(1.5)  # longer than the TTL: without the heartbeat, w2 could take it over
+        assert not leases.claim(world.engine, mailbox.id, "w2", clock(), ttl=0.6)
+    time.sleep(0.7)  # the beats stopped (as when a worker is killed): the lease runs out
+    assert leases.claim(world.engine, mailbox.id, "w2", clock(), ttl=0.6)
