@@ -95,3 +95,38 @@ def test_a_revoked_grant_is_reported_as_such(provider: GraphProvider, seeded: Se
     seeded.emulator.revoke_grant("alice@contoso.com")
     with pytest.raises(GrantRevoked):
         provider.start_cursor(MailboxRef(2, ref.address, "", ref.credentials))
+
+
+def test_delta_reports_deleted_messages_as_removed(provider: GraphProvider, seeded: Seeded) -> None:
+    ref = connect(provider, seeded, "alice@contoso.com")
+    cursor = provider.start_cursor(ref)
+    send(seeded, mail("client@example.org", ["alice@contoso.com"], subject="Spam?", message_id="<r1@example.org>"),
+         "client@example.org")
+    page = provider.read_changes(ref, cursor)
+    [envelope] = page.envelopes
+    seeded.emulator.delete_message(envelope.provider_message_id, permanently=True)
+    after = provider.read_changes(ref, page.cursor)
+    assert after.envelopes == [] and list(after.removed) == [envelope.provider_message_id]
+
+
+def test_a_429_storm_surfaces_as_throttled_with_the_servers_retry_after(provider: GraphProvider,
+                                                                       seeded: Seeded) -> None:
+    from connector.errors import Throttled
+
+    ref = connect(provider, seeded, "alice@contoso.com")
+    cursor = provider.start_cursor(ref)
+    seeded.emulator.faults.inject_http_errors(429, next_n=3, retry_after=7)
+    with pytest.raises(Throttled) as caught:
+        provider.read_changes(ref, cursor)
+    assert caught.value.retry_after == 7  # the SDK's own retries are off: the engine schedules the wait
+
+
+def test_a_subscription_is_created_with_the_handshake_and_renewed_before_it_expires(
+        provider: GraphProvider, seeded: Seeded, receiver) -> None:
+    ref = connect(provider, seeded, "alice@contoso.com")
+    now = datetime.now(UTC)
+    made = provider.subscribe(ref, receiver.url, now, client_state="s" * 64)
+    assert receiver.validations and made.expires_at > now + timedelta(days=6)
+    later = now + timedelta(minutes=30)  # a fixed clock: renewal extends from "now", not from creation
+    renewed = provider.renew(ref, made, later)
+    assert renewed.subscription_id == made.subscription_id and renewed.expires_at > made.expires_at
