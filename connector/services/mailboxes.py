@@ -28,7 +28,7 @@ def connect(session: Session, user: User, provider: str, credentials: str, ciphe
     allowed = enablement_problem(user, SqlRepository(session)) is None
     if mailbox.state in (MailboxState.NEEDS_RECONNECT.value, MailboxState.PAUSED.value) or mailbox.id is None:
         mailbox.state = (MailboxState.INCREMENTAL if mailbox.cursor else MailboxState.INITIAL).value
-    if not mailbox.cursor:
+    if mailbox.sync_from is None:  # a reconnect after a revoked grant keeps its start: nothing is skipped
         mailbox.sync_from = utcnow()
     if not allowed:
         mailbox.state = MailboxState.PAUSED.value
@@ -40,7 +40,9 @@ def connect(session: Session, user: User, provider: str, credentials: str, ciphe
 
 
 def disconnect(session: Session, mailbox: Mailbox) -> None:
+    """Stop reading the mailbox; connecting it again later captures from then on, not the gap."""
     mailbox.state, mailbox.credentials, mailbox.next_sync_at = MailboxState.PAUSED.value, "", None
+    mailbox.cursor, mailbox.sync_from = "", None
     mailbox.last_error = "disconnected by the user"
     session.add(mailbox)
     session.flush()

@@ -133,3 +133,17 @@ def test_a_long_step_keeps_its_lease_through_the_heartbeat(world: World, mailbox
         assert not leases.claim(world.engine, mailbox.id, "w2", clock(), ttl=0.6)
     time.sleep(0.7)  # the beats stopped (as when a worker is killed): the lease runs out
     assert leases.claim(world.engine, mailbox.id, "w2", clock(), ttl=0.6)
+
+
+def test_a_reconnect_after_a_revoked_grant_keeps_capturing_from_the_first_connection(
+        world: World, mailbox: Mailbox) -> None:
+    first = _row(world.engine, mailbox.id).sync_from
+    with transaction(world.engine) as session:
+        row = session.get(Mailbox, mailbox.id)
+        assert row is not None and row.cursor == ""  # revoked before its first sync ever succeeded
+        row.state = "needs_reconnect"
+        session.add(row)
+    with transaction(world.engine) as session:
+        mailboxes.connect(session, users.get_user(session, "alice@acme-law.com"), "graph", "{}", TokenCipher(TEST_KEY))
+    row = _row(world.engine, mailbox.id)
+    assert (row.state, row.sync_from) == ("initial", first)  # mail since the first connection is still read
