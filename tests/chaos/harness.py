@@ -33,6 +33,7 @@ from connector.models import Activity, Attachment, Mailbox
 from connector.services import mailboxes, records, tenants, users
 from connector.services.dns_verify import DnsPythonResolver
 from connector.web.context import AppContext
+from connector.web.server import free_port, serving
 from providers.gmail.auth import Consent
 from providers.gmail.emulator import GmailEmulator
 from providers.gmail.emulator.server import PUSH_SERVICE_ACCOUNT
@@ -41,7 +42,6 @@ from providers.graph.auth import GraphAuth
 from providers.graph.emulator import EmulatorUrls, GraphEmulator
 from providers.graph.notifications import GraphNotificationParser
 from providers.postoffice import PostOffice
-from tests.webapp import free_port, serving
 
 SECRET = "q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 GMAIL_CLIENT = ("chaos-client.apps.googleusercontent.com", "chaos-gmail-secret")

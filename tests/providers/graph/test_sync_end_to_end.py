@@ -20,6 +20,7 @@ from connector.services import mailboxes, users
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
 from connector.web.context import AppContext
+from connector.web.server import free_port, serving
 from providers.graph.adapter import GraphProvider
 from providers.graph.emulator import GraphEmulator
 from providers.graph.notifications import GraphNotificationParser
@@ -27,7 +28,6 @@ from tests import inspect_db as db
 from tests.conftest import build_world
 from tests.mailbuilder import mail
 from tests.providers.graph.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT, authorize
-from tests.webapp import free_port, serving
 
 KEY = b"q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 MATTER = "acme+10802@bcc.example.com"
