@@ -20,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from connector.config import Settings
 from connector.crypto import TokenCipher
@@ -85,7 +87,11 @@ class SyncEngine:
             page = self._read(provider, ref, mailbox)
             wanted, source_only = self._sort(page.envelopes)
             full = list(provider.fetch_full(ref, wanted)) if wanted else []
-            logged = self._commit(mailbox, owner, provider, ref, page, backfilled + full + source_only, backfill_ids)
+            for attempt in Retrying(retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(4),
+                                    reraise=True):
+                with attempt:  # two workers committed copies of one message at once: re-route and merge
+                    logged = self._commit(mailbox, owner, provider, ref, page,
+                                          backfilled + full + source_only, backfill_ids)
         except LeaseLost:
             return StepResult(mailbox_id, ok=False, action="lease_lost")
         except Exception as exc:  # every failure becomes data on the mailbox row (policy table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from tenacity import RetryCallState, wait_exponential_jitter
 
 from connector.errors import (
@@ -34,6 +34,7 @@ POLICY: tuple[tuple[type[BaseException], Action], ...] = (
     (GrantRevoked, Action.NEEDS_RECONNECT),
     (PermanentError, Action.FAIL),
     (OperationalError, Action.RETRY),  # the database blinked (failover, lock timeout)
+    (IntegrityError, Action.RETRY),  # lost a race on a unique key to another worker: the retry merges
     (ConnectionError, Action.RETRY),
     (TimeoutError, Action.RETRY),
 )
