@@ -56,8 +56,8 @@ def run_chaos(database_url: str, workers: int) -> dict[str, object]:
 
 
 @pytest.mark.chaos
-def test_chaos_on_postgresql_with_three_worker_processes(pg_url: str) -> None:
-    run_chaos(pg_url, workers=3)
+def test_chaos_on_postgresql_with_three_worker_processes(fresh_pg_url: str) -> None:
+    run_chaos(fresh_pg_url, workers=3)
 
 
 @pytest.mark.chaos
