@@ -92,9 +92,15 @@ class Workload:
 
 def generate(seed: int = 7, mailboxes: int = 50, messages: int = 10_000, logged_share: float = 1 / 3,
              late_share: float = 0.1, start: datetime = datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
-             providers: tuple[str, ...] = ("graph", "gmail")) -> Workload:
-    """``messages`` messages in conversations of 1–6; about ``logged_share`` of them end up logged."""
+             providers: tuple[str, ...] = ("graph", "gmail"), noise: float = 0.0) -> Workload:
+    """``messages`` messages in conversations of 1–6; about ``logged_share`` of them end up logged.
+
+    ``noise``: the chance that the next item is one-off automated mail to a user (newsletters,
+    notifications) rather than a conversation — never logged; 0 keeps the workload as the chaos
+    test knows it.
+    """
     rng = random.Random(seed)
+    noise_rng = random.Random(seed + 1)  # a separate stream: noise=0 leaves the rest unchanged
     users = [Person(f"user{n:03d}@{COMPANY_DOMAIN}", f"User {n:03d}", providers[n % len(providers)])
              for n in range(mailboxes)]
     clients = [Person(f"client{n:03d}@client{n % 40:02d}.example", f"Client {n:03d}", "external")
@@ -104,6 +110,10 @@ def generate(seed: int = 7, mailboxes: int = 50, messages: int = 10_000, logged_
     conversation = 0
     while len(work.messages) < messages:
         conversation += 1
+        if noise and noise_rng.random() < noise:
+            clock += timedelta(seconds=noise_rng.randint(1, 30))
+            work.messages.append(_newsletter(noise_rng, work, conversation, clock))
+            continue
         length = min(rng.randint(1, 6), messages - len(work.messages))
         logged = rng.random() < logged_share
         late = logged and length >= 3 and rng.random() < late_share / max(logged_share, 1e-9)
@@ -147,3 +157,11 @@ def _conversation(rng: random.Random, work: Workload, number: int, length: int, 
         reply_from = rng.choice([p for p in people if p != sender])
         to = [sender]
         sender = reply_from
+
+
+def _newsletter(rng: random.Random, work: Workload, number: int, clock: datetime) -> Message:
+    """Automated mail from outside to one user: the bulk of a real inbox, never logged."""
+    sender = Person(f"news{number % 17}@lists{number % 5}.example", f"Newsletter {number % 17}", "external")
+    return Message(sender, [rng.choice(work.users)], [], [], f"Weekly digest #{number}",
+                   f"<n{number}.{rng.getrandbits(32):08x}@lists{number % 5}.example>", None, [], number,
+                   f"Digest {number}: nothing to file.\n", clock)
