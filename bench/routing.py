@@ -269,12 +269,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(NAME, __doc__.splitlines()[0], argv, extra=[
         ("--messages", {"type": int, "default": None, "help": "messages in the main run (default 100,000)"}),
         ("--budget", {"type": float, "default": None,
-                      "help": "seconds per variant and database before stopping (default 60; 0: no limit)"})])
+                      "help": "seconds per variant and database before stopping (default 60, quick 10; 0: none)"})])
     run_ = Run(NAME, args)
     messages = args.messages or (5_000 if args.quick else 100_000)
     contacts, matters = 10_000, 1_000
     scale_messages = 1_000 if args.quick else 2_000
-    budget = args.budget if args.budget is not None else (0 if args.quick else 60)
+    budget = args.budget if args.budget is not None else (10 if args.quick else 60)
     backends = ["sqlite"] + (["postgresql"] if postgres_available() else [])
     if "postgresql" not in backends:
         run_.notes.append("PostgreSQL was not reachable on 127.0.0.1:5432: SQLite only.")
@@ -301,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     plans = explain(contacts, matters, items[:2_000]) if "postgresql" in backends else {}
     for label, plan in plans.items():
         print(f"\n-- {label}\n{plan}")
-    prof = profile(items[: min(len(items), 3_000)], contacts, matters)
+    prof = profile(items[: 1_000 if args.quick else 3_000], contacts, matters)
     table(["function", "seconds", "share"], [[p["function"], p["seconds"], p["share"]] for p in prof["top"]["self"]],
           f"\nProfile ({prof['tool']}, SQLite, one transaction each): top self time")
     table(["function", "seconds", "share"],

@@ -20,7 +20,7 @@ from bench import procs
 from bench.common import Run, database, parse_args, postgres_available, table, target
 from bench.rig import Rig, utcnow
 from bench.workload import Workload, generate
-from connector.models import Activity, Mailbox
+from connector.models import Activity, Mailbox, ThreadBackfill
 
 NAME = "workers"
 STALL_SECONDS = 10.0  # every mailbox idle this long with messages still missing: a lost wake-up
@@ -59,6 +59,7 @@ def run(workload: Workload, workers: int, backend: str, timeout: float) -> dict[
                     break  # nothing due, nothing leased, messages missing: only the safety net would help
                 time.sleep(0.1)
             stalled = done_at is None and idle_since is not None
+            pending = _pending_backfills(rig) if stalled else []
             last = _last_logged(rig)
             elapsed = (done_at - started) if done_at else max((last or wall_started) - wall_started, 1e-3)
             used = cpu.stop()
@@ -69,11 +70,21 @@ def run(workload: Workload, workers: int, backend: str, timeout: float) -> dict[
     return {"workers": workers, "backend": backend, "mailboxes": len(workload.users),
             "messages": len(workload.messages), "copies": copies, "expected_logged": len(expected),
             "logged": len(logged & expected), "missing": len(expected - logged), "finished": done_at is not None,
-            "stalled": stalled, "missing_ids": sorted(expected - logged)[:10],
+            "stalled": stalled, "missing_ids": sorted(expected - logged)[:10], "pending_backfills": pending,
             "seconds": round(elapsed, 2), "logged_per_second": round(len(logged & expected) / elapsed, 1),
             "copies_per_second": round(copies / elapsed, 1), "worker_startup_seconds": round(startup, 1),
             "send_seconds": round(send_seconds, 1), "worker_cpu_seconds": round(worker_cpu, 1),
             "worker_peak_rss_mb": rss, **used}
+
+
+def _pending_backfills(rig: Rig) -> list[dict[str, str]]:
+    """Backfill requests nobody will process before the safety net: the trace of a lost wake-up."""
+    assert rig.engine is not None
+    with Session(rig.engine) as session:
+        rows = session.exec(select(ThreadBackfill, Mailbox).where(ThreadBackfill.mailbox_id == Mailbox.id)).all()
+    return [{"mailbox": m.address, "message": b.internet_message_id, "requested_at": b.created_at.isoformat(),
+             "mailbox_last_success_at": str(m.last_success_at), "mailbox_next_sync_at": str(m.next_sync_at)}
+            for b, m in rows]
 
 
 def _last_logged(rig: Rig) -> float | None:
@@ -133,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if r["stalled"]:
             run_.notes.append(f"{r['workers']} workers: every mailbox went idle with {r['missing']} message(s) not "
                               f"logged ({', '.join(r['missing_ids'])}); they wait for the safety-net sync. "
+                              f"Backfill requests left unprocessed: {len(r['pending_backfills'])} "
+                              f"({', '.join(b['mailbox'] + ' ' + b['message'] for b in r['pending_backfills'])}). "
                               "Throughput is measured to the last activity committed.")
     targets.append(target("worker peak RSS while syncing", max(max(r["worker_peak_rss_mb"] or [0]) for r in rows),
                           "< 300 MB", all(max(r["worker_peak_rss_mb"] or [0]) < 300 for r in rows), "MB"))

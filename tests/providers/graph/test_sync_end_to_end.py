@@ -21,6 +21,7 @@ from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
 from connector.web.context import AppContext
 from connector.web.server import free_port, serving
+from providers.base import ChangePage, MailboxRef
 from providers.graph.adapter import GraphProvider
 from providers.graph.emulator import GraphEmulator
 from providers.graph.notifications import GraphNotificationParser
@@ -145,3 +146,27 @@ def test_with_tenant_wide_access_a_user_who_enables_capture_is_connected_without
         assert found is not None and found.sources == {("graph", "bob@acme-law.com")}
     finally:
         emulator.stop()
+
+
+def test_a_notification_arriving_during_a_sync_step_is_not_lost(office: Office) -> None:
+    from connector.sync import intake
+
+    with Session(office.engine) as session:
+        alice = session.exec(select(Mailbox).where(Mailbox.address == "alice@acme-law.com")).one()
+    real_read = office.provider.read_changes
+
+    def read_while_notified(ref: MailboxRef, cursor: str) -> ChangePage:  # the real adapter + a notification
+        page = real_read(ref, cursor)
+        with transaction(office.engine) as session:
+            intake.wake(session, alice.id, datetime.now(UTC))
+        return page
+
+    office.provider.read_changes = read_while_notified  # type: ignore[method-assign]
+    with transaction(office.engine) as session:
+        intake.wake(session, alice.id, datetime.now(UTC))
+    office.worker.run_once()
+    office.provider.read_changes = real_read  # type: ignore[method-assign]
+    with Session(office.engine) as session:
+        row = session.get(Mailbox, alice.id)
+        assert row is not None and row.pending_since is not None  # still pending: the news was not dropped
+        assert row.next_sync_at is not None and row.next_sync_at <= datetime.now(UTC)  # due again at once
