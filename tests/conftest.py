@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,13 +14,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 import connector.models  # noqa: F401
+from bench.common import PG_ADMIN, postgres_database
 from connector.config import Settings, load_settings
 from connector.db import make_engine, transaction, upgrade
 from connector.models import Record, Tenant, User
 from connector.services import records, tenants, users
 from connector.services.capture import Capture
-
-PG_ADMIN = os.environ.get("BCC_CAPTURE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _pg_available() -> str | None:
@@ -38,15 +35,8 @@ def _throwaway_database() -> Iterator[str]:
     reason = _pg_available()
     if reason:
         pytest.skip(reason)
-    name = f"bcc_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("bcc_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

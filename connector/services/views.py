@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -114,10 +113,3 @@ def audit(session: Session, tenant: Tenant | None = None, action: str | None = N
         statement = statement.where(AuditEntry.action == action)
     return list(session.exec(statement.order_by(col(AuditEntry.id).desc()).limit(limit)))
 
-
-def activities_by_thread(session: Session, tenant: Tenant) -> dict[int, list[str]]:
-    """Internet message ids per thread (tests and the chaos check compare these sets)."""
-    grouped: dict[int, list[str]] = defaultdict(list)
-    for activity in session.exec(select(Activity).where(Activity.tenant_id == tenant.id)):
-        grouped[activity.thread_id].append(activity.internet_message_id)
-    return dict(grouped)

@@ -29,7 +29,7 @@ from connector.config import Settings, load_settings
 from connector.crypto import TokenCipher
 from connector.db import make_engine, transaction, upgrade
 from connector.devdns import TxtServer
-from connector.models import Activity, Attachment, Mailbox
+from connector.models import Activity, Attachment
 from connector.services import mailboxes, records, tenants, users
 from connector.services.dns_verify import DnsPythonResolver
 from connector.web.context import AppContext
@@ -251,11 +251,6 @@ class Rig:
         with Session(self.engine) as session:
             return mailboxes.all_health(session)
 
-    def stored_bodies_of(self, ids: set[str]) -> int:
-        assert self.engine is not None
-        with Session(self.engine) as session:
-            return sum(1 for a in session.exec(select(Activity)) if a.internet_message_id in ids)
-
     def attachments(self) -> int:
         assert self.engine is not None
         with Session(self.engine) as session:
@@ -270,9 +265,3 @@ class Rig:
                 return time.monotonic() - start
             time.sleep(1)
         return -1.0
-
-    def mailbox_rows(self) -> list[Mailbox]:
-        assert self.engine is not None
-        with Session(self.engine) as session:
-            return list(session.exec(select(Mailbox)))
-

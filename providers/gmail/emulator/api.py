@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from providers.emulator_clock import Clock
 from providers.postoffice import PostOffice
 
 from . import fields, history, mime
-from .clock import Clock
 from .faults import Faults
 from .oauth import OAuthServer, Principal
 from .push import GmailWatches

@@ -25,7 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 
-from .clock import Clock
+from providers.emulator_clock import Clock
+
 from .keys import SigningKey
 from .state import Mailbox
 from .wire import ApiError, ApiRequest, ApiResponse

@@ -33,7 +33,8 @@ from typing import Any
 
 import httpx
 
-from .clock import Clock
+from providers.emulator_clock import Clock
+
 from .faults import Faults
 from .keys import SigningKey
 from .state import HistoryRecord, Mailbox, account_id

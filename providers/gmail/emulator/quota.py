@@ -13,7 +13,8 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .clock import Clock
+from providers.emulator_clock import Clock
+
 from .wire import ApiError
 
 UNITS: dict[str, int] = {

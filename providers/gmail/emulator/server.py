@@ -24,11 +24,11 @@ from typing import Any
 
 import uvicorn
 
+from providers.emulator_clock import Clock
 from providers.postoffice import Delivery, PostOffice
 
 from .api import GmailApi
 from .app import build_app
-from .clock import Clock
 from .consent import ConsentScreen
 from .faults import Faults
 from .keys import SigningKey, new_rsa_key_pem

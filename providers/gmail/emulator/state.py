@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import getaddresses
 
+from providers.emulator_clock import Clock
+
 from . import mime
-from .clock import Clock
 
 SYSTEM_LABELS: dict[str, dict[str, str]] = {
     "CHAT": {"messageListVisibility": "hide", "labelListVisibility": "labelHide"},

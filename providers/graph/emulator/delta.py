@@ -19,7 +19,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .clock import Clock
+from providers.emulator_clock import Clock
+
 from .odata import Clause, QueryError, matches, parse_filter, parse_select
 from .render import message_json
 from .router import Call, RouteSpec, route

@@ -15,10 +15,10 @@ import threading
 from typing import Any
 from urllib.parse import urlencode
 
+from providers.emulator_clock import Clock
 from providers.postoffice import Delivery, PostOffice
 
 from . import mime
-from .clock import Clock
 from .odata import QueryError, matches, parse_filter, parse_int, parse_orderby, parse_select
 from .render import (
     attachment_json,

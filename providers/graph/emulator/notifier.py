@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .clock import Clock
+from providers.emulator_clock import Clock
+
 from .faults import FaultPlan
 from .outbound import outbound_client
 from .state import Change, World

@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .clock import Clock
+from providers.emulator_clock import Clock
+
 from .faults import FaultPlan
 from .odata import QueryError
 from .state import User, World

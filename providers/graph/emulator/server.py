@@ -25,11 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from providers.emulator_clock import Clock
 from providers.postoffice import PostOffice
 from providers.tls import TlsMaterial, shared_test_pki
 
 from .batch import run_batch
-from .clock import Clock
 from .delta import DeltaApi
 from .faults import FaultPlan
 from .identity import ConsentKnobs, IdentityEndpoints

@@ -17,8 +17,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from providers.emulator_clock import Clock
+
 from . import mime
-from .clock import Clock
 from .wire import change_key, exchange_id, new_guid
 
 WELL_KNOWN_FOLDERS = {

@@ -24,7 +24,8 @@ from urllib.parse import quote
 
 import httpx
 
-from .clock import Clock
+from providers.emulator_clock import Clock
+
 from .mail import json_body
 from .outbound import outbound_client
 from .router import PERMISSIONS, Call, RouteSpec, normalize, route

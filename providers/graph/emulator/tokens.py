@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .clock import Clock
+from providers.emulator_clock import Clock
+
 from .state import User, World
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"

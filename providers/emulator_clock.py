@@ -1,9 +1,10 @@
-"""The emulator's clock: real time, optionally shifted and sped up.
+"""The emulators' clock (Graph and Gmail share it): real time, optionally shifted and sped up.
 
-Token lifetimes, authorization-code expiry, quota windows, history retention and watch expiry all
-read `Clock.now()`. Tests jump ahead with `advance()` (expire tokens, age history) or compress time
-with `set_scale()`. Push scheduling (the one-per-second cap, redelivery backoff) waits in *real*
-seconds converted with `real_seconds()`, so a scaled clock also speeds up retries.
+Everything time-dependent in an emulator (token lifetimes, subscription and watch expiry, delta and
+history age, throttling and quota windows, notification retry schedules) reads `Clock.now()`.
+Tests jump ahead with `advance()` or compress time with `set_scale()`: at scale 600 an emulated
+10-minute retry delay passes in one real second. Code that has to *wait* converts an emulated
+delay with `real_seconds()`.
 """
 
 from __future__ import annotations
