@@ -81,16 +81,18 @@ def _log(decision: Decision, session: Session, settings: Settings) -> Applied:
         session.add(activity)
         session.flush()
     assert activity.id is not None
+    # A new activity (or thread) has no rows yet: add them without asking first, once per key.
+    links, targets = _Rows(session, fresh=created), _Rows(session, fresh=opened)
     for record_id, reason in target_ids:
-        _get_or_add(session, ActivityLink, activity_id=activity.id, record_id=record_id, defaults={"reason": reason})
+        links.add(ActivityLink, activity_id=activity.id, record_id=record_id, defaults={"reason": reason})
         if reason not in _NOT_FOLLOWED:
-            _get_or_add(session, ThreadTarget, thread_id=activity.thread_id, record_id=record_id)
+            targets.add(ThreadTarget, thread_id=activity.thread_id, record_id=record_id)
     for plan in decision.participants:
-        _get_or_add(session, Participant, activity_id=activity.id, email=plan.address.email, role=plan.role,
-                    defaults={"name": plan.address.name, "kind": plan.kind, "user_id": plan.user_id,
-                              "record_id": records.resolve(plan.record) if plan.record else None})
-    _get_or_add(session, ActivitySource, activity_id=activity.id, source=envelope.source.value,
-                mailbox=envelope.mailbox, defaults={"provider_message_id": envelope.provider_message_id})
+        links.add(Participant, activity_id=activity.id, email=plan.address.email, role=plan.role,
+                  defaults={"name": plan.address.name, "kind": plan.kind, "user_id": plan.user_id,
+                            "record_id": records.resolve(plan.record) if plan.record else None})
+    links.add(ActivitySource, activity_id=activity.id, source=envelope.source.value, mailbox=envelope.mailbox,
+              defaults={"provider_message_id": envelope.provider_message_id})
     if created:
         _store_attachments(session, decision, activity.id)
     _audit(session, decision, "logged" if created else "duplicate", activity_id=activity.id,
@@ -102,12 +104,12 @@ def _log(decision: Decision, session: Session, settings: Settings) -> Applied:
 def _thread(session: Session, decision: Decision, activity: Activity | None) -> tuple[int, bool]:
     """The activity's thread (found, or opened now), with every key of this message added to it."""
     assert decision.tenant_id is not None
+    keys = [key for _, key in decision.thread_keys]
+    rows = session.exec(select(ThreadKey.key, ThreadKey.thread_id).where(  # one look-up for all the keys
+        ThreadKey.tenant_id == decision.tenant_id, col(ThreadKey.key).in_(keys))).all() if keys else []
     thread_id = activity.thread_id if activity else decision.thread_id
-    if thread_id is None:  # re-check inside this transaction: another copy may have opened it
-        keys = [key for _, key in decision.thread_keys]
-        thread_id = session.exec(select(ThreadKey.thread_id).where(
-            ThreadKey.tenant_id == decision.tenant_id, col(ThreadKey.key).in_(keys)).order_by(col(ThreadKey.thread_id))
-        ).first()
+    if thread_id is None and rows:  # re-checked inside this transaction: another copy may have opened it
+        thread_id = min(found for _, found in rows)
     opened = thread_id is None
     if thread_id is None:
         thread = Thread(tenant_id=decision.tenant_id, subject=decision.subject)
@@ -115,10 +117,8 @@ def _thread(session: Session, decision: Decision, activity: Activity | None) -> 
         session.flush()
         assert thread.id is not None
         thread_id = thread.id
-    keys = [key for _, key in decision.thread_keys]
-    known = set(session.exec(select(ThreadKey.key).where(
-        ThreadKey.tenant_id == decision.tenant_id, col(ThreadKey.key).in_(keys)))) if keys else set()
-    for kind, key in decision.thread_keys:  # one look-up for all of the message's keys
+    known = {key for key, _ in rows}
+    for kind, key in decision.thread_keys:
         if key not in known:
             session.add(ThreadKey(tenant_id=decision.tenant_id, thread_id=thread_id, kind=kind, key=key))
             known.add(key)
@@ -190,6 +190,25 @@ class _Records:
 
 
 # --------------------------------------------------------------------------- helpers
+class _Rows:
+    """Adds rows keyed by natural keys: blindly (once per key) under a parent created in this
+    transaction, where nothing can exist yet; get-or-add otherwise."""
+
+    def __init__(self, session: Session, *, fresh: bool) -> None:
+        self.session = session
+        self.fresh = fresh
+        self.added: set[tuple[object, ...]] = set()
+
+    def add(self, model: type[T], *, defaults: dict | None = None, **key: object) -> None:
+        if not self.fresh:
+            _get_or_add(self.session, model, defaults=defaults, **key)
+            return
+        identity = (model, *sorted(key.items()))
+        if identity not in self.added:
+            self.added.add(identity)
+            self.session.add(model(**key, **(defaults or {})))
+
+
 def _get_or_add(session: Session, model: type[T], *, defaults: dict | None = None, **key: object) -> T:
     statement = select(model)
     for name, value in key.items():

@@ -109,13 +109,15 @@ class Router:
         if problem is not None:
             return self._refuse(envelope, problem, tenant_id, user_id=owner.id)
         dropbox = self._dropbox_addresses(envelope)
-        sender = sending_user(envelope.from_ or envelope.sender, tenant_id, self.repo)
+        sender: User | None = None
         instructions: list[DropboxAddress] = []
         refusal: Reason | None = None
-        if dropbox:
+        if dropbox:  # who sent it matters only for the dropbox addresses on it (F8, F17)
+            self.repo.tenant_users_by_address(tenant_id, [a.email for a in envelope.all_addresses])  # one look-up
+            sender = sending_user(envelope.from_ or envelope.sender, tenant_id, self.repo)
             instructions, refusal = self._authorized(dropbox, sender, tenant_id)
         thread_id = self.repo.thread_for_keys(tenant_id, threads.lookup_keys(envelope))
-        existing = self.repo.activity_id(tenant_id, envelope.internet_message_id)
+        existing = self._existing(tenant_id, envelope, thread_id)
         if not instructions and thread_id is None and existing is None:
             if refusal is not None:
                 return self._refuse(envelope, refusal, tenant_id, user_id=owner.id)
@@ -139,8 +141,13 @@ class Router:
         if refusal is not None or sender is None:
             return self._refuse(envelope, refusal or Reason.UNAUTHORIZED_SENDER, tenant_id)
         thread_id = self.repo.thread_for_keys(tenant_id, threads.lookup_keys(envelope))
-        existing = self.repo.activity_id(tenant_id, envelope.internet_message_id)
+        existing = self._existing(tenant_id, envelope, thread_id)
         return self._file(envelope, tenant_id, sender, instructions, thread_id, existing)
+
+    def _existing(self, tenant_id: int, envelope: Envelope, thread_id: int | None) -> int | None:
+        """The activity already logged for this message. A logged message's own Message-ID is one
+        of its thread's keys (apply records it), so without a thread there is none to look for."""
+        return None if thread_id is None else self.repo.activity_id(tenant_id, envelope.internet_message_id)
 
     # ----------------------------------------------------------------- addresses and authorization
     def _dropbox_addresses(self, envelope: Envelope) -> list[DropboxAddress]:

@@ -6,8 +6,8 @@ activities), so routing cost stays flat as a tenant grows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 from sqlmodel import Session, col, select
 
@@ -25,6 +25,8 @@ from connector.models import (
     ThreadTarget,
     User,
 )
+
+T = TypeVar("T")
 
 
 class Repository(Protocol):
@@ -53,9 +55,18 @@ class SqlRepository:
         # repository lives for one transaction, so each address is looked up once per transaction
         # (route() asks for the message's addresses twice: the message view, then the participants).
         self._tenant_users: dict[tuple[int, str], User | None] = {}
+        # Likewise for the company, role and user settings every message consults (F7, F8, F9): a
+        # page of 50 messages asks the same few questions 50 times. Threads, activities and records
+        # are never remembered: apply() writes those within the same transaction.
+        self._memo: dict[tuple[object, ...], object] = {}
+
+    def _remembered(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
+        if key not in self._memo:
+            self._memo[key] = load()
+        return self._memo[key]  # type: ignore[return-value]
 
     def tenant(self, tenant_id: int) -> Tenant | None:
-        return self.session.get(Tenant, tenant_id)
+        return self._remembered(("tenant", tenant_id), lambda: self.session.get(Tenant, tenant_id))
 
     def tenant_by_slug(self, slug: str) -> Tenant | None:
         return self.session.exec(select(Tenant).where(Tenant.slug == slug)).first()
@@ -71,17 +82,22 @@ class SqlRepository:
         return found is not None
 
     def user_by_login(self, email: str) -> User | None:
-        return self.session.exec(select(User).where(User.email == email.lower())).first()
+        email = email.lower()
+        return self._remembered(("login", email),
+                                lambda: self.session.exec(select(User).where(User.email == email)).first())
 
     def user_by_sender_address(self, email: str) -> User | None:
         """The user who may send from ``email``: their login, or a verified extra address (F8)."""
+        return self._remembered(("sender", email.lower()), lambda: self._user_by_sender_address(email.lower()))
+
+    def _user_by_sender_address(self, email: str) -> User | None:
         user = self.user_by_login(email)
         if user is not None:
             return user
         statement = (
             select(User)
             .join(SenderAddress, col(SenderAddress.user_id) == col(User.id))
-            .where(SenderAddress.email == email.lower(), col(SenderAddress.verified_at).is_not(None))
+            .where(SenderAddress.email == email, col(SenderAddress.verified_at).is_not(None))
         )
         return self.session.exec(statement).first()
 
@@ -107,8 +123,8 @@ class SqlRepository:
         return {e: user for e in wanted if (user := self._tenant_users[(tenant_id, e)]) is not None}
 
     def role_permissions(self, role_id: int) -> set[str]:
-        rows = self.session.exec(select(RolePermission.permission).where(RolePermission.role_id == role_id))
-        return set(rows)
+        return self._remembered(("permissions", role_id), lambda: set(self.session.exec(
+            select(RolePermission.permission).where(RolePermission.role_id == role_id))))
 
     def role(self, role_id: int) -> Role | None:
         return self.session.get(Role, role_id)
@@ -118,7 +134,7 @@ class SqlRepository:
             Exclusion.tenant_id == tenant_id,
             (col(Exclusion.user_id).is_(None)) | (Exclusion.user_id == user_id),
         )
-        return set(self.session.exec(statement))
+        return self._remembered(("exclusions", tenant_id, user_id), lambda: set(self.session.exec(statement)))
 
     def record_by_number(self, tenant_id: int, kind: RecordKind, number: str) -> Record | None:
         statement = select(Record).where(

@@ -32,6 +32,8 @@ def sending_user(sender: Address | None, tenant_id: int | None, repo: Repository
     """The user of ``tenant_id`` whose login or verified extra address sent the mail (F8)."""
     if sender is None:
         return None
+    if tenant_id is not None:  # one look-up, remembered with the message's other addresses
+        return repo.tenant_users_by_address(tenant_id, [sender.email]).get(sender.email)
     user = repo.user_by_sender_address(sender.email)
     if user is None or (tenant_id is not None and user.tenant_id != tenant_id):
         return None
