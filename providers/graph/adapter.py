@@ -2,14 +2,15 @@
 
 Reads Sent Items and Inbox by per-folder delta (the cursor keeps both links), decides on
 header-only metadata (`$select`, no bodies), and downloads a message's MIME only when the core
-will log it. Every call carries `Prefer: IdType="ImmutableId"` so ids survive folder moves.
+will log it, 20 messages per JSON `$batch`. Every call carries `Prefer: IdType="ImmutableId"` so
+ids survive folder moves.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,19 +19,24 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
 from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_request_builder import DeltaRequestBuilder
 from msgraph.generated.users.item.messages.messages_request_builder import MessagesRequestBuilder
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from connector.config import Settings
 from connector.envelope import Direction, Envelope
-from connector.errors import PermanentError, TokenExpired
+from connector.errors import PermanentError, ProviderError, Throttled, TokenExpired, TransientError
 from providers.base import ApiUsage, ChangePage, MailboxRef, Subscription
 from providers.graph import mapping, subscriptions
 from providers.graph.auth import GraphAuth
-from providers.graph.client import IMMUTABLE_IDS, LoopThread, Usage, call, make_client
+from providers.graph.client import BATCH_LIMIT, IMMUTABLE_IDS, LoopThread, Usage, batch, call, make_client
 from providers.graph.notifications import GraphNotificationParser
 
 FOLDERS = ("sentitems", "inbox")  # Bcc is only visible on the sender's Sent Items copy
 PAGE_SIZE = 50
 RECENT_LIMIT = 5_000  # a resync reads at most this many recent messages
+BATCH_ATTEMPTS = 3  # a $batch whose items keep failing is sent again twice, then the error goes to the engine
+MAX_BATCH_WAIT = 5.0  # seconds; a longer Retry-After is for the engine to wait (it reschedules the mailbox)
+MIME = "messages/$value"
+log = logging.getLogger("bcc_capture.graph")
 _token: contextvars.ContextVar[str] = contextvars.ContextVar("graph_token", default="")
 
 
@@ -149,6 +155,9 @@ class GraphProvider:
         found = self._list(mailbox, query, 5)
         return found[0] if found else None
 
+    def headers(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
+        return envelopes  # delta pages always carry the headers: Graph never yields ids-only envelopes
+
     def _list(self, mailbox: MailboxRef, query: Any, limit: int) -> list[Envelope]:
         async def pages() -> list[Envelope]:
             builder = self._user(mailbox).messages
@@ -168,19 +177,51 @@ class GraphProvider:
 
     # ------------------------------------------------------------------------------------ content
     def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
-        """Each message's MIME (`/$value`), at most `max_calls_per_mailbox` at a time."""
+        """Each message's MIME (`/$value`), 20 per JSON `$batch`, one batch after another.
+
+        Graph runs at most 4 items of a batch at a time, the mailbox's concurrency limit, so batches sent
+        in parallel would only be throttled. Every envelope ends complete, skipped as deleted (404), or in
+        an exception: the engine then retries the whole step, so nothing is lost.
+        """
         async def fetch_all() -> list[Envelope]:
-            limit = asyncio.Semaphore(self.settings.sync.max_calls_per_mailbox)
-
-            async def one(header: Envelope) -> Envelope:
-                async with limit:
-                    item = self._user(mailbox).messages.by_message_id(header.provider_message_id)
-                    raw = await call(item.content.get(_config()), "messages/$value")
-                return mapping.complete_envelope(raw or b"", header)
-
-            return list(await asyncio.gather(*(one(e) for e in envelopes)))
+            found: list[Envelope] = []
+            for start in range(0, len(envelopes), BATCH_LIMIT):
+                found += await self._fetch_batch(mailbox, envelopes[start:start + BATCH_LIMIT])
+            return found
 
         return self._run(mailbox, fetch_all) if envelopes else []
+
+    async def _fetch_batch(self, mailbox: MailboxRef, chunk: Sequence[Envelope]) -> list[Envelope]:
+        """One `$batch`; items answering 429/5xx (each is throttled on its own) are sent again, alone."""
+        waiting = {str(n): envelope for n, envelope in enumerate(chunk)}
+        raw: dict[str, bytes] = {}
+        config: RequestConfiguration = RequestConfiguration()
+        config.headers.add("Prefer", IMMUTABLE_IDS)
+        async for attempt in AsyncRetrying(retry=retry_if_exception(_worth_waiting), wait=_wait,
+                                           stop=stop_after_attempt(BATCH_ATTEMPTS), reraise=True):
+            with attempt:
+                messages = self._user(mailbox).messages
+                requests = {i: messages.by_message_id(e.provider_message_id).content.to_get_request_information(config)
+                            for i, e in waiting.items()}
+                answers = await batch(self.client, requests, MIME, self.usage_counter)
+                errors: list[ProviderError] = []
+                for item_id, envelope in list(waiting.items()):
+                    answer = answers.get(item_id)
+                    if answer is None:
+                        errors.append(TransientError(f"$batch left item {item_id} unanswered", endpoint=MIME))
+                    elif answer.status == 200 and not isinstance(answer.body, dict | list):
+                        raw[item_id] = answer.body or b""
+                        del waiting[item_id]
+                    elif answer.status == 404 and answer.code == "ErrorItemNotFound":
+                        # Deleted for good since the decision (a soft delete is a move, and ids are immutable).
+                        log.info("message gone before its download", extra={
+                            "mailbox": mailbox.address, "provider_message_id": envelope.provider_message_id})
+                        del waiting[item_id]
+                    else:
+                        errors.append(answer.error(MIME))
+                if errors:
+                    raise _most_severe(errors)
+        return [mapping.complete_envelope(raw[str(n)], e) for n, e in enumerate(chunk) if str(n) in raw]
 
     # ------------------------------------------------------------------------------------ subscriptions
     def subscribe(self, mailbox: MailboxRef, notification_url: str, now: datetime, client_state: str) -> Subscription:
@@ -201,6 +242,27 @@ class GraphProvider:
 
     def take_credential_updates(self) -> dict[int, str]:
         return self.auth.take_updates()
+
+
+def _worth_waiting(error: BaseException) -> bool:
+    """Retry a batch here on 5xx and on throttling with a short Retry-After; anything else is the engine's."""
+    if isinstance(error, Throttled):
+        return error.retry_after <= MAX_BATCH_WAIT
+    return isinstance(error, TransientError)
+
+
+def _wait(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    return error.retry_after if isinstance(error, Throttled) else 0.5 * 2 ** (state.attempt_number - 1)
+
+
+def _most_severe(errors: Sequence[ProviderError]) -> ProviderError:
+    """The error a batch raises: one not worth waiting for first, else the longest Retry-After."""
+    final = [e for e in errors if not _worth_waiting(e)]
+    throttled = [e for e in errors if isinstance(e, Throttled)]
+    if final:
+        return final[0]
+    return max(throttled, key=lambda e: e.retry_after) if throttled else errors[0]
 
 
 def _direction(folder: str, envelope: Envelope) -> Direction | None:

@@ -3,16 +3,20 @@
 msgraph-sdk is asyncio-based while the sync engine is not: each adapter owns one background event
 loop and runs its coroutines there, so one httpx client (and its connection pool) serves all calls.
 Kiota's own retry handler is switched off: rate limits and failures go back to the engine as
-`connector.errors` and become data on the mailbox row (honouring Retry-After there).
+`connector.errors` and become data on the mailbox row (honouring Retry-After there). `batch` sends
+up to 20 requests as one JSON `$batch` and hands back each item's status, headers and body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import re
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -21,9 +25,14 @@ from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsV
 from kiota_abstractions.authentication.base_bearer_token_authentication_provider import (
     BaseBearerTokenAuthenticationProvider,
 )
+from kiota_abstractions.request_information import RequestInformation
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
+from msgraph_core.requests.batch_request_builder import BatchRequestBuilder
+from msgraph_core.requests.batch_request_content import BatchRequestContent
+from msgraph_core.requests.batch_request_item import BatchRequestItem
 
 from connector.errors import (
     CursorExpired,
@@ -37,6 +46,7 @@ from connector.errors import (
 
 T = TypeVar("T")
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
+BATCH_LIMIT = 20  # Graph's documented maximum of requests in one JSON $batch
 
 
 class LoopThread:
@@ -66,7 +76,11 @@ class _TokenFor(AccessTokenProvider):
 
 
 class Usage:
-    """HTTP requests, bytes and endpoints, counted from httpx event hooks (benchmarks and metrics)."""
+    """HTTP requests, bytes and API calls by endpoint (benchmarks and metrics).
+
+    Requests and bytes come from httpx event hooks. `by_endpoint` counts calls, as the Gmail adapter
+    does: a `$batch` POST under ``/$batch`` and each of its items under its own endpoint.
+    """
 
     def __init__(self) -> None:
         self.requests = 0
@@ -78,6 +92,11 @@ class Usage:
         with self._lock:
             self.requests += 1
             self.by_endpoint[_endpoint(request.url.path)] += 1
+
+    def batched(self, paths: list[str]) -> None:
+        """The items of a `$batch` Graph answered (no HTTP request of their own)."""
+        with self._lock:
+            self.by_endpoint.update(_endpoint(path.split("?", 1)[0]) for path in paths)
 
     async def on_response(self, response: httpx.Response) -> None:
         await response.aread()
@@ -122,21 +141,25 @@ def translate(error: BaseException, endpoint: str = "") -> ProviderError:
         status = error.response_status_code or 0
         code = _error_code(error)
         headers = {k.lower(): v for k, v in (error.response_headers or {}).items()}
-        message = f"Graph {status} {code}: {error.message or ''}".strip()
-        if status in (429, 503, 509) or code in ("TooManyRequests", "ApplicationThrottled"):
-            return Throttled(message, retry_after=_retry_after(headers), endpoint=endpoint, status=status)
-        if status == 410 or code.lower() in ("syncstatenotfound", "resyncrequired", "syncstateinvalid"):
-            return CursorExpired(message, endpoint=endpoint, status=status)
-        if status == 401:
-            return TokenExpired(message, endpoint=endpoint, status=status)
-        if status == 403 and code in ("ErrorAccessDenied", "AccessDenied", "Authorization_RequestDenied"):
-            return GrantRevoked(message, endpoint=endpoint, status=status)
-        if status >= 500:
-            return TransientError(message, endpoint=endpoint, status=status)
-        return PermanentError(message, endpoint=endpoint, status=status)
+        return from_status(status, code, headers, f"Graph {status} {code}: {error.message or ''}".strip(), endpoint)
     if isinstance(error, httpx.TransportError | asyncio.TimeoutError | TimeoutError | ConnectionError):
         return TransientError(f"{type(error).__name__}: {error}", endpoint=endpoint)
     return PermanentError(f"{type(error).__name__}: {error}", endpoint=endpoint)
+
+
+def from_status(status: int, code: str, headers: Mapping[str, Any], message: str, endpoint: str = "") -> ProviderError:
+    """A Graph error answer (a whole response or one `$batch` item) → the connector's error tree."""
+    if status in (429, 503, 509) or code in ("TooManyRequests", "ApplicationThrottled"):
+        return Throttled(message, retry_after=_retry_after(headers), endpoint=endpoint, status=status)
+    if status == 410 or code.lower() in ("syncstatenotfound", "resyncrequired", "syncstateinvalid"):
+        return CursorExpired(message, endpoint=endpoint, status=status)
+    if status == 401:
+        return TokenExpired(message, endpoint=endpoint, status=status)
+    if status == 403 and code in ("ErrorAccessDenied", "AccessDenied", "Authorization_RequestDenied"):
+        return GrantRevoked(message, endpoint=endpoint, status=status)
+    if status >= 500:
+        return TransientError(message, endpoint=endpoint, status=status)
+    return PermanentError(message, endpoint=endpoint, status=status)
 
 
 def _error_code(error: APIError) -> str:
@@ -144,7 +167,7 @@ def _error_code(error: APIError) -> str:
     return str(getattr(inner, "code", "") or "")
 
 
-def _retry_after(headers: dict[str, Any]) -> float:
+def _retry_after(headers: Mapping[str, Any]) -> float:
     value = headers.get("retry-after")
     if isinstance(value, list | tuple):
         value = value[0] if value else None
@@ -159,3 +182,56 @@ async def call(awaitable: Awaitable[T], endpoint: str) -> T:
         return await awaitable
     except Exception as exc:
         raise translate(exc, endpoint) from exc
+
+
+# ---------------------------------------------------------------------------------------- JSON $batch
+@dataclass(frozen=True)
+class BatchAnswer:
+    """One item of a `$batch` response: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any  # bytes for bodies Graph sends base64-encoded (a `$value`'s MIME), else the JSON value
+
+    def _error_field(self, name: str) -> str:
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        return str(error.get(name) or "") if isinstance(error, dict) else ""
+
+    @property
+    def code(self) -> str:
+        return self._error_field("code")
+
+    def error(self, endpoint: str) -> ProviderError:
+        message = f"Graph {self.status} {self.code} in $batch: {self._error_field('message')}".strip()
+        return from_status(self.status, self.code, self.headers, message, endpoint)
+
+
+async def batch(client: GraphServiceClient, requests: Mapping[str, RequestInformation], endpoint: str,
+                usage: Usage) -> dict[str, BatchAnswer]:
+    """One `POST /$batch` of at most 20 SDK-built requests; the answers by request id.
+
+    The request is msgraph-core's (BatchRequestContent, BatchRequestBuilder) and goes through the client's
+    own adapter: same token, base URL, middleware and usage hooks, errors of the whole batch translated as
+    for any call. The response is read here rather than by msgraph-core's BatchResponseItem, which reads
+    every item body as base64 and so drops JSON error bodies with the error code `from_status` needs.
+    """
+    assert 0 < len(requests) <= BATCH_LIMIT
+    adapter = client.request_adapter
+    base = adapter.base_url.rstrip("/")
+    content = BatchRequestContent()
+    for request_id, info in requests.items():
+        item = BatchRequestItem(info, id=request_id)
+        # Graph wants item URLs relative to the version root; some msgraph-core versions keep absolute ones.
+        item.url = item.url.removeprefix(base)
+        content.add_request(request_id, item)
+    post = await BatchRequestBuilder(adapter).to_post_request_information(content)
+    raw = await call(adapter.send_primitive_async(post, "bytes", {"XXX": ODataError}), endpoint)
+    usage.batched([item.url for item in content.requests.values()])
+    answers: dict[str, BatchAnswer] = {}
+    for answer in json.loads(raw or b"{}").get("responses") or []:
+        body = answer.get("body")
+        if isinstance(body, str):  # Graph base64-encodes bodies that are not JSON
+            body = base64.b64decode(body)
+        headers = {str(k).lower(): str(v) for k, v in (answer.get("headers") or {}).items()}
+        answers[str(answer.get("id"))] = BatchAnswer(int(answer.get("status") or 0), headers, body)
+    return answers

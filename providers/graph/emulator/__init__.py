@@ -49,8 +49,9 @@ Failures reach SDK callers as ``msgraph.generated.models.o_data_errors.o_data_er
 (``Retry-After``). The SDK's default RetryHandler already retries 429/503/504 up to 3 times when
 Retry-After is under 180 s; disable it per request with ``RetryHandlerOption(max_retries=0)``.
 msal reports grant errors as dicts: ``{"error": "invalid_grant", "error_codes": [50173], ...}``.
-msgraph-core's batch helpers import the ``deprecated`` package, absent from this project's
-dependencies: send ``$batch`` over httpx (or add ``Deprecated``).
+msgraph-core's batch helpers import the ``Deprecated`` package without declaring it (the project
+lists it). Its ``BatchResponseItem`` reads item bodies as base64 only, dropping JSON error bodies;
+``providers.graph.client.batch`` builds the request with msgraph-core and reads the answer itself.
 
 Endpoints
 ---------

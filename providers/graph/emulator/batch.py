@@ -3,14 +3,17 @@
 Each item runs through the full router pipeline on its own (its own throttling decision, fault
 knobs and request-log entry, with ``in_batch=True``) using the batch's Authorization header.
 Items run in order; an item whose ``dependsOn`` names a failed item answers ``424 Failed
-Dependency``. Item URLs are relative to the service root, with or without a leading ``/`` or
-``/v1.0``. JSON bodies come back as JSON objects; other bodies (``$value``) as base64 strings.
+Dependency``. Item URLs are relative to the version root (``/me``, ``users/x``), as Graph documents:
+an absolute URL fails the whole batch (``Invalid batch payload format.``, as clients have reported),
+and a path that repeats the version (``/v1.0/me``) fails its item with ``Resource not found for the
+segment 'v1.0'.`` JSON bodies come back as JSON objects; other bodies (``$value``) as base64 strings.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -18,6 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .wire import GraphRequest, GraphResponse, Principal, graph_error
 
 MAX_REQUESTS = 20
+_VERSION = re.compile(r"^/?(v1\.0|beta)(?=/|$)", re.IGNORECASE)
 
 
 def run_batch(
@@ -37,6 +41,8 @@ def run_batch(
     ids = [str(item.get("id", "")) for item in items]
     if any(not i for i in ids) or len(set(ids)) != len(ids):
         return graph_error(400, "BadRequest", "Batch request ids must be present and unique.")
+    if any(urlsplit(str(item.get("url", ""))).scheme.lower() in ("http", "https") for item in items):
+        return graph_error(400, "BadRequest", "Invalid batch payload format.")
     status: dict[str, int] = {}
     responses: list[dict[str, Any]] = []
     for item in items:
@@ -51,7 +57,9 @@ def run_batch(
             responses.append({"id": item_id, "status": 424, "headers": {"Content-Type": "application/json"},
                               "body": failed.body})
             continue
-        result = handle(_sub_request(req, item))
+        version = _VERSION.match(urlsplit(str(item.get("url", ""))).path)
+        result = handle(_sub_request(req, item)) if version is None else graph_error(
+            400, "BadRequest", f"Resource not found for the segment '{version.group(1)}'.")
         status[item_id] = result.status
         responses.append(_item_response(item_id, result))
     return GraphResponse(200, {"responses": responses})

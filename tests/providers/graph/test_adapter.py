@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from connector.config import Settings, load_settings
-from connector.envelope import Direction
-from connector.errors import CursorExpired, GrantRevoked, InputError
+from connector.envelope import Direction, Envelope
+from connector.errors import CursorExpired, GrantRevoked, InputError, Throttled, TransientError
 from providers.base import MailboxRef
-from providers.graph.adapter import GraphProvider
+from providers.graph.adapter import BATCH_ATTEMPTS, GraphProvider
 from tests.mailbuilder import mail
 from tests.providers.graph.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT, Seeded, authorize
 
@@ -111,8 +112,6 @@ def test_delta_reports_deleted_messages_as_removed(provider: GraphProvider, seed
 
 def test_a_429_storm_surfaces_as_throttled_with_the_servers_retry_after(provider: GraphProvider,
                                                                        seeded: Seeded) -> None:
-    from connector.errors import Throttled
-
     ref = connect(provider, seeded, "alice@contoso.com")
     cursor = provider.start_cursor(ref)
     seeded.emulator.faults.inject_http_errors(429, next_n=3, retry_after=7)
@@ -130,3 +129,110 @@ def test_a_subscription_is_created_with_the_handshake_and_renewed_before_it_expi
     later = now + timedelta(minutes=30)  # a fixed clock: renewal extends from "now", not from creation
     renewed = provider.renew(ref, made, later)
     assert renewed.subscription_id == made.subscription_id and renewed.expires_at > made.expires_at
+
+
+# --- message downloads as JSON $batch ---------------------------------------------------------------
+def attachment(n: int) -> bytes:
+    return bytes(range(256)) + f"#{n}".encode()  # every byte value: the base64 hop must be lossless
+
+
+def arrived(provider: GraphProvider, seeded: Seeded, ref: MailboxRef, count: int) -> list[Envelope]:
+    """``count`` messages received after the cursor, as the header-only envelopes the engine decides on."""
+    cursor = provider.start_cursor(ref)
+    for n in range(count):
+        send(seeded, mail("client@example.org", ["alice@contoso.com"], subject=f"Matter {n}", body=f"body {n}\n",
+                          message_id=f"<b{n}@example.org>", attachments=[("data.bin", "application/octet-stream",
+                                                                           attachment(n))]), "client@example.org")
+    envelopes = list(provider.read_changes(ref, cursor).envelopes)
+    assert len(envelopes) == count and not any(e.complete for e in envelopes)
+    return envelopes
+
+
+def downloads(seeded: Seeded) -> tuple[list[str], list[tuple[str, int]]]:
+    """(the HTTP requests, the `$value` items inside batches with their statuses) from the emulator's log."""
+    log = seeded.emulator.request_log()
+    return ([r.endpoint for r in log if not r.in_batch],
+            [(r.path.split("/messages/")[1].split("/")[0], r.status) for r in log if r.in_batch
+             and r.path.endswith("/$value")])
+
+
+def test_25_messages_to_log_are_downloaded_with_2_batch_requests_intact(provider: GraphProvider,
+                                                                       seeded: Seeded) -> None:
+    ref = connect(provider, seeded, "alice@contoso.com")
+    wanted = arrived(provider, seeded, ref, 25)
+    seeded.emulator.clear_request_log()
+    before = provider.usage()
+    full = provider.fetch_full(ref, wanted)
+    after = provider.usage()
+    requests, items = downloads(seeded)
+    assert requests == ["POST /$batch", "POST /$batch"] and len(items) == 25  # 20 + 5, not 25 GETs
+    assert after.http_requests - before.http_requests == 2 and after.bytes_downloaded > before.bytes_downloaded
+    assert after.by_endpoint["/$batch"] - before.by_endpoint.get("/$batch", 0) == 2
+    assert after.by_endpoint["/users/{id}/messages/{id}/$value"] == 25  # calls, as the metric counts them
+    assert [e.provider_message_id for e in full] == [e.provider_message_id for e in wanted]
+    for envelope in full:
+        n = int(envelope.subject.split()[-1])
+        assert envelope.complete and envelope.text.strip() == f"body {n}"
+        assert [a.read() for a in envelope.attachments] == [attachment(n)]
+
+
+def test_a_throttled_item_is_sent_again_after_its_retry_after_and_arrives_once(provider: GraphProvider,
+                                                                             seeded: Seeded) -> None:
+    ref = connect(provider, seeded, "alice@contoso.com")
+    wanted = arrived(provider, seeded, ref, 3)
+    target = wanted[1].provider_message_id
+    seeded.emulator.faults.inject_http_errors(429, next_n=1, retry_after=1, path_contains=target)
+    seeded.emulator.clear_request_log()
+    started = time.monotonic()
+    full = provider.fetch_full(ref, wanted)
+    assert time.monotonic() - started >= 1  # the item's Retry-After was honoured
+    requests, items = downloads(seeded)
+    assert requests == ["POST /$batch", "POST /$batch"]
+    assert [status for message_id, status in items if message_id == target] == [429, 200]  # only it went again
+    assert len(items) == 4
+    assert [e.provider_message_id for e in full] == [e.provider_message_id for e in wanted]
+
+
+def test_a_long_retry_after_is_left_to_the_engine(provider: GraphProvider, seeded: Seeded) -> None:
+    ref = connect(provider, seeded, "alice@contoso.com")
+    wanted = arrived(provider, seeded, ref, 2)
+    target = wanted[0].provider_message_id
+    seeded.emulator.faults.inject_http_errors(429, next_n=1, retry_after=120, path_contains=target)
+    seeded.emulator.clear_request_log()
+    with pytest.raises(Throttled) as caught:
+        provider.fetch_full(ref, wanted)
+    assert caught.value.retry_after == 120 and downloads(seeded)[0] == ["POST /$batch"]  # no waiting in the step
+
+
+def test_a_message_deleted_after_the_decision_is_skipped_and_the_others_arrive(provider: GraphProvider,
+                                                                             seeded: Seeded) -> None:
+    ref = connect(provider, seeded, "alice@contoso.com")
+    wanted = arrived(provider, seeded, ref, 3)
+    seeded.emulator.delete_message(wanted[0].provider_message_id, permanently=True)
+    seeded.emulator.delete_message(wanted[1].provider_message_id)  # to Deleted Items: the immutable id still works
+    full = provider.fetch_full(ref, wanted)
+    assert [e.provider_message_id for e in full] == [e.provider_message_id for e in wanted[1:]]
+
+
+def test_a_batch_that_keeps_failing_raises_a_transient_error_and_loses_nothing(provider: GraphProvider,
+                                                                              seeded: Seeded) -> None:
+    ref = connect(provider, seeded, "alice@contoso.com")
+    wanted = arrived(provider, seeded, ref, 2)
+    seeded.emulator.faults.inject_http_errors(500, next_n=100, retry_after=None, path_contains="/$value")
+    seeded.emulator.clear_request_log()
+    with pytest.raises(TransientError):  # the engine retries the step: the cursor did not move
+        provider.fetch_full(ref, wanted)
+    assert downloads(seeded)[0] == ["POST /$batch"] * BATCH_ATTEMPTS
+    seeded.emulator.faults.clear()
+    assert len(provider.fetch_full(ref, wanted)) == 2
+
+
+def test_a_batch_refused_for_an_expired_token_is_sent_again_with_a_fresh_one(provider: GraphProvider,
+                                                                            seeded: Seeded) -> None:
+    ref = connect(provider, seeded, "alice@contoso.com")
+    wanted = arrived(provider, seeded, ref, 2)
+    seeded.emulator.expire_access_tokens()
+    seeded.emulator.clear_request_log()
+    assert len(provider.fetch_full(ref, wanted)) == 2
+    assert [(r.method, r.path, r.status) for r in seeded.emulator.request_log() if not r.in_batch] == [
+        ("POST", "/$batch", 401), ("POST", "/$batch", 200)]

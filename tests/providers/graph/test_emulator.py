@@ -1,5 +1,5 @@
-"""The Graph emulator, driven only through the real msal and msgraph-sdk (plus raw HTTP where the
-SDK has no API, e.g. JSON batching, whose msgraph-core helpers need the uninstalled `deprecated`)."""
+"""The Graph emulator, driven only through the real msal and msgraph-sdk (plus raw HTTP where a test
+needs the wire itself, e.g. the JSON batching shapes)."""
 
 from __future__ import annotations
 
@@ -573,6 +573,20 @@ def test_json_batch_runs_items_separately(seeded: Seeded) -> None:
                           json={"requests": [{"id": str(i), "method": "GET", "url": "/me"} for i in range(21)]},
                           headers={"Authorization": f"Bearer {token}"})
     assert too_many.status_code == 400
+
+
+def test_json_batch_item_urls_must_be_relative_to_the_version_root(seeded: Seeded) -> None:
+    token = sign_in(seeded, seeded.alice)["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{seeded.urls.graph_url}/$batch"
+    absolute = httpx.post(url, trust_env=False, headers=headers, json={"requests": [
+        {"id": "1", "method": "GET", "url": f"{seeded.urls.graph_url}/me"}]})
+    assert absolute.status_code == 400 and absolute.json()["error"]["message"] == "Invalid batch payload format."
+    versioned = httpx.post(url, trust_env=False, headers=headers, json={"requests": [
+        {"id": "1", "method": "GET", "url": "/v1.0/me"}, {"id": "2", "method": "GET", "url": "me"}]})
+    answers = {r["id"]: r for r in versioned.json()["responses"]}
+    assert answers["1"]["status"] == 400 and "segment 'v1.0'" in answers["1"]["body"]["error"]["message"]
+    assert answers["2"]["status"] == 200
 
 
 def test_message_list_supports_select_top_filter_and_paging(seeded: Seeded) -> None:
