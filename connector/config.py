@@ -88,7 +88,8 @@ class SyncSettings(Strict):
     max_resyncs_per_day: int = Field(default=3, ge=1)  # loop guard against endlessly expiring cursors
     failing_after_attempts: int = Field(default=8, ge=1)
     max_backoff_seconds: float = Field(default=900, gt=0)
-    max_calls_per_mailbox: int = Field(default=4, ge=1)  # concurrent API calls per mailbox (Graph allows 4)
+    worker_threads: int = Field(default=4, ge=1)  # mailboxes one worker process syncs at once
+    idle_poll_seconds: float = Field(default=0.5, gt=0)  # idle threads look for due mailboxes this often
 
 
 class GraphSettings(Strict):

@@ -6,6 +6,11 @@ immutable `Envelope`. The routing core only ever sees envelopes; providers build
 An envelope may be *header-only* (``complete=False``): providers first hand the core cheap
 metadata (recipients, ids, thread keys) so it can decide whether the message matters, and fetch
 bodies and attachments only for messages it will log.
+
+An envelope may even be *ids-only* (``ids_only=True``): a change feed that names messages without
+their headers (a Gmail history record) gives only the provider ids, the provider thread key and the
+direction. The core decides what it can from those; the engine asks the provider for the headers
+when it cannot decide without them.
 """
 
 from __future__ import annotations
@@ -105,6 +110,9 @@ class Envelope:
     headers: tuple[tuple[str, str], ...] = ()
     forwarded: tuple[ForwardedOriginal, ...] = ()
     complete: bool = True  # False: header-only, bodies/attachments not fetched yet
+    # True: only ids, the provider thread key and the direction are known (e.g. a Gmail history
+    # record); the engine asks the provider for the headers when it cannot decide without them.
+    ids_only: bool = False
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()

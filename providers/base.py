@@ -2,7 +2,8 @@
 
 A provider adapter (Graph, Gmail) turns its API's objects into `connector.envelope.Envelope`s and
 its SDK's exceptions into `connector.errors`. It never decides what to log: it reads changes,
-hands header-only envelopes to the engine, and fetches full messages only when asked.
+hands header-only (or ids-only) envelopes to the engine, and reads headers or fetches full
+messages only when asked.
 
 Cursors are opaque strings owned by the adapter (a JSON of Graph delta links, a Gmail history
 id). The engine stores the cursor returned with a page in the same transaction as the rows that
@@ -32,7 +33,7 @@ class MailboxRef:
 
 @dataclass(frozen=True)
 class ChangePage:
-    """One page of mailbox changes, as header-only envelopes, plus the cursor after it."""
+    """One page of mailbox changes, as header-only or ids-only envelopes, plus the cursor after it."""
 
     envelopes: Sequence[Envelope]
     cursor: str
@@ -128,8 +129,14 @@ class Provider(Protocol):
         copy, then pull the rest of their own provider thread (replies only they received).
         """
 
+    def headers(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
+        """Header-only envelopes for the given ids-only ones, batched (messages gone meanwhile are left out).
+
+        A provider whose change feed never yields ids-only envelopes returns them unchanged.
+        """
+
     def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
-        """Complete envelopes (bodies, attachments) for the given header-only ones, batched."""
+        """Complete envelopes (bodies, attachments) for the given header-only or ids-only ones, batched."""
 
     def subscribe(self, mailbox: MailboxRef, notification_url: str, now: datetime, client_state: str) -> Subscription:
         """Create (or recreate) the push subscription / watch (Graph echoes ``client_state`` back)."""

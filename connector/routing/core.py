@@ -47,6 +47,7 @@ class Want(StrEnum):
     """How much of a mailbox message the core needs (so unrelated mail is never downloaded)."""
 
     NOTHING = "nothing"
+    HEADERS = "headers"  # ids-only: cannot decide without the headers (ask the provider, then again)
     SOURCE_ONLY = "source_only"  # already logged: headers suffice to record this copy
     FULL = "full"
 
@@ -82,9 +83,23 @@ class Router:
 
     # ----------------------------------------------------------------- entry points
     def wants(self, envelope: Envelope) -> Want:
-        """For a header-only mailbox message: skip it, record a source, or fetch it in full."""
+        """For a header-only mailbox message: skip it, record a source, or fetch it in full.
+
+        For an ids-only one: fetch it in full, read its headers first, or skip it.
+        """
         owner = self.repo.user_by_login(envelope.mailbox)
         if owner is None:
+            return Want.NOTHING
+        if envelope.ids_only:
+            if self.repo.thread_for_keys(owner.tenant_id, [envelope.thread_key]) is not None:
+                return Want.FULL  # logged or recorded as another copy: a header read costs as much as the download
+            if envelope.direction is Direction.SENT:
+                return Want.HEADERS  # the user's Bcc to a dropbox is visible only on the sent copy
+            # Received, in a thread we do not know: safe to skip. A dropbox address only counts when
+            # a user of the company sent the mail (F17), so this message can only matter through its
+            # thread: the sender's SENT copy (or the dropbox's own delivery) opens the thread, and the
+            # cross-mailbox backfill (engine `_request_backfills` → `_backfill`: `find` + `thread`)
+            # then pulls this mailbox's copies, replies received earlier included.
             return Want.NOTHING
         if self.repo.activity_id(owner.tenant_id, envelope.internet_message_id) is not None:
             return Want.SOURCE_ONLY

@@ -5,7 +5,8 @@ commit leaves the old cursor, and replaying the page re-finds every logged messa
 internet message id. Notifications only ever *wake* a mailbox; they never carry work.
 
     read     initial → start cursor · incremental → read_changes(cursor) · resync → recent(window)
-    decide   Router.wants() on header-only envelopes: unrelated mail is never fetched in full
+    decide   Router.wants() on header-only envelopes: unrelated mail is never fetched in full;
+             ids-only ones (Gmail history) get their headers read only when the core asks
     fetch    provider.fetch_full() for the wanted ones (batched by the adapter)
     commit   route + apply each; pull in the earlier messages of threads that just opened;
              store the cursor with a lease check (a worker that lost its lease writes nothing)
@@ -14,6 +15,7 @@ internet message id. Notifications only ever *wake* a mailbox; they never carry 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,10 +67,15 @@ class SyncEngine:
         self.cipher = cipher
         self.clock = clock
         self._calls_seen: dict[tuple[str, str], int] = {}
+        self._calls_lock = threading.Lock()  # a worker's threads share this engine
+        self._credentials_lock = threading.Lock()
+        self._credentials_read: dict[int, str] = {}  # mailbox id → the sealed credentials its step started from
 
     def ref(self, mailbox: Mailbox) -> MailboxRef:
         assert mailbox.id is not None
         credentials = self.cipher.decrypt(mailbox.credentials) if mailbox.credentials else ""
+        with self._credentials_lock:
+            self._credentials_read[mailbox.id] = mailbox.credentials
         return MailboxRef(mailbox.id, mailbox.address, mailbox.provider_user_id, credentials, mailbox.app_only)
 
     # ------------------------------------------------------------------------------------- a step
@@ -86,7 +93,7 @@ class SyncEngine:
         try:
             backfill_ids, backfilled = self._backfill(provider, ref, mailbox)
             page = self._read(provider, ref, mailbox)
-            wanted, source_only = self._sort(page.envelopes)
+            wanted, source_only = self._sort(provider, ref, page.envelopes)
             full = list(provider.fetch_full(ref, wanted)) if wanted else []
             for attempt in Retrying(retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(4),
                                     reraise=True):
@@ -99,7 +106,7 @@ class SyncEngine:
             action = self._record_failure(mailbox, owner, exc)
             return StepResult(mailbox_id, ok=False, action=action.value)
         finally:
-            self._store_credentials(provider)
+            self.store_credentials(provider, mailbox_id)
             self._count_calls(provider)
         metrics.STEPS.labels(mailbox.provider).inc()
         return StepResult(mailbox_id, ok=True, more=page.more, logged=logged, seen=len(page.envelopes),
@@ -107,22 +114,34 @@ class SyncEngine:
 
     def _count_calls(self, provider: Provider) -> None:
         """Export the adapter's per-endpoint call counters as Prometheus counters."""
-        for endpoint, total in provider.usage().by_endpoint.items():
-            key = (provider.name, endpoint)
-            delta = total - self._calls_seen.get(key, 0)
-            if delta > 0:
-                metrics.API_CALLS.labels(provider.name, endpoint).inc(delta)
-                self._calls_seen[key] = total
+        with self._calls_lock:
+            for endpoint, total in provider.usage().by_endpoint.items():
+                key = (provider.name, endpoint)
+                delta = total - self._calls_seen.get(key, 0)
+                if delta > 0:
+                    metrics.API_CALLS.labels(provider.name, endpoint).inc(delta)
+                    self._calls_seen[key] = total
 
-    def _store_credentials(self, provider: Provider) -> None:
-        """Persist rotated tokens (encrypted) so a restart never falls back to a spent refresh token."""
-        updates = provider.take_credential_updates()
-        if not updates:
-            return
-        with transaction(self.engine) as session:
-            for mailbox_id, credentials in updates.items():
-                session.exec(update(Mailbox).where(col(Mailbox.id) == mailbox_id).values(  # type: ignore[call-overload]
-                    credentials=self.cipher.encrypt(credentials)))
+    def store_credentials(self, provider: Provider, finished: int) -> None:
+        """Persist rotated tokens (encrypted) so a restart never falls back to a spent refresh token.
+
+        Called when the step (or renewal) of mailbox ``finished`` ends, before its lease goes: taken and
+        stored under one lock, so a token rotated by it is committed before anyone can claim it again,
+        whichever thread takes it. A rotated token is not written over the credentials of a reconnect
+        made meanwhile: the new grant wins.
+        """
+        with self._credentials_lock:
+            updates = provider.take_credential_updates()
+            if updates:
+                with transaction(self.engine) as session:
+                    for mailbox_id, credentials in updates.items():
+                        sealed = self.cipher.encrypt(credentials)
+                        statement = update(Mailbox).where(col(Mailbox.id) == mailbox_id)
+                        if mailbox_id in self._credentials_read:
+                            statement = statement.where(col(Mailbox.credentials) == self._credentials_read[mailbox_id])
+                        session.exec(statement.values(credentials=sealed))  # type: ignore[call-overload]
+                        self._credentials_read[mailbox_id] = sealed
+            self._credentials_read.pop(finished, None)
 
     def _pause_if_not_allowed(self, mailbox: Mailbox, owner: str) -> bool:
         """Only users who may capture, and did enable it, are ever synced (F7)."""
@@ -146,7 +165,7 @@ class SyncEngine:
             if copy is not None:
                 found += [copy, *provider.thread(ref, copy)]
         unique = list({e.provider_message_id: e for e in found}.values())
-        wanted, source_only = self._sort(unique)
+        wanted, source_only = self._sort(provider, ref, unique)
         full = list(provider.fetch_full(ref, wanted)) if wanted else []
         return [r.id for r in requests if r.id is not None], full + source_only
 
@@ -166,19 +185,29 @@ class SyncEngine:
         last = (mailbox.last_success_at or floor) - timedelta(hours=1)
         return max(last, floor)
 
-    def _sort(self, envelopes: Sequence[Envelope]) -> tuple[list[Envelope], list[Envelope]]:
-        """Header-only envelopes → (to fetch in full, to record as another copy); the rest is skipped."""
-        wanted: list[Envelope] = []
-        source_only: list[Envelope] = []
-        with Session(self.engine) as session:
+    def _sort(self, provider: Provider, ref: MailboxRef, envelopes: Sequence[Envelope],
+              router: Router | None = None) -> tuple[list[Envelope], list[Envelope]]:
+        """Header-only or ids-only envelopes → (to fetch in full, to record as another copy); the rest is skipped.
+
+        Ids-only envelopes the core cannot judge get their headers read (batched) and are sorted
+        again, in their place. ``router``: the commit's own, which sees the thread it just opened.
+        """
+        sorted_ = self._wants(envelopes, router)
+        ask = [e for e, want in sorted_ if want is Want.HEADERS]
+        if ask:
+            read = {e.provider_message_id: (e, want)
+                    for e, want in self._wants(provider.headers(ref, ask), router) if not e.ids_only}
+            sorted_ = [read.get(e.provider_message_id, (e, Want.NOTHING)) if want is Want.HEADERS else (e, want)
+                       for e, want in sorted_]
+        return ([e for e, want in sorted_ if want is Want.FULL],
+                [e for e, want in sorted_ if want is Want.SOURCE_ONLY])
+
+    def _wants(self, envelopes: Sequence[Envelope], router: Router | None) -> list[tuple[Envelope, Want]]:
+        if router is not None:
+            return [(e, router.wants(e)) for e in envelopes]
+        with Session(self.engine) as session:  # closed before any provider call
             router = Router(SqlRepository(session), self.settings, self.clock)
-            for envelope in envelopes:
-                want = router.wants(envelope)
-                if want is Want.FULL:
-                    wanted.append(envelope)
-                elif want is Want.SOURCE_ONLY:
-                    source_only.append(envelope)
-        return wanted, source_only
+            return [(e, router.wants(e)) for e in envelopes]
 
     # ------------------------------------------------------------------------------------- commit
     def _commit(self, mailbox: Mailbox, owner: str, provider: Provider, ref: MailboxRef, page: ChangePage,
@@ -245,7 +274,7 @@ class SyncEngine:
                         seen: set[str]) -> list[Envelope]:
         siblings = [e for e in provider.thread(ref, envelope) if e.provider_message_id not in seen]
         seen.update(e.provider_message_id for e in siblings)
-        wanted = [e for e in siblings if router.wants(e) is Want.FULL]
+        wanted, _ = self._sort(provider, ref, siblings, router)  # as before: siblings are only ever downloaded
         return list(provider.fetch_full(ref, wanted)) if wanted else []
 
     # ------------------------------------------------------------------------------------- failures
@@ -265,8 +294,11 @@ class SyncEngine:
         elif action is policy.Action.FAIL and attempts >= self.settings.sync.failing_after_attempts:
             values["state"] = MailboxState.FAILING.value
         with transaction(self.engine) as session:
-            session.exec(update(Mailbox).where(  # type: ignore[call-overload]
-                col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner).values(**values))
+            statement = update(Mailbox).where(col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner)
+            if action is policy.Action.NEEDS_RECONNECT:  # unless the user reconnected while this step ran
+                statement = statement.where(col(Mailbox.credentials) == mailbox.credentials)
+            if not session.exec(statement.values(**values)).rowcount:  # type: ignore[call-overload]
+                return action
             if action in (policy.Action.FAIL, policy.Action.NEEDS_RECONNECT, policy.Action.RESYNC):
                 session.add(AuditEntry(tenant_id=mailbox.tenant_id, action="sync_error", reason=action.value,
                                        mailbox=mailbox.address, source=mailbox.provider,

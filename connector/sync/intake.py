@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from connector.db import transaction
 from connector.errors import WebhookRejected
 from connector.models import ACTIVE_STATES, AuditEntry, Mailbox
-from connector.sync import metrics
+from connector.sync import metrics, wakeups
 from providers.base import Notification
 
 
@@ -27,6 +27,7 @@ def wake(session: Session, mailbox_id: int, now: datetime) -> None:
         col(Mailbox.id) == mailbox_id, col(Mailbox.state).in_([s.value for s in ACTIVE_STATES])).values(
         pending_since=case((col(Mailbox.pending_since).is_(None), now), else_=col(Mailbox.pending_since)),
         next_sync_at=case((backing_off, col(Mailbox.next_sync_at)), else_=now)))
+    wakeups.announce(session)
 
 
 def _find(session: Session, provider: str, note: Notification) -> Mailbox | None:

@@ -74,6 +74,8 @@ def _renew_one(engine: Engine, sync: SyncEngine, providers: Mapping[str, Provide
         if on_error:
             on_error(mailbox_id, exc)
         return 0
+    finally:
+        sync.store_credentials(provider, mailbox_id)  # a token rotated by the call is kept before the lease goes
     with transaction(engine) as session:
         row = session.get(Mailbox, mailbox_id)
         if row is not None:

@@ -15,6 +15,7 @@ from connector.config import Settings
 from connector.sync import leases
 from connector.sync.engine import StepResult, SyncEngine
 from connector.sync.schedule import renew_subscriptions
+from connector.sync.wakeups import WakeSignal
 from providers.base import Provider
 
 log = logging.getLogger("bcc_capture.worker")
@@ -34,27 +35,28 @@ class Worker:
         self.providers = providers
         self.owner = owner or worker_id()
         self.clock = clock
-        self.batch = batch
+        self.batch = batch  # mailboxes claimed by one `run_once` round
         self.max_pages = max_pages  # per mailbox per claim, so one busy mailbox cannot starve the rest
 
-    def run_once(self) -> list[StepResult]:
+    def run_once(self, owner: str | None = None, limit: int | None = None) -> list[StepResult]:
         """One round: claim due mailboxes, drain each (bounded), release. Returns every step's result."""
+        owner = owner or self.owner
         ttl = self.settings.sync.lease_seconds
         results: list[StepResult] = []
-        for mailbox_id in leases.claim_due(self.engine, self.owner, self.clock(), self.batch, ttl):
+        for mailbox_id in leases.claim_due(self.engine, owner, self.clock(), limit or self.batch, ttl):
             try:
                 for _ in range(self.max_pages):
-                    with leases.heartbeat(self.engine, mailbox_id, self.owner, ttl, self.clock):
-                        result = self.sync.step(mailbox_id, self.owner)
+                    with leases.heartbeat(self.engine, mailbox_id, owner, ttl, self.clock):
+                        result = self.sync.step(mailbox_id, owner)
                     results.append(result)
                     log.info("sync step", extra={"mailbox_id": mailbox_id, "ok": result.ok, "more": result.more,
                                                  "logged": result.logged, "action": result.action})
                     if not (result.ok and result.more):
                         break
-                    if not leases.renew(self.engine, mailbox_id, self.owner, self.clock(), ttl):
+                    if not leases.renew(self.engine, mailbox_id, owner, self.clock(), ttl):
                         break
             finally:
-                leases.release(self.engine, mailbox_id, self.owner)
+                leases.release(self.engine, mailbox_id, owner)
         return results
 
     def tick_schedules(self) -> int:
@@ -62,13 +64,45 @@ class Worker:
                                    on_error=lambda mid, exc: log.warning("renewal failed", extra={
                                        "mailbox_id": mid, "error": str(exc)}))
 
-    def run_forever(self, stop: threading.Event, idle_seconds: float = 0.5,
+    def run_forever(self, stop: threading.Event, idle_seconds: float | None = None,
                     schedule_every: float = 60.0) -> None:
+        """Sync with ``settings.sync.worker_threads`` threads until ``stop`` is set.
+
+        Threads let one process overlap the steps' waits on Microsoft and Google (each thread holds
+        its own leases); idle threads sleep until a wake-up is announced (PostgreSQL) or the poll.
+        """
+        idle = self.settings.sync.idle_poll_seconds if idle_seconds is None else idle_seconds
+        signal = WakeSignal(self.engine)
+        signal.start(stop)
+        threads = [threading.Thread(target=self._loop, args=(stop, signal, f"{self.owner}/{n}", idle),
+                                    name=f"sync-{n}", daemon=True)
+                   for n in range(1, self.settings.sync.worker_threads)]
+        for thread in threads:
+            thread.start()
         last_schedule = 0.0
-        while not stop.is_set():
+
+        def on_round() -> None:
+            nonlocal last_schedule
             now = self.clock().timestamp()
             if now - last_schedule >= schedule_every:
                 self.tick_schedules()
                 last_schedule = now
-            if not self.run_once():
-                stop.wait(idle_seconds)
+
+        self._loop(stop, signal, f"{self.owner}/0", idle, on_round)
+        for thread in threads:
+            thread.join()
+
+    def _loop(self, stop: threading.Event, signal: WakeSignal, owner: str, idle: float,
+              on_round: Callable[[], None] = lambda: None) -> None:
+        while not stop.is_set():
+            on_round()
+            seen = signal.generation  # before claiming: a wake-up announced during the round is not slept through
+            try:
+                busy = bool(self.run_once(owner, limit=1))  # one at a time: the oldest wake-up is served next
+            except Exception:  # the database went away for a moment: keep the thread, try again later
+                log.exception("sync round failed", extra={"owner": owner})
+                busy = False
+            if not busy:
+                signal.wait(seen, idle)
+            if stop.is_set():
+                return

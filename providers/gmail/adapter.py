@@ -1,12 +1,15 @@
 """`GmailProvider`: the Provider protocol over the Gmail API.
 
     start_cursor  users.getProfile → historyId
-    read_changes  one page of users.history.list (messageAdded) → SENT/INBOX message ids →
-                  one batch of messages.get(format=metadata) → header-only envelopes
+    read_changes  one page of users.history.list (messageAdded, with threadId and labels) →
+                  ids-only envelopes of SENT/INBOX mail; nothing else is read
+    headers       one batch of messages.get(format=metadata) → header-only envelopes, for the
+                  ids-only ones the routing core cannot judge without headers (sent mail in an
+                  unknown thread: the owner's Bcc is visible only there)
     recent        getProfile first (the new cursor), then messages.list(q="after:<epoch>") + metadata
     thread        users.threads.get(format=metadata)
     find          messages.list(q="rfc822msgid:…") + metadata
-    fetch_full    batches of messages.get(format=raw) → `connector.mime.parse`
+    fetch_full    batches of messages.get(format=raw) → `connector.mime.parse` (header-only or ids-only in)
     subscribe     users.watch (watch.py); the push comes back through push.py
 
 The cursor is JSON ``{"history_id": …, "page_token": …}``: while a history listing has more pages
@@ -31,13 +34,20 @@ from providers.base import ApiUsage, ChangePage, MailboxRef, Subscription
 from providers.gmail import watch
 from providers.gmail.auth import Consent
 from providers.gmail.client import GmailClient, MailboxApi
-from providers.gmail.mapping import METADATA_HEADERS, full_envelope, header_envelope, is_mail, thread_id_of
+from providers.gmail.mapping import (
+    METADATA_HEADERS,
+    full_envelope,
+    header_envelope,
+    ids_only_envelope,
+    is_mail,
+    thread_id_of,
+)
 from providers.gmail.push import PushParser
 
 log = logging.getLogger("bcc_capture.gmail")
 Clock = Callable[[], datetime]
 
-HISTORY_FIELDS = "history(messagesAdded(message(id,labelIds))),nextPageToken,historyId"
+HISTORY_FIELDS = "history(messagesAdded(message(id,threadId,labelIds))),nextPageToken,historyId"
 MESSAGE_FIELDS = "id,threadId,labelIds,internalDate,payload/headers"
 RAW_BATCH = 10  # raw messages can be large; a batch answer is held in memory whole
 
@@ -90,10 +100,10 @@ class GmailProvider:
         if page_token:
             params["pageToken"] = page_token
         page = api.execute(api.users.history().list(**params))
-        added = [entry.get("message") or {} for record in page.get("history") or ()
-                 for entry in record.get("messagesAdded") or ()]
-        ids = [m["id"] for m in added if m.get("id") and is_mail(m.get("labelIds") or ())]
-        envelopes = self._headers(api, mailbox, ids, check_labels=False)  # labels as they were on arrival
+        added = {m["id"]: m for record in page.get("history") or () for entry in record.get("messagesAdded") or ()
+                 if (m := entry.get("message") or {}).get("id") and is_mail(m.get("labelIds") or ())}
+        # No header read here (labels as they were on arrival): the routing core says which ones need it.
+        envelopes = [ids_only_envelope(m, mailbox.address) for m in added.values()]
         next_token = page.get("nextPageToken")
         if next_token:
             return ChangePage(envelopes, _cursor(start, next_token), more=True)
@@ -145,6 +155,14 @@ class GmailProvider:
         ids = [m["id"] for m in page.get("messages") or ()]
         found = self._headers(api, mailbox, ids[:1], check_labels=True)
         return found[0] if found else None
+
+    def headers(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
+        if not envelopes:
+            return []
+        api = self.client.open(mailbox)
+        known = {e.provider_message_id: e for e in envelopes}
+        found = self._headers(api, mailbox, list(known), check_labels=False)  # the labels history saw count
+        return [e.with_changes(direction=known[e.provider_message_id].direction) for e in found]
 
     def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
         if not envelopes:

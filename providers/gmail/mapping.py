@@ -53,6 +53,14 @@ def _internal_date(message: Mapping[str, Any]) -> datetime | None:
         return None
 
 
+def ids_only_envelope(message: Mapping[str, Any], mailbox: str) -> Envelope:
+    """A history record's message (``id``, ``threadId``, ``labelIds`` on arrival) → ids-only envelope."""
+    return Envelope(source=Source.GMAIL, internet_message_id="", mailbox=mailbox.lower(),
+                    provider_message_id=message["id"],
+                    thread_key=thread_key(mailbox, str(message.get("threadId") or message["id"])),
+                    direction=direction(message.get("labelIds") or ()), complete=False, ids_only=True)
+
+
 def header_envelope(message: Mapping[str, Any], mailbox: str) -> Envelope:
     """A ``format=metadata`` message (requested with `METADATA_HEADERS`) → header-only envelope."""
     labels = list(message.get("labelIds") or ())
@@ -65,18 +73,27 @@ def header_envelope(message: Mapping[str, Any], mailbox: str) -> Envelope:
     try:
         envelope = mime.parse(block.encode() + b"\r\n", **ids)
     except MimeError:  # nothing to route on (no From, recipients, id or subject): keep it addressable
-        envelope = Envelope(internet_message_id=f"<{message['id']}@gmail.bcc-capture.invalid>", **ids)
+        envelope = Envelope(internet_message_id=_placeholder_id(message["id"]), **ids)
     return envelope.with_changes(complete=False, sent_at=envelope.sent_at or _internal_date(message))
 
 
+def _placeholder_id(gmail_id: str) -> str:
+    return f"<{gmail_id}@gmail.bcc-capture.invalid>"
+
+
 def full_envelope(raw: bytes, header_only: Envelope) -> Envelope:
-    """The raw RFC 822 download → complete envelope with the header-only one's ids."""
+    """The raw RFC 822 download → complete envelope with the header-only (or ids-only) one's ids."""
     try:
         full = mime.parse(raw, source=Source.GMAIL, mailbox=header_only.mailbox,
                           provider_message_id=header_only.provider_message_id,
                           thread_key=header_only.thread_key, direction=header_only.direction)
     except MimeError:  # unreadable bytes: file what the headers told us rather than block the mailbox
+        if header_only.ids_only:  # they told us nothing: keep it addressable, like header_envelope
+            return header_only.with_changes(internet_message_id=_placeholder_id(header_only.provider_message_id),
+                                            ids_only=False, complete=True)
         return header_only.with_changes(complete=True)
+    if header_only.ids_only:  # nothing was decided on headers: everything comes from the raw
+        return full
     # The id the core decided on must stay (it differs only for messages without a Message-ID).
     changes: dict[str, object] = {"internet_message_id": header_only.internet_message_id}
     if not full.bcc and header_only.bcc:  # the sender's copy may lose Bcc in the raw form

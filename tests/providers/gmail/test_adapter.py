@@ -19,6 +19,7 @@ from providers.gmail.adapter import GmailProvider, build
 from providers.gmail.auth import READONLY, Consent, ConsentDenied, ScopeNotGranted, StateMismatch
 from providers.gmail.client import translate
 from providers.gmail.emulator import GmailEmulator
+from providers.gmail.mapping import full_envelope, ids_only_envelope
 
 from .conftest import ANN, BOB, DROPBOX, TOPIC, PushReceiver, connect, consent_callback, mailbox_ref, send
 
@@ -115,12 +116,24 @@ def test_workspace_mailboxes_are_read_through_domain_wide_delegation(
 
 
 # -- reading --------------------------------------------------------------------------------------
+def test_history_names_the_message_its_thread_and_direction_without_reading_it(
+        provider: GmailProvider, ann: MailboxRef, emulator: GmailEmulator, service_for) -> None:
+    cursor = provider.start_cursor(ann)
+    gmail_id, _ = send(service_for(ANN), ANN, BOB, "Smith v. Jones", Bcc=DROPBOX)
+    emulator.reset_request_log()
+    [stub] = provider.read_changes(ann, cursor).envelopes
+    assert stub.ids_only and not stub.complete and stub.internet_message_id == "" and stub.bcc == ()
+    assert (stub.provider_message_id, stub.mailbox, stub.direction) == (gmail_id, ANN, Direction.SENT)
+    assert stub.thread_key == f"gmail:{ANN}:{emulator.mailbox(ANN).messages[gmail_id].thread_id}"
+    assert [c.method for c in emulator.request_log()] == [HISTORY_LIST]  # 2 units, nothing else
+
+
 def test_the_bcc_on_the_sent_copy_is_visible_without_downloading_the_message(
         provider: GmailProvider, ann: MailboxRef, service_for) -> None:
     cursor = provider.start_cursor(ann)
     gmail_id, message_id = send(service_for(ANN), ANN, BOB, "Smith v. Jones", Bcc=DROPBOX)
-    [envelope] = provider.read_changes(ann, cursor).envelopes
-    assert envelope.complete is False and envelope.text == ""
+    [envelope] = provider.headers(ann, provider.read_changes(ann, cursor).envelopes)
+    assert envelope.complete is False and envelope.ids_only is False and envelope.text == ""
     assert envelope.bcc == (Address(DROPBOX),) and envelope.to == (Address(BOB),)
     assert envelope.direction is Direction.SENT and envelope.internet_message_id == message_id
     assert envelope.provider_message_id == gmail_id and envelope.mailbox == ANN
@@ -132,7 +145,9 @@ def test_a_reply_without_bcc_carries_the_same_thread_key(provider: GmailProvider
     cursor = provider.start_cursor(ann)
     _, first_id = send(service_for(ANN), ANN, BOB, "Smith v. Jones", Bcc=DROPBOX)
     send(service_for(BOB), BOB, ANN, "Re: Smith v. Jones", In_Reply_To=first_id, References=first_id)
-    sent, reply = provider.read_changes(ann, cursor).envelopes
+    stubs = provider.read_changes(ann, cursor).envelopes
+    sent, reply = provider.headers(ann, stubs)
+    assert [s.thread_key for s in stubs] == [sent.thread_key] * 2
     assert reply.direction is Direction.RECEIVED and reply.bcc == ()
     assert reply.thread_key == sent.thread_key and reply.in_reply_to == (first_id,)
     earlier = provider.thread(ann, reply)  # what the engine asks when a thread opens
@@ -148,7 +163,7 @@ def test_history_pages_continue_through_the_cursor(connector_settings: Settings,
         send(service_for(ANN), ANN, BOB, subject)
     pages, last = drain(provider, ann, cursor)
     assert [p.more for p in pages] == [True, True, False]
-    assert [e.subject for p in pages for e in p.envelopes] == subjects
+    assert [e.subject for p in pages for e in provider.headers(ann, p.envelopes)] == subjects
     assert "page_token" in json.loads(pages[0].cursor) and "page_token" not in json.loads(last)
     assert provider.read_changes(ann, last).envelopes == []
 
@@ -169,13 +184,14 @@ def test_expired_history_is_reported_then_recent_returns_the_missed_mail_once(
 def test_fetch_full_downloads_bodies_in_one_batch(provider: GmailProvider, ann: MailboxRef,
                                                   emulator: GmailEmulator, service_for) -> None:
     cursor = provider.start_cursor(ann)
-    for n in range(3):
-        send(service_for(ANN), ANN, BOB, f"Brief {n}", body=f"Body {n}", Bcc=DROPBOX)
-    headers = provider.read_changes(ann, cursor).envelopes
+    message_ids = [send(service_for(ANN), ANN, BOB, f"Brief {n}", body=f"Body {n}", Bcc=DROPBOX)[1]
+                   for n in range(3)]
+    headers = provider.read_changes(ann, cursor).envelopes  # ids-only: everything else comes from the raw
     emulator.reset_request_log()
     full = provider.fetch_full(ann, headers)
     assert [e.text.strip() for e in full] == ["Body 0", "Body 1", "Body 2"]
-    assert all(e.complete and e.bcc == (Address(DROPBOX),) for e in full)
+    assert all(e.complete and not e.ids_only and e.bcc == (Address(DROPBOX),) for e in full)
+    assert [e.internet_message_id for e in full] == message_ids and all(e.to == (Address(BOB),) for e in full)
     assert [e.thread_key for e in full] == [e.thread_key for e in headers]
     log = emulator.request_log()
     assert [c.method for c in log if not c.in_batch] == ["batch"]
@@ -187,6 +203,13 @@ def test_fetch_full_downloads_bodies_in_one_batch(provider: GmailProvider, ann: 
     with pytest.raises(Throttled) as throttled:  # one throttled call in the batch: retry the page later
         provider.fetch_full(ann, headers)
     assert throttled.value.retry_after == 9
+
+
+def test_an_unreadable_download_of_an_ids_only_message_stays_addressable() -> None:
+    stub = ids_only_envelope({"id": "18c0ffee", "threadId": "18c0ffee", "labelIds": ["INBOX"]}, ANN)
+    full = full_envelope(b"", stub)  # Gmail answered without a usable raw
+    assert full.complete and not full.ids_only and full.direction is Direction.RECEIVED
+    assert full.internet_message_id == "<18c0ffee@gmail.bcc-capture.invalid>" and full.thread_key == stub.thread_key
 
 
 def test_worker_threads_can_share_one_provider(provider: GmailProvider, connector_settings: Settings,

@@ -334,6 +334,42 @@ def test_history_paging_types_and_label_filter(service_for, emulator: GmailEmula
     assert "history" not in latest and latest["historyId"] == page["historyId"]
 
 
+def test_history_names_each_added_message_with_its_thread_and_honours_fields(service_for) -> None:
+    bob = service_for(BOB)
+    start = bob.users().getProfile(userId="me").execute()["historyId"]
+    sent = service_for(ANN).users().messages().send(userId="me", body={"raw": raw_message(ANN, BOB, "T")}).execute()
+    [copy] = bob.users().messages().list(userId="me").execute()["messages"]
+    fields = "history(messagesAdded(message(id,threadId,labelIds))),nextPageToken,historyId"
+    page = bob.users().history().list(userId="me", startHistoryId=start, historyTypes=["messageAdded"],
+                                      fields=fields).execute()
+    assert set(page) == {"history", "historyId"}  # no nextPageToken: the last page
+    assert page["history"] == [{"messagesAdded": [{"message": {
+        "id": copy["id"], "threadId": copy["threadId"], "labelIds": ["INBOX", "UNREAD"]}}]}]
+    assert copy["id"] != sent["id"]  # Bob's copy has an id of its own
+    bare = bob.users().history().list(userId="me", startHistoryId=start, fields="history(id)").execute()
+    assert [set(r) for r in bare["history"]] == [{"id"}]
+
+
+def test_quota_units_per_method_follow_googles_table(service_for, emulator: GmailEmulator,
+                                                     receiver: PushReceiver) -> None:
+    emulator.configure_push(TOPIC, receiver.url)
+    ann = service_for(ANN)
+    message_id = _send_some(ann, 1)[0]
+    emulator.reset_request_log()
+    users = ann.users()
+    thread_id = users.messages().get(userId="me", id=message_id, format="raw").execute()["threadId"]
+    users.messages().get(userId="me", id=message_id, format="metadata").execute()
+    users.threads().get(userId="me", id=thread_id, format="metadata").execute()
+    users.messages().list(userId="me").execute()
+    start = users.getProfile(userId="me").execute()["historyId"]
+    users.history().list(userId="me", startHistoryId=start).execute()
+    users.watch(userId="me", body={"topicName": TOPIC, "labelIds": ["INBOX"]}).execute()
+    # https://developers.google.com/gmail/api/reference/quota
+    assert emulator.quota_units() == {"gmail.users.messages.get": 10, "gmail.users.threads.get": 10,
+                                      "gmail.users.messages.list": 5, "gmail.users.getProfile": 1,
+                                      "gmail.users.history.list": 2, "gmail.users.watch": 100}
+
+
 def test_expired_start_history_id_answers_404(service_for, emulator: GmailEmulator) -> None:
     ann = service_for(ANN)
     old = ann.users().getProfile(userId="me").execute()["historyId"]
@@ -418,6 +454,7 @@ def test_push_redelivery_and_coalescing(service_for, emulator: GmailEmulator, re
     ann.users().messages().send(userId="me", body={"raw": raw_message(ANN, BOB, "one")}).execute()
     pushes = receiver.wait_for(3)
     assert len({p.body["message"]["messageId"] for p in pushes}) == 1  # the same message, redelivered
+    assert emulator.wait_push_idle()  # the attempt is recorded after the receiver answered
     assert [a.status for a in emulator.push_attempts] == [503, 500, 204]
 
     before = len(receiver.pushes)
