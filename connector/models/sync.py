@@ -45,6 +45,9 @@ class Mailbox(SQLModel, table=True):
     # Work waiting: set by every wake-up (many collapse into one), cleared when a sync drains the feed.
     pending_since: datetime | None = timestamp()
     next_sync_at: datetime | None = timestamp()
+    # Counts wake-ups. A step compares it at its end with what it read at its start: a wake-up
+    # committed meanwhile (whatever its clock said) must not be overwritten by the step's schedule.
+    wakeups: int = 0
     backlog: int = 0  # pages known to be waiting after the last step
     attempts: int = 0  # consecutive failed steps
     last_success_at: datetime | None = timestamp()

@@ -89,7 +89,6 @@ class SyncEngine:
             return StepResult(mailbox_id, ok=True)
         provider = self.providers[mailbox.provider]
         ref = self.ref(mailbox)
-        started = max(self.clock(), mailbox.next_sync_at or self.clock())  # later wake-ups are news
         try:
             backfill_ids, backfilled = self._backfill(provider, ref, mailbox)
             page = self._read(provider, ref, mailbox)
@@ -99,7 +98,7 @@ class SyncEngine:
                                     reraise=True):
                 with attempt:  # two workers committed copies of one message at once: re-route and merge
                     logged = self._commit(mailbox, owner, provider, ref, page,
-                                          backfilled + full + source_only, backfill_ids, started)
+                                          backfilled + full + source_only, backfill_ids)
         except LeaseLost:
             return StepResult(mailbox_id, ok=False, action="lease_lost")
         except Exception as exc:  # every failure becomes data on the mailbox row (policy table)
@@ -211,7 +210,7 @@ class SyncEngine:
 
     # ------------------------------------------------------------------------------------- commit
     def _commit(self, mailbox: Mailbox, owner: str, provider: Provider, ref: MailboxRef, page: ChangePage,
-                envelopes: list[Envelope], backfill_ids: list[int], started: datetime) -> int:
+                envelopes: list[Envelope], backfill_ids: list[int]) -> int:
         now = self.clock()
         logged = 0
         with transaction(self.engine) as session:
@@ -236,13 +235,14 @@ class SyncEngine:
             if backfill_ids:
                 session.exec(delete(ThreadBackfill).where(col(ThreadBackfill.id).in_(backfill_ids)))  # type: ignore[call-overload]
             done = not page.more
-            woken = col(Mailbox.next_sync_at) > started
+            # On PostgreSQL this UPDATE waits for a waking transaction's row lock and then sees its count.
+            woken = col(Mailbox.wakeups) != mailbox.wakeups
             result = session.exec(update(Mailbox).where(  # type: ignore[call-overload]
                 col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner).values(
                 cursor=page.cursor, state=MailboxState.INCREMENTAL.value, last_success_at=now, attempts=0,
                 last_error="", last_error_kind="", backlog=1 if page.more else 0,
-                # A wake-up that arrived during this step (a notification, a backfill request) moved
-                # next_sync_at past the step's start: keep it pending and sync again at once.
+                # A wake-up committed during this step (a notification, a backfill request) counted
+                # itself, whatever time it carries: keep it pending and sync again at once.
                 pending_since=case((woken, col(Mailbox.pending_since)), else_=None if done else mailbox.pending_since),
                 next_sync_at=case((woken, now), else_=now if page.more else now + timedelta(
                     minutes=self.settings.sync.safety_net_minutes)),

@@ -26,7 +26,7 @@ def wake(session: Session, mailbox_id: int, now: datetime) -> None:
     session.exec(update(Mailbox).where(  # type: ignore[call-overload]
         col(Mailbox.id) == mailbox_id, col(Mailbox.state).in_([s.value for s in ACTIVE_STATES])).values(
         pending_since=case((col(Mailbox.pending_since).is_(None), now), else_=col(Mailbox.pending_since)),
-        next_sync_at=case((backing_off, col(Mailbox.next_sync_at)), else_=now)))
+        next_sync_at=case((backing_off, col(Mailbox.next_sync_at)), else_=now), wakeups=col(Mailbox.wakeups) + 1))
     wakeups.announce(session)
 
 

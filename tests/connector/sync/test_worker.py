@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session
@@ -84,3 +84,41 @@ def test_a_step_failing_on_the_old_grant_does_not_undo_a_reconnect_made_meanwhil
         assert row is not None
         assert row.state != "needs_reconnect" and row.next_sync_at is not None  # …but the new grant is synced
         assert TokenCipher(KEY).decrypt(row.credentials) == '{"grant": "new"}'
+
+
+class WokenMeanwhile:
+    """A mailbox read during which another transaction wakes the mailbox, stamped before the step began
+    (its clock was read early, its commit came late: a backfill request from a long commit does this)."""
+
+    name = "graph"
+
+    def __init__(self, world: World, mailbox_id: int, stamp: datetime) -> None:
+        self.world, self.mailbox_id, self.stamp = world, mailbox_id, stamp
+
+    def recent(self, mailbox: MailboxRef, since: datetime) -> ChangePage:
+        with transaction(self.world.engine) as session:
+            intake.wake(session, self.mailbox_id, self.stamp)
+        return ChangePage([], cursor="after-the-first-page")
+
+    def usage(self) -> ApiUsage:
+        return ApiUsage()
+
+    def take_credential_updates(self) -> dict[int, str]:
+        return {}
+
+
+def test_a_wake_up_committed_during_a_step_is_kept_whatever_time_it_carries(
+        world: World, settings: Settings) -> None:
+    mailbox_id = _connect(world, "{}")
+    early = datetime.now(UTC) - timedelta(seconds=5)
+    sync = SyncEngine(world.engine, settings, {"graph": WokenMeanwhile(world, mailbox_id, early)},  # type: ignore[dict-item]
+                      TokenCipher(KEY))
+    assert leases.claim(world.engine, mailbox_id, "w1", datetime.now(UTC), ttl=60)
+
+    assert sync.step(mailbox_id, "w1").ok
+
+    with Session(world.engine) as session:
+        row = session.get(Mailbox, mailbox_id)
+        assert row is not None and row.cursor == "after-the-first-page"
+        assert row.next_sync_at is not None and row.next_sync_at <= datetime.now(UTC)  # due again now, not in 15 min
+        assert row.pending_since is not None
