@@ -51,10 +51,20 @@ def test_a_wake_up_rouses_idle_workers_at_once_on_postgresql(world: World) -> No
         stop.set()
 
 
-class ReconnectedMeanwhile:
-    """A Microsoft that refuses the old grant, while the user reconnects during the very step."""
+class _Graph:
+    """The part of a Graph provider a step touches besides reading (see the stories below)."""
 
     name = "graph"
+
+    def usage(self) -> ApiUsage:
+        return ApiUsage()
+
+    def take_credential_updates(self) -> dict[int, str]:
+        return {}
+
+
+class ReconnectedMeanwhile(_Graph):
+    """A Microsoft that refuses the old grant, while the user reconnects during the very step."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -62,12 +72,6 @@ class ReconnectedMeanwhile:
     def recent(self, mailbox: MailboxRef, since: datetime) -> ChangePage:
         _connect(self.world, '{"grant": "new"}')
         raise GrantRevoked(f"invalid_grant for {mailbox.address}")
-
-    def usage(self) -> ApiUsage:
-        return ApiUsage()
-
-    def take_credential_updates(self) -> dict[int, str]:
-        return {}
 
 
 def test_a_step_failing_on_the_old_grant_does_not_undo_a_reconnect_made_meanwhile(
@@ -86,11 +90,9 @@ def test_a_step_failing_on_the_old_grant_does_not_undo_a_reconnect_made_meanwhil
         assert TokenCipher(KEY).decrypt(row.credentials) == '{"grant": "new"}'
 
 
-class WokenMeanwhile:
+class WokenMeanwhile(_Graph):
     """A mailbox read during which another transaction wakes the mailbox, stamped before the step began
     (its clock was read early, its commit came late: a backfill request from a long commit does this)."""
-
-    name = "graph"
 
     def __init__(self, world: World, mailbox_id: int, stamp: datetime) -> None:
         self.world, self.mailbox_id, self.stamp = world, mailbox_id, stamp
@@ -99,12 +101,6 @@ class WokenMeanwhile:
         with transaction(self.world.engine) as session:
             intake.wake(session, self.mailbox_id, self.stamp)
         return ChangePage([], cursor="after-the-first-page")
-
-    def usage(self) -> ApiUsage:
-        return ApiUsage()
-
-    def take_credential_updates(self) -> dict[int, str]:
-        return {}
 
 
 def test_a_wake_up_committed_during_a_step_is_kept_whatever_time_it_carries(
