@@ -101,11 +101,10 @@ class Router:
             # cross-mailbox backfill (engine `_request_backfills` → `_backfill`: `find` + `thread`)
             # then pulls this mailbox's copies, replies received earlier included.
             return Want.NOTHING
-        if self.repo.activity_id(owner.tenant_id, envelope.internet_message_id) is not None:
+        thread_id = self.repo.thread_for_keys(owner.tenant_id, threads.lookup_keys(envelope))
+        if self._existing(owner.tenant_id, envelope, thread_id) is not None:
             return Want.SOURCE_ONLY
-        if any(is_dropbox_domain(a.email, self.settings.dropbox) for a in envelope.recipients):
-            return Want.FULL
-        if self.repo.thread_for_keys(owner.tenant_id, threads.lookup_keys(envelope)) is not None:
+        if thread_id is not None or any(is_dropbox_domain(a.email, self.settings.dropbox) for a in envelope.recipients):
             return Want.FULL
         return Want.NOTHING
 
