@@ -6,16 +6,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test chaos bench serve lint install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml emulators/pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./emulators
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m connector.demo
+	$(BIN)/python -m emulators.demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 serve: $(STAMP)
-	$(BIN)/python -m connector.demo --serve
+	$(BIN)/python -m emulators.demo --serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

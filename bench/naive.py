@@ -16,7 +16,7 @@ from typing import Any
 from connector import mime
 from connector.envelope import Envelope, Source
 from connector.errors import MimeError
-from providers.base import ApiUsage, ChangePage, MailboxRef, Provider, Subscription
+from connector.ports import ApiUsage, ChangePage, MailboxRef, Provider, Subscription
 from providers.gmail.adapter import GmailProvider, _cursor, _read_cursor
 from providers.gmail.mapping import direction, is_mail, thread_key
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from providers.gmail.emulator import GmailEmulator
-from providers.gmail.emulator import app as gmail_app
-from providers.graph.emulator import GraphEmulator
+from emulators.gmail import GmailEmulator
+from emulators.gmail import app as gmail_app
+from emulators.graph import GraphEmulator
 
 _GRAPH_MESSAGE = re.compile(r"/messages/([^/]+)(/\$value)?$")
 _GMAIL_MESSAGE = re.compile(r"/messages/([^/]+)$")

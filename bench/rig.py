@@ -29,22 +29,22 @@ from connector.config import Settings, load_settings
 from connector.crypto import TokenCipher
 from connector.db import make_engine, transaction, upgrade
 from connector.models import ACTIVE_STATES, Activity, Mailbox
+from connector.ports import Provider
 from connector.services import mailboxes, records, tenants, users
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
 from connector.web.context import AppContext
 from connector.web.server import free_port, serving
-from providers.base import Provider
+from emulators.gmail import GmailEmulator
+from emulators.gmail.server import PUSH_SERVICE_ACCOUNT
+from emulators.graph import EmulatorUrls, GraphEmulator
+from emulators.postoffice import PostOffice
 from providers.gmail.adapter import GmailProvider
 from providers.gmail.auth import Consent
-from providers.gmail.emulator import GmailEmulator
-from providers.gmail.emulator.server import PUSH_SERVICE_ACCOUNT
 from providers.gmail.push import PushParser
 from providers.graph.adapter import GraphProvider
 from providers.graph.auth import GraphAuth
-from providers.graph.emulator import EmulatorUrls, GraphEmulator
 from providers.graph.notifications import GraphNotificationParser
-from providers.postoffice import PostOffice
 
 SECRET = "q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 GMAIL_CLIENT = ("bench-client.apps.googleusercontent.com", "bench-gmail-secret")

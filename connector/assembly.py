@@ -14,10 +14,10 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.db import make_engine, require_migrated
+from connector.ports import ConsentFlow, NotificationParser, Provider
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
 from connector.web.context import AppContext
-from providers.base import ConsentFlow, NotificationParser, Provider
 
 Clock = Callable[[], datetime]
 

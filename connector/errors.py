@@ -16,10 +16,17 @@
         ├── CursorExpired        delta token / history id too old: bounded resync
         └── PermanentError       anything else: fail, audit, do not retry
 
-Providers import only this module, the envelope and the Provider protocol from the core.
+When one call fails in several ways at once (a batch whose items fail differently), `most_severe`
+picks the one error it raises, in the same order on every provider: the failure no retry can fix
+first (a revoked grant, then a permanent error, an expired cursor, an expired token), then
+throttling with the longest Retry-After, then transient errors.
+
+Providers import only this module, the envelope and the ports (`connector.ports`) from the core.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class ConnectorError(Exception):
@@ -89,3 +96,15 @@ class CursorExpired(ProviderError):
 
 class PermanentError(ProviderError):
     pass
+
+
+SEVERITY: tuple[type[ProviderError], ...] = (GrantRevoked, PermanentError, CursorExpired, TokenExpired, Throttled,
+                                             TransientError)
+
+
+def most_severe(errors: Sequence[ProviderError]) -> ProviderError:
+    """The one error to raise for several failures: the kind highest in SEVERITY, the longest Retry-After."""
+    def rank(error: ProviderError) -> tuple[int, float]:
+        index = next((i for i, kind in enumerate(SEVERITY) if isinstance(error, kind)), len(SEVERITY))
+        return index, -error.retry_after if isinstance(error, Throttled) else 0.0
+    return min(errors, key=rank)

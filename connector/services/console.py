@@ -119,15 +119,7 @@ def set_permission(session: Session, tenant: Tenant, role_id: int, granted: bool
     if role is None or role.tenant_id != tenant.id:
         raise NotFound(f"no role {role_id}")
     (tenants.grant if granted else tenants.revoke)(session, role)
-    for user in session.exec(select(User).where(User.role_id == role.id)):
-        mailboxes.follow_capture_switch(session, user)
     return role
-
-
-def set_company_enabled(session: Session, tenant: Tenant, enabled: bool) -> None:
-    tenants.set_enabled(session, tenant, enabled)
-    for user in session.exec(select(User).where(User.tenant_id == tenant.id)):
-        mailboxes.follow_capture_switch(session, user)
 
 
 def app_only_mailboxes(session: Session, tenant: Tenant) -> dict[str, int]:

@@ -6,11 +6,13 @@ import re
 import secrets
 
 from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from connector.db import utcnow
 from connector.errors import InputError, NotFound
-from connector.models import USE_EMAIL_CAPTURE, Role, RolePermission, Tenant
+from connector.models import USE_EMAIL_CAPTURE, Role, RolePermission, Tenant, User
 from connector.services.dns_verify import TxtResolver, expected_record, verify_txt
+from connector.services.mailboxes import follow_capture_switch
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _RESERVED = re.compile(r"^(notes|dropbox-.*|case-.*|opportunity-.*|task-.*|postmaster|abuse)$")
@@ -78,6 +80,7 @@ def set_enabled(session: Session, tenant: Tenant, enabled: bool) -> None:
     tenant.enabled = enabled
     session.add(tenant)
     session.flush()
+    _follow_capture_switch(session, select(User).where(User.tenant_id == tenant.id))
 
 
 def get_role(session: Session, tenant: Tenant, name: str) -> Role:
@@ -91,6 +94,7 @@ def grant(session: Session, role: Role, permission: str = USE_EMAIL_CAPTURE) -> 
     if session.get(RolePermission, (role.id, permission)) is None:
         session.add(RolePermission(role_id=role.id, permission=permission))
         session.flush()
+        _follow_capture_switch(session, select(User).where(User.role_id == role.id))
 
 
 def revoke(session: Session, role: Role, permission: str = USE_EMAIL_CAPTURE) -> None:
@@ -98,3 +102,10 @@ def revoke(session: Session, role: Role, permission: str = USE_EMAIL_CAPTURE) ->
     if found is not None:
         session.delete(found)
         session.flush()
+        _follow_capture_switch(session, select(User).where(User.role_id == role.id))
+
+
+def _follow_capture_switch(session: Session, users: SelectOfScalar[User]) -> None:
+    """The company and permission switches pause or resume the mailboxes of the users they reach."""
+    for user in session.exec(users).all():
+        follow_capture_switch(session, user)

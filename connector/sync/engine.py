@@ -31,13 +31,13 @@ from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.envelope import Envelope
 from connector.models import ACTIVE_STATES, AuditEntry, Mailbox, MailboxState, Participant, ThreadBackfill, User
+from connector.ports import ChangePage, MailboxRef, Provider
 from connector.routing.apply import apply
 from connector.routing.core import Router, Want
 from connector.routing.decision import Outcome, Reason
 from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
 from connector.sync import intake, metrics, policy
-from providers.base import ChangePage, MailboxRef, Provider
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("bcc_capture.sync")

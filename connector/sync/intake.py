@@ -17,8 +17,8 @@ from sqlmodel import Session, col, select
 from connector.db import transaction
 from connector.errors import WebhookRejected
 from connector.models import ACTIVE_STATES, AuditEntry, Mailbox
+from connector.ports import Notification
 from connector.sync import metrics, wakeups
-from providers.base import Notification
 
 
 def wake(session: Session, mailbox_id: int, now: datetime) -> None:

@@ -14,9 +14,9 @@ from sqlmodel import Session, col, select
 from connector.config import Settings
 from connector.db import transaction
 from connector.models import ACTIVE_STATES, Mailbox
+from connector.ports import Provider, Subscription
 from connector.sync import leases
 from connector.sync.engine import SyncEngine
-from providers.base import Provider, Subscription
 
 
 def due_for_renewal(engine: Engine, now: datetime, settings: Settings, limit: int = 500) -> list[int]:

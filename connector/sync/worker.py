@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
+from connector.ports import Provider
 from connector.sync import leases
 from connector.sync.engine import StepResult, SyncEngine
 from connector.sync.schedule import renew_subscriptions
 from connector.sync.wakeups import WakeSignal
-from providers.base import Provider
 
 log = logging.getLogger("bcc_capture.worker")
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
+from connector.ports import ConsentFlow, NotificationParser
 from connector.services.dns_verify import DnsPythonResolver, TxtResolver
 from connector.web.codes import CodeSender, LoggingCodeSender
-from providers.base import ConsentFlow, NotificationParser
 
 
 @dataclass

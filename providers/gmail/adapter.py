@@ -30,7 +30,7 @@ from typing import Any
 from connector.config import GmailSettings, Settings
 from connector.envelope import Envelope
 from connector.errors import CursorExpired, PermanentError
-from providers.base import ApiUsage, ChangePage, MailboxRef, Subscription
+from connector.ports import ApiUsage, ChangePage, MailboxRef, Subscription
 from providers.gmail import watch
 from providers.gmail.auth import Consent
 from providers.gmail.client import GmailClient, MailboxApi

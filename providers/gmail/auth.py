@@ -29,7 +29,7 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from connector.config import GmailSettings
 from connector.errors import GrantRevoked, InputError, PermanentError, TransientError
-from providers.base import Connected, MailboxRef
+from connector.ports import Connected, MailboxRef
 
 READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 # "email" spelled out: Google answers with the long form, and oauthlib raises "Scope has changed"

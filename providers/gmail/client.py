@@ -48,8 +48,9 @@ from connector.errors import (
     Throttled,
     TokenExpired,
     TransientError,
+    most_severe,
 )
-from providers.base import ApiUsage, MailboxRef
+from connector.ports import ApiUsage, MailboxRef
 from providers.gmail.auth import mailbox_credentials
 
 Clock = Callable[[], datetime]
@@ -307,15 +308,4 @@ class MailboxApi:
                 raise
             raise error from exc
         if failures:
-            raise _worst(failures)
-
-
-_SEVERITY = (GrantRevoked, TokenExpired, Throttled, TransientError, CursorExpired, PermanentError)
-
-
-def _worst(failures: list[ProviderError]) -> ProviderError:
-    """One error for a batch with several failed calls: the one whose action matters most."""
-    def rank(error: ProviderError) -> tuple[int, float]:
-        index = next((i for i, kind in enumerate(_SEVERITY) if isinstance(error, kind)), len(_SEVERITY))
-        return index, -getattr(error, "retry_after", 0.0)
-    return min(failures, key=rank)
+            raise most_severe(failures)

@@ -25,7 +25,7 @@ from google.auth.exceptions import GoogleAuthError
 
 from connector.config import GmailSettings
 from connector.errors import TransientError, WebhookRejected
-from providers.base import Notification
+from connector.ports import Notification
 
 ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 CLOCK_SKEW_SECONDS = 30

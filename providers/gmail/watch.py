@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from connector.config import GmailSettings
 from connector.errors import ConfigError, PermanentError
-from providers.base import Subscription
+from connector.ports import Subscription
 from providers.gmail.client import MailboxApi
 
 WATCHED_LABELS = ["INBOX", "SENT"]

@@ -23,8 +23,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from connector.config import Settings
 from connector.envelope import Direction, Envelope
-from connector.errors import PermanentError, ProviderError, Throttled, TokenExpired, TransientError
-from providers.base import ApiUsage, ChangePage, MailboxRef, Subscription
+from connector.errors import PermanentError, ProviderError, Throttled, TokenExpired, TransientError, most_severe
+from connector.ports import ApiUsage, ChangePage, MailboxRef, Subscription
 from providers.graph import mapping, subscriptions
 from providers.graph.auth import GraphAuth
 from providers.graph.client import BATCH_LIMIT, IMMUTABLE_IDS, LoopThread, Usage, batch, call, make_client
@@ -220,7 +220,7 @@ class GraphProvider:
                     else:
                         errors.append(answer.error(MIME))
                 if errors:
-                    raise _most_severe(errors)
+                    raise most_severe(errors)
         return [mapping.complete_envelope(raw[str(n)], e) for n, e in enumerate(chunk) if str(n) in raw]
 
     # ------------------------------------------------------------------------------------ subscriptions
@@ -254,15 +254,6 @@ def _worth_waiting(error: BaseException) -> bool:
 def _wait(state: RetryCallState) -> float:
     error = state.outcome.exception() if state.outcome else None
     return error.retry_after if isinstance(error, Throttled) else 0.5 * 2 ** (state.attempt_number - 1)
-
-
-def _most_severe(errors: Sequence[ProviderError]) -> ProviderError:
-    """The error a batch raises: one not worth waiting for first, else the longest Retry-After."""
-    final = [e for e in errors if not _worth_waiting(e)]
-    throttled = [e for e in errors if isinstance(e, Throttled)]
-    if final:
-        return final[0]
-    return max(throttled, key=lambda e: e.retry_after) if throttled else errors[0]
 
 
 def _direction(folder: str, envelope: Envelope) -> Direction | None:

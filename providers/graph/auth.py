@@ -17,7 +17,7 @@ import requests
 
 from connector.config import GraphSettings
 from connector.errors import GrantRevoked, InputError, TokenExpired
-from providers.base import Connected, MailboxRef
+from connector.ports import Connected, MailboxRef
 
 SCOPES = ["Mail.Read", "User.Read"]  # msal adds openid, profile and offline_access itself
 APP_SCOPES = ["https://graph.microsoft.com/.default"]

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 
 from connector.errors import WebhookRejected
-from providers.base import Notification
+from connector.ports import Notification
 
 
 class GraphNotificationParser:

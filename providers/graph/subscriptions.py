@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from msgraph import GraphServiceClient
 from msgraph.generated.models.subscription import Subscription as GraphSubscription
 
-from providers.base import Subscription
+from connector.ports import Subscription
 from providers.graph.client import call
 
 # Newer docs allow 10,080 minutes for messages (older ones 4,230); ask for a little less and

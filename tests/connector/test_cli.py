@@ -47,8 +47,8 @@ def test_an_admin_sets_up_a_company_and_mail_is_ingested_and_listed(cli: CliRunn
     not_yet = cli.invoke(app, ["user", "enable", "alice@acme-law.com"])
     assert not_yet.exit_code == 1 and "level 1" in not_yet.output
     # Verify through the real resolver against a loopback DNS server publishing the record.
-    from connector.devdns import TxtServer
     from connector.services.dns_verify import TXT_PREFIX
+    from emulators.dns import TxtServer
 
     with TxtServer() as dns_server:
         from sqlmodel import Session, select

@@ -19,7 +19,7 @@ from connector.forwards import find_inline_forwards, parse_addresses, parse_date
 from connector.mime import html_to_text, parse
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "eml"
-SAMPLES = resources.files("connector.samples")
+SAMPLES = resources.files("emulators.samples")
 MATTER = "acme+10802@bcc.example.com"
 NOTES = "notes@bcc.example.com"
 

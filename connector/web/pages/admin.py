@@ -85,7 +85,7 @@ def router() -> APIRouter:
     @api.post("/admin/enabled")
     def switch(request: Request, enabled: str = Form(""), who: Viewer = Depends(admin)) -> Response:
         def work(session: Session) -> str:
-            console.set_company_enabled(session, _tenant(session, who), enabled == "on")
+            tenants.set_enabled(session, _tenant(session, who), enabled == "on")
             return f"Email capture is {'enabled' if enabled == 'on' else 'disabled'} for the company."
         return act(request, "/admin#domain", work)
 

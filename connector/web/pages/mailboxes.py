@@ -25,7 +25,7 @@ VENDORS = {"graph": "Microsoft", "gmail": "Google"}
 
 
 def _credentials(connected: object) -> str:
-    # providers.base.Connected names it `credentials`; the Gmail adapter's own result `credentials_json`.
+    # connector.ports.Connected names it `credentials`; the Gmail adapter's own result `credentials_json`.
     return str(getattr(connected, "credentials", None) or getattr(connected, "credentials_json", ""))
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from connector.devdns import TxtServer
 from connector.errors import DnsVerificationError
 from connector.services.dns_verify import DnsPythonResolver, expected_record, verify_txt
+from emulators.dns import TxtServer
 
 
 def test_f7_the_published_txt_record_verifies_the_domain() -> None:

@@ -20,9 +20,9 @@ from connector.errors import (
     WebhookRejected,
 )
 from connector.models import AuditEntry, Mailbox
+from connector.ports import Notification
 from connector.services import mailboxes, users
 from connector.sync import intake, leases, policy
-from providers.base import Notification
 from tests.conftest import World
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)

@@ -14,11 +14,11 @@ from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.errors import GrantRevoked
 from connector.models import Mailbox
+from connector.ports import ApiUsage, ChangePage, MailboxRef
 from connector.services import mailboxes, users
 from connector.sync import intake, leases
 from connector.sync.engine import SyncEngine
 from connector.sync.wakeups import WakeSignal
-from providers.base import ApiUsage, ChangePage, MailboxRef
 from tests.conftest import World
 
 KEY = b"q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="

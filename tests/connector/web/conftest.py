@@ -23,7 +23,6 @@ from sqlmodel import SQLModel, select
 from connector.config import Settings, load_settings
 from connector.crypto import TokenCipher
 from connector.db import make_engine, transaction, upgrade
-from connector.devdns import TxtServer
 from connector.models import Attachment, Tenant, User
 from connector.services import mailboxes, records, tenants, users
 from connector.services.capture import Capture
@@ -31,10 +30,11 @@ from connector.services.dns_verify import DnsPythonResolver
 from connector.web.app import create_app
 from connector.web.codes import RecordingCodeSender
 from connector.web.context import AppContext
+from emulators.dns import TxtServer
+from emulators.gmail import GmailEmulator
+from emulators.graph import EmulatorUrls, GraphEmulator
 from providers.gmail.auth import Consent as GmailConsent
-from providers.gmail.emulator import GmailEmulator
 from providers.graph.auth import GraphAuth
-from providers.graph.emulator import EmulatorUrls, GraphEmulator
 from tests.conftest import FIXED_NOW, StaticTxt, World, build_world
 from tests.mailbuilder import mail, to_dropbox
 

@@ -22,10 +22,10 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 
 from connector.config import GmailSettings, Settings, load_settings
-from providers.base import MailboxRef
+from connector.ports import MailboxRef
+from emulators.gmail import GmailEmulator, GmailUrls
+from emulators.postoffice import PostOffice
 from providers.gmail.auth import Connected, Consent
-from providers.gmail.emulator import GmailEmulator, GmailUrls
-from providers.postoffice import PostOffice
 
 ANN = "ann@firm.example"  # a Workspace user (domain firm.example)
 BOB = "bob@gmail.com"  # a consumer Gmail user

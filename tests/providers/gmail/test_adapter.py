@@ -14,11 +14,11 @@ from googleapiclient.errors import HttpError
 from connector.config import Settings
 from connector.envelope import Address, Direction
 from connector.errors import CursorExpired, GrantRevoked, Throttled, TransientError
-from providers.base import ChangePage, MailboxRef
+from connector.ports import ChangePage, MailboxRef
+from emulators.gmail import GmailEmulator
 from providers.gmail.adapter import GmailProvider, build
 from providers.gmail.auth import READONLY, Consent, ConsentDenied, ScopeNotGranted, StateMismatch
 from providers.gmail.client import translate
-from providers.gmail.emulator import GmailEmulator
 from providers.gmail.mapping import full_envelope, ids_only_envelope
 
 from .conftest import ANN, BOB, DROPBOX, TOPIC, PushReceiver, connect, consent_callback, mailbox_ref, send

@@ -22,7 +22,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 from oauthlib.oauth2.rfc6749.errors import InvalidGrantError
 
-from providers.gmail.emulator import GmailEmulator, GmailUrls
+from emulators.gmail import GmailEmulator, GmailUrls
 
 from .conftest import ANN, BOB, DROPBOX, MAIL_SCOPE, METADATA, READONLY, PushReceiver, gmail, raw_message
 

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connector.config import Settings
 from connector.errors import WebhookRejected
-from providers.base import Notification
-from providers.gmail.emulator import GmailEmulator
+from connector.ports import Notification
+from emulators.gmail import GmailEmulator
 from providers.gmail.push import PushParser
 
 from .conftest import ANN, BOB, PUSH_SA, TOPIC, Push, PushReceiver, raw_message

@@ -23,9 +23,9 @@ from connector.services import mailboxes, users
 from connector.sync import intake
 from connector.sync.engine import StepResult, SyncEngine
 from connector.sync.worker import Worker
+from emulators.gmail import GmailEmulator
+from emulators.postoffice import PostOffice
 from providers.gmail.adapter import build
-from providers.gmail.emulator import GmailEmulator
-from providers.postoffice import PostOffice
 from tests.conftest import build_world
 from tests.inspect_db import count, logged
 from tests.mailbuilder import mail

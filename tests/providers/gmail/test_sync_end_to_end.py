@@ -24,15 +24,15 @@ from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.models import Activity, Mailbox
+from connector.ports import ApiUsage
 from connector.services import mailboxes, users
 from connector.sync import intake
 from connector.sync.engine import StepResult, SyncEngine
 from connector.sync.worker import Worker
-from providers.base import ApiUsage
+from emulators.gmail import GmailEmulator, GmailUrls
+from emulators.postoffice import PostOffice
 from providers.gmail.adapter import GmailProvider, build
-from providers.gmail.emulator import GmailEmulator, GmailUrls
 from providers.gmail.push import PushParser
-from providers.postoffice import PostOffice
 from tests.conftest import build_world
 from tests.inspect_db import count, logged
 

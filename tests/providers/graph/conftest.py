@@ -23,8 +23,8 @@ from kiota_abstractions.authentication import (
 )
 from msgraph import GraphRequestAdapter, GraphServiceClient
 
-from providers.graph.emulator import EmulatorUrls, GraphEmulator
-from providers.graph.emulator.state import User
+from emulators.graph import EmulatorUrls, GraphEmulator
+from emulators.graph.state import User
 
 CLIENT_ID = "6731de76-14a6-49ae-97bc-6eba6914391e"
 CLIENT_SECRET = "emulator-client-secret"

@@ -11,7 +11,7 @@ import pytest
 from connector.config import Settings, load_settings
 from connector.envelope import Direction, Envelope
 from connector.errors import CursorExpired, GrantRevoked, InputError, Throttled, TransientError
-from providers.base import MailboxRef
+from connector.ports import MailboxRef
 from providers.graph.adapter import BATCH_ATTEMPTS, GraphProvider
 from tests.mailbuilder import mail
 from tests.providers.graph.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT, Seeded, authorize

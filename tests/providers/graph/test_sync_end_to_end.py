@@ -16,14 +16,14 @@ from connector.config import load_settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.models import Mailbox, Tenant
+from connector.ports import ChangePage, MailboxRef
 from connector.services import mailboxes, users
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
 from connector.web.context import AppContext
 from connector.web.server import free_port, serving
-from providers.base import ChangePage, MailboxRef
+from emulators.graph import GraphEmulator
 from providers.graph.adapter import GraphProvider
-from providers.graph.emulator import GraphEmulator
 from providers.graph.notifications import GraphNotificationParser
 from tests import inspect_db as db
 from tests.conftest import build_world

@@ -17,11 +17,11 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from connector.config import Settings, load_settings
-from providers.base import Connected, ConsentFlow
-from providers.gmail.emulator import GmailEmulator, GmailUrls
-from providers.gmail.emulator.server import PUSH_SERVICE_ACCOUNT
-from providers.graph.emulator import EmulatorUrls, GraphEmulator
-from providers.postoffice import PostOffice
+from connector.ports import Connected, ConsentFlow
+from emulators.gmail import GmailEmulator, GmailUrls
+from emulators.gmail.server import PUSH_SERVICE_ACCOUNT
+from emulators.graph import EmulatorUrls, GraphEmulator
+from emulators.postoffice import PostOffice
 
 GRAPH_TENANT = "5f0c3a1e-ac3e-4a1b-9c7d-0e1f2a3b4c5d"
 GRAPH_APP = ("0a1b2c3d-bcc0-4ca0-9e00-000000000001", "sandbox-graph-secret")

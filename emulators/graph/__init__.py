@@ -11,7 +11,7 @@ The real ``msal`` and ``msgraph-sdk`` talk to it unchanged; only base URLs and T
     emulator.stop()
 
 Standalone (``bcc-capture emulate graph``): `serve_forever()` / `main()`, also
-``python -m providers.graph.emulator --user alice@contoso.com=Alice --app ID:SECRET:REDIRECT``; it prints
+``python -m emulators.graph --user alice@contoso.com=Alice --app ID:SECRET:REDIRECT``; it prints
 the authority, the Graph base URLs and the CA path.
 
 Client configuration

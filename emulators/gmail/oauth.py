@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 from .keys import SigningKey
 from .state import Mailbox

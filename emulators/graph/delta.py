@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 from .odata import Clause, QueryError, matches, parse_filter, parse_select
 from .render import message_json

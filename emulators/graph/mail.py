@@ -15,8 +15,8 @@ import threading
 from typing import Any
 from urllib.parse import urlencode
 
-from providers.emulator_clock import Clock
-from providers.postoffice import Delivery, PostOffice
+from emulators.clock import Clock
+from emulators.postoffice import Delivery, PostOffice
 
 from . import mime
 from .odata import QueryError, matches, parse_filter, parse_int, parse_orderby, parse_select

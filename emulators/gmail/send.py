@@ -16,7 +16,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from providers.postoffice import PostOffice
+from emulators.postoffice import PostOffice
 
 from . import mime
 from .state import Mailbox, MailStore, StoredMessage, recipients

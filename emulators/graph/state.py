@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 from . import mime
 from .wire import change_key, exchange_id, new_guid

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from providers.emulator_clock import Clock
-from providers.postoffice import PostOffice
+from emulators.clock import Clock
+from emulators.postoffice import PostOffice
 
 from . import fields, history, mime
 from .faults import Faults

@@ -3,7 +3,7 @@
 One Starlette app is served twice by uvicorn in background threads: over HTTPS (identity
 endpoints, which msal requires to be https; Graph too) and over plain HTTP (Graph under
 ``/v1.0``; kiota allows plain http for localhost). The TLS certificate comes from a throwaway CA
-(`providers.tls`). See the package docstring for client configuration.
+(`emulators.tls`). See the package docstring for client configuration.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from providers.emulator_clock import Clock
-from providers.postoffice import PostOffice
-from providers.tls import TlsMaterial, shared_test_pki
+from emulators.clock import Clock
+from emulators.postoffice import PostOffice
+from emulators.tls import TlsMaterial, shared_test_pki
 
 from .batch import run_batch
 from .delta import DeltaApi

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import getaddresses
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 from . import mime
 

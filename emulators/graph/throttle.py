@@ -14,7 +14,7 @@ import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from sqlmodel import Session, col, select
 from connector.assembly import Assembly, assemble
 from connector.db import transaction
 from connector.models import Activity
-from connector.sandbox import Sandbox, running
 from connector.services import mailboxes, users
 from connector.web.server import free_port, serving
+from emulators.world import Sandbox, running
 
 PEOPLE = (("alice@acme-law.com", "Alice Archer", "graph"), ("bob@acme-law.com", "Bob Baker", "graph"),
           ("grace@acme-law.com", "Grace Green", "gmail"))

@@ -21,10 +21,9 @@ from rich.rule import Rule
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from connector import demo_live, render
+from connector import render
 from connector.config import Settings, load_settings
 from connector.db import make_engine, transaction, upgrade
-from connector.devdns import TxtServer
 from connector.envelope import Envelope, Source
 from connector.mime import parse
 from connector.models import RecordKind
@@ -32,13 +31,15 @@ from connector.routing.apply import Applied
 from connector.services import mailboxes, records, tenants, users, views
 from connector.services.capture import Capture
 from connector.services.dns_verify import DnsPythonResolver
+from emulators import demo_live
+from emulators.dns import TxtServer
 
 DEMO_DIR = Path("var/demo")
 console = Console(width=120)
 
 
 def sample(name: str) -> bytes:
-    return importlib.resources.files("connector.samples").joinpath(name).read_bytes()
+    return importlib.resources.files("emulators.samples").joinpath(name).read_bytes()
 
 
 def step(title: str) -> None:

@@ -13,7 +13,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 from .wire import ApiError
 

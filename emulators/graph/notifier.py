@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 from .faults import FaultPlan
 from .outbound import outbound_client

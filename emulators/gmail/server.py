@@ -24,8 +24,8 @@ from typing import Any
 
 import uvicorn
 
-from providers.emulator_clock import Clock
-from providers.postoffice import Delivery, PostOffice
+from emulators.clock import Clock
+from emulators.postoffice import Delivery, PostOffice
 
 from .api import GmailApi
 from .app import build_app

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 from .faults import FaultPlan
 from .odata import QueryError

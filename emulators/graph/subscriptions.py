@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import httpx
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 from .mail import json_body
 from .outbound import outbound_client

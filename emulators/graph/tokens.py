@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 from .state import User, World
 

@@ -1,4 +1,4 @@
-"""``python -m providers.gmail.emulator --port 8025 --user ann@firm.example``: run it standalone."""
+"""``python -m emulators.gmail --port 8025 --user ann@firm.example``: run it standalone."""
 
 from __future__ import annotations
 

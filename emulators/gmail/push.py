@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from providers.emulator_clock import Clock
+from emulators.clock import Clock
 
 from .faults import Faults
 from .keys import SigningKey

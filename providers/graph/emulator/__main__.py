@@ -1,5 +1,0 @@
-"""``python -m providers.graph.emulator``: run the Graph emulator on loopback (see `server.main`)."""
-
-from .server import main
-
-main()
