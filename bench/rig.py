@@ -44,7 +44,7 @@ from providers.gmail.auth import Consent
 from providers.gmail.push import PushParser
 from providers.graph.adapter import GraphProvider
 from providers.graph.auth import GraphAuth
-from providers.graph.notifications import GraphNotificationParser
+from providers.graph.push import GraphNotificationParser
 
 SECRET = "q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 GMAIL_CLIENT = ("bench-client.apps.googleusercontent.com", "bench-gmail-secret")
@@ -210,7 +210,7 @@ class Rig:
         index = len(self.processes)
         log = (self.log_dir / f"worker-{index}.log").open("wb")
         env = {**os.environ, **self.env, **(extra_env or {})}
-        process = subprocess.Popen([sys.executable, "-m", "connector.cli", "worker"], cwd=ROOT, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "connector.app.cli", "worker"], cwd=ROOT, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(process)
         return process

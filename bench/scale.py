@@ -98,7 +98,7 @@ def worker_rss(url: str, seconds: float) -> dict[str, Any]:
     log = (ROOT / "var" / "bench" / "scale-worker.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "connector.cli", "worker"], cwd=ROOT, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "connector.app.cli", "worker"], cwd=ROOT, env=env,
                                    stdout=out, stderr=subprocess.STDOUT)
         samples: list[int] = []
         try:

@@ -21,7 +21,7 @@ from rich.console import Console
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from connector.assembly import Assembly, assemble
+from connector.app.assembly import Assembly, assemble
 from connector.db import transaction
 from connector.models import Activity
 from connector.services import mailboxes, users

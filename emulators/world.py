@@ -1,6 +1,6 @@
 """The emulated world: both provider emulators on one post office, and settings pointing at them.
 
-A composition root (like connector/assembly.py): the only other place the core meets concrete
+A composition root (like connector/app/assembly.py): the only other place the core meets concrete
 providers. Used by the live part of `make demo`, by `make serve` and by `bcc-capture emulate`, so
 integrators can try the whole product without a Microsoft or Google account.
 """

@@ -10,7 +10,7 @@
     thread        users.threads.get(format=metadata)
     find          messages.list(q="rfc822msgid:…") + metadata
     fetch_full    batches of messages.get(format=raw) → `connector.mime.parse` (header-only or ids-only in)
-    subscribe     users.watch (watch.py); the push comes back through push.py
+    subscribe     users.watch (subscriptions.py); the push comes back through push.py
 
 The cursor is JSON ``{"history_id": …, "page_token": …}``: while a history listing has more pages
 it keeps the start id and the page token, so the next call continues the same listing; after the
@@ -31,7 +31,7 @@ from connector.config import GmailSettings, Settings
 from connector.envelope import Envelope
 from connector.errors import CursorExpired, PermanentError
 from connector.ports import ApiUsage, ChangePage, MailboxRef, Subscription
-from providers.gmail import watch
+from providers.gmail import subscriptions
 from providers.gmail.auth import Consent
 from providers.gmail.client import GmailClient, MailboxApi
 from providers.gmail.mapping import (
@@ -192,13 +192,13 @@ class GmailProvider:
     def subscribe(self, mailbox: MailboxRef, notification_url: str, now: datetime, client_state: str) -> Subscription:
         # The push endpoint and its authentication live on the Pub/Sub subscription, not on the
         # watch; Gmail has no client state (push.py verifies the OIDC token instead).
-        return watch.start(self.client.open(mailbox), self.settings, mailbox.address)
+        return subscriptions.start(self.client.open(mailbox), self.settings, mailbox.address)
 
     def renew(self, mailbox: MailboxRef, subscription: Subscription, now: datetime) -> Subscription:
-        return watch.start(self.client.open(mailbox), self.settings, mailbox.address)
+        return subscriptions.start(self.client.open(mailbox), self.settings, mailbox.address)
 
     def unsubscribe(self, mailbox: MailboxRef, subscription: Subscription) -> None:
-        watch.stop(self.client.open(mailbox))
+        subscriptions.stop(self.client.open(mailbox))
 
     def usage(self) -> ApiUsage:
         return self.client.usage.snapshot()
@@ -208,7 +208,7 @@ class GmailProvider:
 
 
 def build(settings: Settings, clock: Clock) -> tuple[GmailProvider, PushParser]:
-    """The composition root's entry point (connector/assembly.py)."""
+    """The composition root's entry point (connector/app/assembly.py)."""
     return GmailProvider(settings.gmail, clock), PushParser(settings.gmail)
 
 

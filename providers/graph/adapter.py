@@ -28,7 +28,7 @@ from connector.ports import ApiUsage, ChangePage, MailboxRef, Subscription
 from providers.graph import mapping, subscriptions
 from providers.graph.auth import GraphAuth
 from providers.graph.client import BATCH_LIMIT, IMMUTABLE_IDS, LoopThread, Usage, batch, call, make_client
-from providers.graph.notifications import GraphNotificationParser
+from providers.graph.push import GraphNotificationParser
 
 FOLDERS = ("sentitems", "inbox")  # Bcc is only visible on the sender's Sent Items copy
 PAGE_SIZE = 50
@@ -261,7 +261,7 @@ def _direction(folder: str, envelope: Envelope) -> Direction | None:
 
 
 def build(settings: Settings, clock: Callable[[], datetime]) -> tuple[GraphProvider, GraphNotificationParser]:
-    """The composition root's entry point (connector/assembly.py)."""
+    """The composition root's entry point (connector/app/assembly.py)."""
     return GraphProvider(settings, clock), GraphNotificationParser()
 
 

@@ -41,7 +41,7 @@ from emulators.postoffice import PostOffice
 from providers.gmail.auth import Consent
 from providers.gmail.push import PushParser
 from providers.graph.auth import GraphAuth
-from providers.graph.notifications import GraphNotificationParser
+from providers.graph.push import GraphNotificationParser
 
 SECRET = "q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 GMAIL_CLIENT = ("chaos-client.apps.googleusercontent.com", "chaos-gmail-secret")
@@ -176,7 +176,7 @@ class Rig:
         index = len(self.processes)
         log = (self.log_dir / f"worker-{index}.log").open("wb")
         env = {**os.environ, **self.env}
-        process = subprocess.Popen([sys.executable, "-m", "connector.cli", "worker"], cwd=ROOT, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "connector.app.cli", "worker"], cwd=ROOT, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(process)
 

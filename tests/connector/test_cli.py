@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from connector.cli import app
+from connector.app.cli import app
 from connector.config import get_settings
 from tests.mailbuilder import mail
 
@@ -99,7 +99,7 @@ def test_emulate_all_runs_both_emulators_and_prints_how_to_point_the_connector_a
 
     import httpx
 
-    process = subprocess.Popen([sys.executable, "-m", "connector.cli", "emulate", "all"], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "connector.app.cli", "emulate", "all"], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True)
     try:
         lines = []

@@ -17,7 +17,7 @@ from connector.services import mailboxes, users
 from connector.sync.schedule import due_for_renewal
 from connector.web.app import create_app
 from connector.web.context import AppContext
-from providers.graph.notifications import GraphNotificationParser
+from providers.graph.push import GraphNotificationParser
 from tests.conftest import World
 
 KEY = b"q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="

@@ -24,7 +24,7 @@ from connector.web.context import AppContext
 from connector.web.server import free_port, serving
 from emulators.graph import GraphEmulator
 from providers.graph.adapter import GraphProvider
-from providers.graph.notifications import GraphNotificationParser
+from providers.graph.push import GraphNotificationParser
 from tests import inspect_db as db
 from tests.conftest import build_world
 from tests.mailbuilder import mail

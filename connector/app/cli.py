@@ -447,7 +447,7 @@ def worker(once: Annotated[bool, typer.Option(help="One round, then exit.")] = F
     import threading
 
     from connector import logs
-    from connector.assembly import assemble
+    from connector.app.assembly import assemble
 
     logs.configure()
     assembly = assemble(_settings())
@@ -473,7 +473,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080,
 
     import uvicorn
 
-    from connector.assembly import assemble
+    from connector.app.assembly import assemble
     from connector.web.app import create_app
 
     assembly = assemble(_settings())
