@@ -4,7 +4,8 @@
     ├── ConfigError              settings missing or wrong (names the key)
     ├── DatabaseNotMigrated      the schema is behind the code: run `bcc-capture db upgrade`
     ├── InputError               a user or caller asked for something invalid (CLI/API → clear message)
-    │   └── NotFound             the thing named does not exist (or is another tenant's)
+    │   ├── NotFound             the thing named does not exist (or is another tenant's)
+    │   └── SignInFailed         an identity provider did not sign the person in (message for them)
     ├── MimeError                bytes that cannot be read as an RFC 5322 message
     ├── DnsVerificationError     the TXT record proving a domain is missing or wrong
     ├── WebhookRejected          a forged, replayed or malformed provider notification
@@ -49,6 +50,17 @@ class InputError(ConnectorError):
 
 class NotFound(InputError):
     pass
+
+
+class SignInFailed(InputError):
+    """A message for the person signing in."""
+
+
+def declined(who: str, params: dict[str, str]) -> str:
+    """The sentence for an OAuth redirect that came back with ``error=…``."""
+    if params.get("error") == "access_denied":
+        return f"Sign-in with {who} was cancelled."
+    return f"{who} did not sign you in: {params.get('error_description') or params['error']}"
 
 
 class MimeError(ConnectorError):

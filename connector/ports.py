@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from connector.envelope import Envelope
 
@@ -102,8 +102,24 @@ class Notification:
 
 
 class NotificationParser(Protocol):
+    def handshake(self, query: Mapping[str, str]) -> str | None:
+        """The text to echo when the call is the provider's endpoint validation (Graph's validationToken), else None."""
+
     def parse(self, headers: Mapping[str, str], body: bytes, url: str) -> list[Notification]:
         """The notifications in one webhook call; raises WebhookRejected for forged or malformed calls."""
+
+
+class SignIn(Protocol):
+    """Sign-in to the console with an identity provider (OpenID Connect, authorization code + PKCE)."""
+
+    name: str  # the URL segment: /signin/{name}
+    label: str  # what the button says: "Sign in with {label}"
+
+    def begin(self, redirect_uri: str) -> tuple[str, dict[str, Any]]:
+        """The provider's authorization URL and the flow state to keep (encrypted) until the callback."""
+
+    def finish(self, state: dict[str, Any], params: dict[str, str]) -> str:
+        """The signed-in address (lower case); raises `connector.errors.SignInFailed` otherwise."""
 
 
 @runtime_checkable

@@ -5,6 +5,7 @@ Everything else receives what it needs (engine, settings, providers, parsers, cl
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.db import make_engine, require_migrated
-from connector.ports import ConsentFlow, NotificationParser, Provider
+from connector.ports import ConsentFlow, NotificationParser, Provider, SignIn
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
 from connector.web.context import AppContext
@@ -29,6 +30,8 @@ class Assembly:
     cipher: TokenCipher
     providers: dict[str, Provider] = field(default_factory=dict)
     parsers: dict[str, NotificationParser] = field(default_factory=dict)
+    consent_flows: dict[str, ConsentFlow] = field(default_factory=dict)
+    sign_ins: dict[str, SignIn] = field(default_factory=dict)
     clock: Clock = lambda: datetime.now(UTC)
 
     def sync_engine(self) -> SyncEngine:
@@ -37,10 +40,9 @@ class Assembly:
     def worker(self, owner: str | None = None) -> Worker:
         return Worker(self.engine, self.settings, self.sync_engine(), self.providers, owner=owner, clock=self.clock)
 
-    consent_flows: dict[str, ConsentFlow] = field(default_factory=dict)
-
     def app_context(self) -> AppContext:
         return AppContext(self.engine, self.settings, self.parsers, consent_flows=self.consent_flows,
+                          sign_ins=self.sign_ins,
                           clock=self.clock, public_url=self.settings.sync.public_url)
 
 
@@ -55,14 +57,24 @@ def assemble(settings: Settings, *, check_schema: bool = True, clock: Clock | No
     return assembly
 
 
+# The provider registry: a settings section name → the adapter module. A new provider is one line here
+# plus its folder under providers/ (with build, consent_flow and sign_in) and its settings section.
+PROVIDERS = {
+    "graph": "providers.graph.adapter",
+    "gmail": "providers.gmail.adapter",
+}
+
+
 def _add_providers(assembly: Assembly) -> None:
-    """Providers register themselves here as their adapters land (providers.graph, providers.gmail)."""
-    for name in ("graph", "gmail"):
+    """Each enabled, configured provider contributes its adapter, push parser, consent flow and sign-in."""
+    for name, module_name in PROVIDERS.items():
         section = getattr(assembly.settings, name)
         if not section.enabled or not section.client_id:
             continue
-        module = __import__(f"providers.{name}.adapter", fromlist=["build"])
+        module = importlib.import_module(module_name)
         provider, parser = module.build(assembly.settings, assembly.clock)
         assembly.providers[name] = provider
         assembly.parsers[name] = parser
         assembly.consent_flows[name] = module.consent_flow(assembly.settings)
+        sign_in = module.sign_in(assembly.settings)
+        assembly.sign_ins[sign_in.name] = sign_in

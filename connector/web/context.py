@@ -1,5 +1,6 @@
 """What the web app needs from the composition root: database, settings, notification parsers, clock,
-consent flows, the DNS resolver for domain proofs and the channel that delivers verification codes."""
+consent flows, sign-in providers, the DNS resolver for domain proofs and the channel that delivers
+verification codes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
-from connector.ports import ConsentFlow, NotificationParser
+from connector.ports import ConsentFlow, NotificationParser, SignIn
 from connector.services.dns_verify import DnsPythonResolver, TxtResolver
 from connector.web.codes import CodeSender, LoggingCodeSender
 
@@ -21,6 +22,7 @@ class AppContext:
     settings: Settings
     parsers: Mapping[str, NotificationParser] = field(default_factory=dict)
     consent_flows: Mapping[str, ConsentFlow] = field(default_factory=dict)
+    sign_ins: Mapping[str, SignIn] = field(default_factory=dict)  # by URL name: "microsoft", "google"
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     resolver: TxtResolver = field(default_factory=DnsPythonResolver)
     code_sender: CodeSender = field(default_factory=LoggingCodeSender)

@@ -23,12 +23,12 @@ def router(context: AppContext) -> APIRouter:
     api = APIRouter(tags=["webhooks"])
 
     async def receive(provider: str, request: Request) -> Response:
-        token = request.query_params.get("validationToken")
-        if token is not None and provider == "graph":  # subscription validation handshake
-            return PlainTextResponse(token, status_code=200)
         parser = context.parsers.get(provider)
         if parser is None:
             return JSONResponse({"error": f"unknown provider {provider}"}, status_code=404)
+        token = parser.handshake(request.query_params)
+        if token is not None:  # the provider validating the endpoint (Graph subscription handshake)
+            return PlainTextResponse(token, status_code=200)
         body = await request.body()
         try:
             notes = parser.parse(dict(request.headers), body, str(request.url))

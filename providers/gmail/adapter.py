@@ -43,6 +43,7 @@ from providers.gmail.mapping import (
     thread_id_of,
 )
 from providers.gmail.push import PushParser
+from providers.gmail.signin import GoogleSignIn
 
 log = logging.getLogger("bcc_capture.gmail")
 Clock = Callable[[], datetime]
@@ -215,3 +216,8 @@ def build(settings: Settings, clock: Clock) -> tuple[GmailProvider, PushParser]:
 def consent_flow(settings: Settings) -> Consent:
     """Per-user consent for the console (connect / reconnect Gmail)."""
     return Consent(settings.gmail)
+
+
+def sign_in(settings: Settings) -> GoogleSignIn:
+    """Sign-in to the console with this provider's identity platform."""
+    return GoogleSignIn(settings.gmail)

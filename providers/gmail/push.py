@@ -81,6 +81,9 @@ class PushParser:
         self.settings = settings
         self.certificates = _Certificates(settings.push_certs_url)
 
+    def handshake(self, query: Mapping[str, str]) -> str | None:
+        return None  # Pub/Sub push endpoints are not validated by a request of their own
+
     def parse(self, headers: Mapping[str, str], body: bytes, url: str) -> list[Notification]:
         claims = self._verified_claims(_bearer(headers))
         audience = self.settings.push_audience or url

@@ -29,6 +29,7 @@ from providers.graph import mapping, subscriptions
 from providers.graph.auth import GraphAuth
 from providers.graph.client import BATCH_LIMIT, IMMUTABLE_IDS, LoopThread, Usage, batch, call, make_client
 from providers.graph.push import GraphNotificationParser
+from providers.graph.signin import MicrosoftSignIn
 
 FOLDERS = ("sentitems", "inbox")  # Bcc is only visible on the sender's Sent Items copy
 PAGE_SIZE = 50
@@ -268,3 +269,8 @@ def build(settings: Settings, clock: Callable[[], datetime]) -> tuple[GraphProvi
 def consent_flow(settings: Settings) -> GraphAuth:
     """Per-user consent for the console (connect / reconnect Outlook)."""
     return GraphAuth(settings.graph)
+
+
+def sign_in(settings: Settings) -> MicrosoftSignIn:
+    """Sign-in to the console with this provider's identity platform."""
+    return MicrosoftSignIn(settings.graph)

@@ -10,6 +10,10 @@ from connector.ports import Notification
 
 
 class GraphNotificationParser:
+    def handshake(self, query: Mapping[str, str]) -> str | None:
+        """Graph validates a new subscription's URL with ?validationToken=…, echoed as text/plain within 10 s."""
+        return query.get("validationToken")
+
     def parse(self, headers: Mapping[str, str], body: bytes, url: str) -> list[Notification]:
         try:
             payload = json.loads(body or b"{}")

@@ -24,6 +24,7 @@ from connector.config import Settings, load_settings
 from connector.crypto import TokenCipher
 from connector.db import make_engine, transaction, upgrade
 from connector.models import Attachment, Tenant, User
+from connector.ports import SignIn
 from connector.services import mailboxes, records, tenants, users
 from connector.services.capture import Capture
 from connector.services.dns_verify import DnsPythonResolver
@@ -34,7 +35,9 @@ from emulators.dns import TxtServer
 from emulators.gmail import GmailEmulator
 from emulators.graph import EmulatorUrls, GraphEmulator
 from providers.gmail.auth import Consent as GmailConsent
+from providers.gmail.signin import GoogleSignIn
 from providers.graph.auth import GraphAuth
+from providers.graph.signin import MicrosoftSignIn
 from tests.conftest import FIXED_NOW, StaticTxt, World, build_world
 from tests.mailbuilder import mail, to_dropbox
 
@@ -126,6 +129,11 @@ def consent_flows(settings: Settings) -> dict[str, object]:
     return {"graph": GraphAuth(settings.graph), "gmail": GmailConsent(settings.gmail)}
 
 
+def sign_ins(settings: Settings) -> dict[str, SignIn]:
+    """The adapters' console sign-ins, as the composition root registers them."""
+    return {"microsoft": MicrosoftSignIn(settings.graph), "google": GoogleSignIn(settings.gmail)}
+
+
 # ------------------------------------------------------------------------------------------ the data
 @dataclass
 class Other:
@@ -209,7 +217,8 @@ def site(engine: Engine, idps: Idps, dns: TxtServer) -> Site:
         ada = users.create_user(session, tenant, "ada@acme-law.com", "Ada Admin", role="Administrator")
     other = build_other(engine, settings)
     codes = RecordingCodeSender()
-    context = AppContext(engine, settings, consent_flows=consent_flows(settings), clock=lambda: FIXED_NOW,
+    context = AppContext(engine, settings, consent_flows=consent_flows(settings), sign_ins=sign_ins(settings),
+                         clock=lambda: FIXED_NOW,
                          resolver=DnsPythonResolver(["127.0.0.1"], port=dns.port, lifetime=2.0), code_sender=codes)
     return Site(world, ada, other, settings, context, create_app(context), idps, codes, dns,
                 Capture(engine, settings, clock=lambda: FIXED_NOW))
