@@ -104,3 +104,17 @@ class Decision:
     @property
     def logs(self) -> bool:
         return self.outcome is Outcome.LOGGED
+
+
+def refused(envelope: Envelope, reason: Reason, tenant_id: int | None, *, user_id: int | None = None,
+            notes: list[str] | None = None) -> Decision:
+    return Decision(Outcome.REFUSED, reason, envelope, tenant_id=tenant_id, user_id=user_id,
+                    subject=envelope.subject, from_=envelope.from_, sent_at=envelope.sent_at,
+                    notes=tuple(notes or ()))
+
+
+def unassigned(envelope: Envelope, tenant_id: int, user_id: int | None, reason: Reason,
+               notes: list[str]) -> Decision:
+    return Decision(Outcome.UNASSIGNED, reason, envelope, tenant_id=tenant_id, user_id=user_id,
+                    subject=envelope.subject.strip(), text=envelope.text, html=envelope.html,
+                    sent_at=envelope.sent_at, from_=envelope.from_, notes=tuple(notes))
