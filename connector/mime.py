@@ -4,13 +4,12 @@
 It is written for hostile input: the standard library's ``email`` package (``policy.default``)
 raises surprising exceptions on garbage headers, so every header is read on its own and falls
 back to its raw text; bodies in unknown charsets are decoded as UTF-8, else Windows-1252, with
-replacement characters. `html_to_text` is the text we store for HTML-only mail.
+replacement characters. HTML-only mail is stored as `connector.mail.html_text.html_to_text`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html as html_lib
 import mimetypes
 import re
 from collections.abc import Callable
@@ -23,8 +22,6 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import TypeVar
 
-import html2text
-
 from connector.envelope import (
     Address,
     Attachment,
@@ -36,27 +33,18 @@ from connector.envelope import (
 )
 from connector.errors import MimeError
 from connector.forwards import find_inline_forwards
+from connector.mail.html_text import html_to_text
 
 T = TypeVar("T")
 
 _MAX_DEPTH = 20  # nesting of multiparts / attached messages we follow
-_MAX_NESTING = 12  # nesting of HTML lists and quotes we indent
 _MAX_PARSED_HEADER = 16_384  # longer header values are read from their raw text only
-_NESTING_TAGS = frozenset({"ul", "ol", "dl", "blockquote"})
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
 _RECIPIENT_HEADERS = ("To", "Cc", "Bcc", "Delivered-To", "X-Original-To")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _ID_TOKEN = re.compile(r"<\s*([^<>\s]+)\s*>")
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
-_INVISIBLE_HTML = re.compile(r"<(script|style)\b[^<>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
 _ENCODED_WORDS = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:\s+=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)*")
-_CELL_END = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
-_UNCLOSED_TAG = re.compile(r"<(?=[^<>]*(?:<|\Z))")
-_TAG = re.compile(r"<[^<>]*>")
-_MAILTO_LINK = re.compile(r"\[([^\[\]]*)\]\(mailto:([^()\[\]?\s]+)(?:\?[^()\[\]]*)?\)")
-_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!])")
-_HEADING_MARK = re.compile(r"^#{1,6} +", re.MULTILINE)
-_BLANK_RUN = re.compile(r"\n{3,}")
 _SYNTHETIC_DOMAIN = "bcc-capture.invalid"
 _MIME_TYPES = mimetypes.MimeTypes()  # built-in table only: the same names on every machine
 
@@ -105,98 +93,43 @@ def parse(
             raise MimeError("not an e-mail: no From, no recipients, no Message-ID and no Subject")
         content = _Content()
         content.collect(msg, depth=0)
-        text = content.text()
-        return Envelope(
-            source=source,
-            internet_message_id=_message_id(message_id) or _synthetic_id(raw),
-            subject=subject,
-            mailbox=mailbox,
-            provider_message_id=provider_message_id,
-            thread_key=thread_key,
-            in_reply_to=_message_ids(_raw(headers, "In-Reply-To"), bare_ok=True),
-            references=_message_ids(" ".join(_raw_all(headers, "References"))),
-            from_=from_,
-            sender=_first(_addresses(headers, "Sender")),
-            reply_to=_addresses(headers, "Reply-To"),
-            to=recipients["To"],
-            cc=recipients["Cc"],
-            bcc=recipients["Bcc"],
-            delivered_to=_unique(recipients["Delivered-To"] + recipients["X-Original-To"]),
-            sent_at=_date(_raw(headers, "Date")),
-            text=text,
-            html=content.html_text(),
-            attachments=tuple(content.attachments),
-            direction=direction,
-            headers=tuple((name, decoded) for name, decoded, _ in headers),
-            forwarded=(*content.forwarded, *_inline_forwards(text)),
-            complete=True,
-        )
+        return _envelope(raw, headers, content, source=source, mailbox=mailbox,
+                         provider_message_id=provider_message_id, thread_key=thread_key, direction=direction)
     except MimeError:
         raise
     except Exception as exc:  # last resort: the email package has many undocumented failure modes
         raise MimeError(f"unreadable message ({type(exc).__name__}: {exc})") from exc
 
 
-def html_to_text(html: str) -> str:
-    """Readable plain text of an HTML body: no scripts or styles, links kept as ``[text](url)``."""
-    visible = _CELL_END.sub(r"\g<0> ", _defuse(_INVISIBLE_HTML.sub(" ", html)))  # keep table cells apart
-    converter = html2text.HTML2Text()
-    converter.body_width = 0  # never re-wrap: forwarded header lines must stay whole
-    converter.ignore_emphasis = True
-    converter.ignore_tables = True  # e-mail uses tables for layout, not data
-    converter.images_to_alt = True
-    converter.unicode_snob = True
-    converter.tag_callback = _nesting_limit()
-    try:
-        text = converter.handle(visible)
-    except Exception:  # html2text on pathological markup: fall back to stripping tags
-        text = html_lib.unescape(_TAG.sub(" ", visible))
-    text = _MAILTO_LINK.sub(_mailto_as_text, text)
-    text = _HEADING_MARK.sub("", _MARKDOWN_ESCAPE.sub(r"\1", text)).replace("\xa0", " ")
-    lines = [line.rstrip() for line in _LINE_BREAK.split(text)]
-    return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip()
-
-
-def _nesting_limit() -> Callable[[html2text.HTML2Text, str, dict[str, str | None], bool], bool]:
-    """An html2text tag callback ignoring lists/quotes nested deeper than any real mail does.
-
-    html2text indents every line by its depth, so 20 000 nested ``<ul>`` would make
-    gigabytes of spaces; past the limit, deeper levels are simply not indented further.
-    """
-    depth = 0
-
-    def skip(_: html2text.HTML2Text, tag: str, __: dict[str, str | None], start: bool) -> bool:
-        nonlocal depth
-        if tag not in _NESTING_TAGS:
-            return False
-        if start:
-            depth += 1
-            return depth > _MAX_NESTING
-        depth = max(depth - 1, 0)
-        return depth >= _MAX_NESTING  # the end of a start tag that was skipped
-
-    return skip
-
-
-def _defuse(html: str) -> str:
-    """Drop comments and escape every ``<`` that opens no complete tag.
-
-    Comments are invisible anyway; an unclosed one hides the rest, as in a browser. The
-    ``html.parser`` of our Python (3.11.7; see CVE-2025-6069) takes quadratic time on unclosed
-    tags and comments (``<a href='`` repeated: 180 kB, 50 s); after this it sees only whole tags.
-    """
-    kept, at = [], 0
-    while (start := html.find("<!--", at)) != -1:
-        kept.append(html[at:start])
-        end = html.find("-->", start + 4)
-        at = len(html) if end == -1 else end + 3
-    kept.append(html[at:])
-    return _UNCLOSED_TAG.sub("&lt;", "".join(kept))
-
-
-def _mailto_as_text(match: re.Match[str]) -> str:
-    label, email = match[1].strip(), match[2]
-    return email if label.lower() in ("", email.lower()) else f"{label} <{email}>"
+def _envelope(raw: bytes, headers: list[tuple[str, str, str]], content: _Content, *, source: Source, mailbox: str,
+              provider_message_id: str, thread_key: str, direction: Direction | None) -> Envelope:
+    recipients = {name: _addresses(headers, name) for name in _RECIPIENT_HEADERS}
+    text = content.text()
+    return Envelope(
+        source=source,
+        internet_message_id=_message_id(_raw(headers, "Message-ID")) or _synthetic_id(raw),
+        subject=_value(headers, "Subject"),
+        mailbox=mailbox,
+        provider_message_id=provider_message_id,
+        thread_key=thread_key,
+        in_reply_to=_message_ids(_raw(headers, "In-Reply-To"), bare_ok=True),
+        references=_message_ids(" ".join(_raw_all(headers, "References"))),
+        from_=_first(_addresses(headers, "From")),
+        sender=_first(_addresses(headers, "Sender")),
+        reply_to=_addresses(headers, "Reply-To"),
+        to=recipients["To"],
+        cc=recipients["Cc"],
+        bcc=recipients["Bcc"],
+        delivered_to=_unique(recipients["Delivered-To"] + recipients["X-Original-To"]),
+        sent_at=_date(_raw(headers, "Date")),
+        text=text,
+        html=content.html_text(),
+        attachments=tuple(content.attachments),
+        direction=direction,
+        headers=tuple((name, decoded) for name, decoded, _ in headers),
+        forwarded=(*content.forwarded, *_inline_forwards(text)),
+        complete=True,
+    )
 
 
 # --- headers -------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from connector.envelope import Address, Direction, Envelope, Source
 from connector.errors import MimeError
 from connector.forwards import find_inline_forwards, parse_addresses, parse_date
-from connector.mime import html_to_text, parse
+from connector.mail.html_text import html_to_text
+from connector.mime import parse
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "eml"
 SAMPLES = resources.files("emulators.samples")
