@@ -102,6 +102,8 @@ class Router:
             instructions, refusal = self._authorized(dropbox, sender, tenant_id)
         thread_id = self.repo.thread_for_keys(tenant_id, threads.lookup_keys(envelope))
         existing = self._existing(tenant_id, envelope, thread_id)
+        if existing is None and _claims_owner(envelope, owner):
+            return refused(envelope, Reason.FORGED_SENDER, tenant_id, user_id=owner.id)
         if not instructions and thread_id is None and existing is None:
             if refusal is not None:
                 return refused(envelope, refusal, tenant_id, user_id=owner.id)
@@ -190,3 +192,13 @@ class Router:
                     continue
             usable.append(address)
         return usable, (None if usable else refusal)
+
+
+def _claims_owner(envelope: Envelope, owner: User) -> bool:
+    """A copy the provider filed as received (not Graph Sent Items, no Gmail SENT label) whose From names
+    the mailbox's own user: a stranger wrote that From. The owner's own copies of a logged message (mail
+    to oneself) are another source of it, not a new message; mail whose folder is unknown (`ingest
+    --mailbox` of a user's own files) keeps trusting its From."""
+    claimed = envelope.from_ or envelope.sender
+    return (envelope.direction is Direction.RECEIVED and claimed is not None
+            and claimed.email == (owner.email or "").lower())

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     UNKNOWN_MATTER = "unknown_matter"
     UNKNOWN_PROJECT = "unknown_project"
     UNAUTHORIZED_SENDER = "unauthorized_sender"
+    FORGED_SENDER = "forged_sender"  # received mail whose From names the mailbox's own user
     TENANT_NOT_ENABLED = "tenant_not_enabled"
     DOMAIN_NOT_VERIFIED = "domain_not_verified"
     NO_PERMISSION = "role_lacks_permission"

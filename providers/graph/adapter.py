@@ -22,7 +22,7 @@ from msgraph.generated.users.item.messages.messages_request_builder import Messa
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from connector.config import Settings
-from connector.envelope import Direction, Envelope
+from connector.envelope import Envelope
 from connector.errors import PermanentError, ProviderError, Throttled, TokenExpired, TransientError, most_severe
 from connector.ports import ApiUsage, ChangePage, MailboxRef, Subscription
 from providers.graph import mapping, subscriptions
@@ -31,7 +31,8 @@ from providers.graph.client import BATCH_LIMIT, IMMUTABLE_IDS, LoopThread, Usage
 from providers.graph.push import GraphNotificationParser
 from providers.graph.signin import MicrosoftSignIn
 
-FOLDERS = ("sentitems", "inbox")  # Bcc is only visible on the sender's Sent Items copy
+SENT_ITEMS = "sentitems"
+FOLDERS = (SENT_ITEMS, "inbox")  # Bcc is only visible on the sender's Sent Items copy
 PAGE_SIZE = 50
 RECENT_LIMIT = 5_000  # a resync reads at most this many recent messages
 BATCH_ATTEMPTS = 3  # a $batch whose items keep failing is sent again twice, then the error goes to the engine
@@ -60,6 +61,7 @@ class GraphProvider:
         self.clock = clock
         self.auth = GraphAuth(settings.graph)
         self.usage_counter = Usage()
+        self._sent_items: dict[int, str] = {}  # mailbox id → Sent Items folder id
         self.loop = LoopThread()
         host = settings.graph.graph_url.split("//", 1)[-1].split("/", 1)[0].split(":")[0]
         verify: str | bool = settings.graph.ca_bundle or True
@@ -124,9 +126,9 @@ class GraphProvider:
                     if mapping.is_removed(message):
                         removed.append(message.id or "")
                         continue
-                    envelope = mapping.header_envelope(message, mailbox.address)
+                    envelope = mapping.header_envelope(message, mailbox.address, sent=folder == SENT_ITEMS)
                     if envelope is not None:
-                        envelopes.append(envelope.with_changes(direction=_direction(folder, envelope)))
+                        envelopes.append(envelope)
                 if page is not None and page.odata_next_link:
                     fresh[folder], more = page.odata_next_link, True
                 elif page is not None and page.odata_delta_link:
@@ -161,12 +163,14 @@ class GraphProvider:
 
     def _list(self, mailbox: MailboxRef, query: Any, limit: int) -> list[Envelope]:
         async def pages() -> list[Envelope]:
+            sent_items = await self._sent_items_id(mailbox)
             builder = self._user(mailbox).messages
             page = await call(builder.get(_config(query, page_size=100)), "messages")
             found: list[Envelope] = []
             while page is not None:
                 for message in page.value or []:
-                    envelope = mapping.header_envelope(message, mailbox.address)
+                    sent = message.parent_folder_id == sent_items
+                    envelope = mapping.header_envelope(message, mailbox.address, sent=sent)
                     if envelope is not None:
                         found.append(envelope)
                 if not page.odata_next_link or len(found) >= limit:
@@ -175,6 +179,15 @@ class GraphProvider:
             return found[:limit]
 
         return self._run(mailbox, pages)
+
+    async def _sent_items_id(self, mailbox: MailboxRef) -> str:
+        """The id of the mailbox's Sent Items (asked once per mailbox): `/messages` spans every folder."""
+        if mailbox.mailbox_id not in self._sent_items:
+            folder = await call(self._user(mailbox).mail_folders.by_mail_folder_id(SENT_ITEMS).get(), "mailFolders")
+            if folder is None or not folder.id:
+                raise PermanentError(f"no Sent Items folder for {mailbox.address}")
+            self._sent_items[mailbox.mailbox_id] = folder.id
+        return self._sent_items[mailbox.mailbox_id]
 
     # ------------------------------------------------------------------------------------ content
     def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
@@ -255,10 +268,6 @@ def _worth_waiting(error: BaseException) -> bool:
 def _wait(state: RetryCallState) -> float:
     error = state.outcome.exception() if state.outcome else None
     return error.retry_after if isinstance(error, Throttled) else 0.5 * 2 ** (state.attempt_number - 1)
-
-
-def _direction(folder: str, envelope: Envelope) -> Direction | None:
-    return Direction.SENT if folder == "sentitems" else envelope.direction
 
 
 def build(settings: Settings, clock: Callable[[], datetime]) -> tuple[GraphProvider, GraphNotificationParser]:

@@ -48,15 +48,17 @@ def is_removed(message: Message) -> bool:
     return "@removed" in (message.additional_data or {})
 
 
-def header_envelope(message: Message, mailbox: str, sent_folder_id: str | None = None) -> Envelope | None:
-    """A header-only envelope, or None for items that are not mail (drafts without an id)."""
+def header_envelope(message: Message, mailbox: str, *, sent: bool) -> Envelope | None:
+    """A header-only envelope, or None for items that are not mail (drafts without an id).
+
+    ``sent`` says whether the message lies in the mailbox's Sent Items: only where Exchange put it
+    tells the owner's own mail apart, never the ``from`` a stranger can write.
+    """
     if not message.internet_message_id or not message.id:
         return None
     headers = tuple((h.name or "", h.value or "") for h in message.internet_message_headers or [])
     by_name = {name.lower(): value for name, value in headers}
     sender = _one(message.from_)
-    sent = (sent_folder_id is not None and message.parent_folder_id == sent_folder_id) or (
-        sender is not None and sender.email == mailbox.lower())
     return Envelope(
         source=Source.GRAPH, internet_message_id=normalize_message_id(message.internet_message_id),
         subject=message.subject or "", mailbox=mailbox.lower(), provider_message_id=message.id,

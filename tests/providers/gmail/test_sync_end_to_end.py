@@ -34,7 +34,7 @@ from emulators.postoffice import PostOffice
 from providers.gmail.adapter import GmailProvider, build
 from providers.gmail.push import PushParser
 from tests.conftest import build_world
-from tests.inspect_db import count, logged
+from tests.inspect_db import audit_reasons, count, logged
 
 from .conftest import MAIL_SCOPE, PUSH_SA, TOPIC, PushReceiver, connect, gmail, send
 
@@ -229,3 +229,18 @@ def test_a_quota_storm_makes_the_mailbox_back_off_then_catch_up(office: Office) 
     calls = [c.status for c in office.emulator.request_log(ALICE) if c.method == HISTORY_LIST]
     assert calls[-3:] == [429, 429, 200]  # one call per allowed attempt: no hammering
     assert office.mailbox().attempts == 0
+
+
+def test_a_stranger_writing_as_alice_in_a_logged_thread_is_refused(office: Office) -> None:
+    first = office.alice_sends(CAROL, "Smith v. Jones: settlement", Bcc=DROPBOX)
+    office.sync()
+    assert logged(office.engine, first) is not None
+    msg = EmailMessage()  # the envelope sender is a stranger; only the From lies
+    msg["From"], msg["To"], msg["Cc"] = f"Alice Archer <{ALICE}>", ALICE, DROPBOX
+    msg["Subject"], msg["In-Reply-To"], msg["References"] = "Re: Smith v. Jones: settlement", first, first
+    msg["Message-ID"] = make_msgid(domain="evil.example")
+    msg.set_content("Please wire the settlement to the new account.")
+    forged = office.post_office.send("mallory@evil.example", msg.as_bytes())
+    office.sync()
+    assert logged(office.engine, forged) is None  # not filed as mail Alice sent
+    assert "forged_sender" in audit_reasons(office.engine, "refused")

@@ -170,3 +170,12 @@ def test_a_notification_arriving_during_a_sync_step_is_not_lost(office: Office) 
         row = session.get(Mailbox, alice.id)
         assert row is not None and row.pending_since is not None  # still pending: the news was not dropped
         assert row.next_sync_at is not None and row.next_sync_at <= datetime.now(UTC)  # due again at once
+
+
+def test_a_stranger_writing_as_alice_is_refused_not_filed_as_her_mail(office: Office) -> None:
+    forged = mail("Alice Archer <alice@acme-law.com>", ["alice@acme-law.com"], cc=[MATTER],
+                  subject="Please wire the settlement", message_id="<forged1@evil.example>")
+    office.send("mallory@evil.example", forged)  # the envelope sender is the stranger; only the From lies
+    office.settle()
+    assert db.logged(office.engine, "<forged1@evil.example>") is None
+    assert "forged_sender" in db.audit_reasons(office.engine, "refused")
