@@ -113,6 +113,7 @@ class Envelope:
     # True: only ids, the provider thread key and the direction are known (e.g. a Gmail history
     # record); the engine asks the provider for the headers when it cannot decide without them.
     ids_only: bool = False
+    problems: tuple[str, ...] = ()  # what the parser could not read or cut at a limit (kept as notes)
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()

@@ -69,6 +69,7 @@ class Filer:
         if existing is None and not view.subject:
             return refused(envelope, Reason.MISSING_SUBJECT, tenant_id, user_id=acting.id)
         filing = self._resolve_addresses(instructions, tenant_id)
+        filing.notes.extend(envelope.problems)  # what the parser could not read stays visible with the mail
         self._add_references_and_thread(filing, envelope, view, tenant_id, thread_id)
         people_addresses = self._participant_addresses(envelope, view, filing)
         people = contacts.classify(people_addresses, tenant_id, self.repo, self.domains, exclusions)

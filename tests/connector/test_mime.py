@@ -13,11 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector import mime
 from connector.envelope import Address, Direction, Envelope, Source
 from connector.errors import MimeError
 from connector.forwards import find_inline_forwards, parse_addresses, parse_date
 from connector.mail.html_text import html_to_text
 from connector.mime import parse
+from tests.mailbuilder import mail
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "eml"
 SAMPLES = resources.files("emulators.samples")
@@ -675,3 +677,45 @@ def test_same_bytes_give_equal_envelopes() -> None:
     for name in READABLE:
         assert fixture(name) == fixture(name), name
         assert_storable(fixture(name))
+
+
+# --- hostile mail: keep what parses, note the rest -------------------------------------------------
+def _with_attachment(part_headers: bytes, body: bytes) -> bytes:
+    return (b"From: Mallory <m@evil.example>\r\nTo: alice@acme-law.com\r\nSubject: Invoice\r\n"
+            b"Message-ID: <poison@evil.example>\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n"
+            b"Please see the attachment.\r\n--XX\r\n" + part_headers + b"\r\n\r\n" + body + b"\r\n--XX--\r\n")
+
+
+def test_an_attachment_in_a_codec_that_refuses_replacement_keeps_the_message() -> None:
+    raw = _with_attachment(b'Content-Type: text/plain; charset="idna"\r\nContent-Disposition: attachment; '
+                           b"filename=a.txt\r\nContent-Transfer-Encoding: 8bit", b"\xe9\xe8\xff abc")
+    envelope = parse(raw)
+    assert envelope.text == "Please see the attachment."
+    [attachment] = envelope.attachments
+    assert attachment.name == "a.txt" and attachment.content == b"\xe9\xe8\xff abc"
+
+
+def test_a_references_flood_keeps_the_thread_root_and_the_latest_ids_and_says_so() -> None:
+    ids = [f"<r{n}@x.example>" for n in range(70_000)]
+    envelope = parse(mail("Carol <carol@clientco.com>", ["alice@acme-law.com"], references=ids))
+    assert len(envelope.references) == mime.MAX_REFERENCES
+    assert envelope.references[0] == "<r0@x.example>" and envelope.references[-1] == "<r69999@x.example>"
+    assert any("70000 References" in problem for problem in envelope.problems)
+
+
+def test_a_parameter_flood_is_cut_before_the_email_package_reads_it() -> None:
+    flood = b"".join(b"; name*%d*=utf-8''a%d" % (n, n) for n in range(50_000))
+    envelope = parse(_with_attachment(b"Content-Type: application/octet-stream" + flood +
+                                      b"\r\nContent-Disposition: attachment", b"abc"))
+    assert envelope.text == "Please see the attachment." and len(envelope.attachments) == 1
+    assert any("50000 parameters" in problem for problem in envelope.problems)
+
+
+def test_mime_nesting_beyond_the_limit_is_noted_and_the_outer_text_kept() -> None:
+    raw = b"From: m@evil.example\r\nTo: alice@acme-law.com\r\nSubject: Deep\r\nMIME-Version: 1.0\r\n"
+    for level in range(60):
+        raw += b"Content-Type: multipart/mixed; boundary=B%d\r\n\r\n--B%d\r\n" % (level, level)
+    envelope = parse(raw + b"Content-Type: text/plain\r\n\r\ndeep inside\r\n")
+    assert envelope.subject == "Deep"
+    assert any("nesting deeper than" in problem for problem in envelope.problems)

@@ -444,3 +444,15 @@ def test_unknown_dropbox_address_is_refused(world: World, capture: Capture) -> N
     applied = capture.process(to_dropbox(mail(ALICE, ["nobody+1@bcc.example.com"], message_id="<nb@a>")))
     assert (applied.outcome, applied.reason) == (Outcome.REFUSED, Reason.UNKNOWN_ADDRESS)
 
+
+
+def test_a_mail_with_an_unreadable_part_is_filed_with_a_note_saying_what_was_not_read(world: World,
+                                                                                      capture: Capture) -> None:
+    ids = [f"<r{n}@x.example>" for n in range(200)]
+    raw = mail(ALICE, ["carol@clientco.com"], bcc=[MATTER], message_id="<flood@a>", references=ids)
+    capture.process(to_dropbox(raw))
+    found = db.logged(world.engine, "<flood@a>")
+    assert found is not None and found.filed_under == {"matter:10802"}
+    with world.session() as session:
+        activity = session.get(Activity, found.activity.id)
+        assert activity is not None and any("200 References" in note for note in activity.notes)

@@ -1,0 +1,155 @@
+"""Header fields of an RFC 5322 message, read one by one so that no malformed field loses the others.
+
+The standard library's ``policy.default`` raises surprising exceptions on garbage headers, so each
+field is parsed on its own and falls back to its raw text (RFC 2047 words decoded by hand); addresses
+that do not parse are skipped; an unparseable Date is None.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import TypeVar
+
+from connector.envelope import Address, normalize_message_id
+
+T = TypeVar("T")
+_MAX_PARSED_HEADER = 16_384  # longer header values are read from their raw text only
+MAX_HEADERS = 1_000  # header fields read per message or part (real mail has well under 200)
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_ID_TOKEN = re.compile(r"<\s*([^<>\s]+)\s*>")
+_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
+_ENCODED_WORDS = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:\s+=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)*")
+_SYNTHETIC_DOMAIN = "bcc-capture.invalid"
+
+Headers = list[tuple[str, str, str]]  # (name, decoded value, raw unfolded value), in order
+
+def safe(read: Callable[[], T], default: T) -> T:
+    try:
+        return read()
+    except Exception:
+        return default
+
+
+def read(msg: Message) -> list[tuple[str, str, str]]:
+    """(name, decoded value, raw unfolded value) of every header, in order."""
+    headers = []
+    for name, value in itertools.islice(msg.raw_items(), MAX_HEADERS):
+        raw = _repair("".join(LINE_BREAK.split(str(value)))).strip()
+        decoded = None
+        # Undeclared 8-bit bytes: the policy would make them U+FFFD. Huge values: its parser is
+        # quadratic on some (a 140 kB To: takes seconds); the raw text is as good for those.
+        if len(str(value)) <= _MAX_PARSED_HEADER and not _has_escaped_bytes(str(value)):
+            decoded = safe(lambda n=name, v=value: str(msg.policy.header_fetch_parse(n, v)), None)
+        headers.append((name, clean(decoded).strip() if decoded is not None else _decode_words(raw), raw))
+    return headers
+
+
+def raw(headers: list[tuple[str, str, str]], name: str) -> str:
+    """The first such header's raw text ("" if absent)."""
+    return next(iter(raw_all(headers, name)), "")
+
+
+def raw_all(headers: list[tuple[str, str, str]], name: str) -> list[str]:
+    wanted = name.lower()
+    return [raw for key, _, raw in headers if key.lower() == wanted]
+
+
+def value(headers: list[tuple[str, str, str]], name: str) -> str:
+    wanted = name.lower()
+    return next((decoded for key, decoded, _ in headers if key.lower() == wanted), "")
+
+
+def _has_escaped_bytes(text: str) -> bool:
+    return any("\udc80" <= char <= "\udcff" for char in text)
+
+
+def _repair(text: str) -> str:
+    """Undo the parser's surrogate escapes of undeclared 8-bit header bytes (UTF-8, else cp1252)."""
+    if not _has_escaped_bytes(text):
+        return clean(text)
+    return decode_bytes(text.encode("utf-8", "surrogateescape"), None)
+
+
+def clean(text: str) -> str:
+    return text.replace("\x00", "")
+
+
+def _decode_words(text: str) -> str:
+    """RFC 2047 encoded words → text; a run of words that cannot be decoded stays as it is."""
+    return _ENCODED_WORDS.sub(_decode_word_run, text) if "=?" in text else text
+
+
+def _decode_word_run(run: re.Match[str]) -> str:
+    return clean(safe(lambda: str(make_header(decode_header(run[0]))), run[0]))
+
+
+def addresses(headers: list[tuple[str, str, str]], name: str) -> tuple[Address, ...]:
+    values = raw_all(headers, name)
+    found = []
+    for display, email in safe(lambda: getaddresses(values), []):
+        email = email.strip()
+        if not _EMAIL.match(email) and " " in email:  # "Alice Archer alice@acme-law.com"
+            display, _, email = email.rpartition(" ")
+        if _EMAIL.match(email):
+            name = _decode_words(display).strip().strip("\"'").strip()
+            found.append(Address(email=email, name="" if name.lower() == email.lower() else name))
+    return unique(tuple(found))
+
+
+def unique(addresses: tuple[Address, ...]) -> tuple[Address, ...]:
+    first_seen: dict[str, Address] = {}
+    for address in addresses:
+        first_seen.setdefault(address.email, address)
+    return tuple(first_seen.values())
+
+
+def first(addresses: tuple[Address, ...]) -> Address | None:
+    return addresses[0] if addresses else None
+
+
+def message_ids(value: str, *, bare_ok: bool = False) -> tuple[str, ...]:
+    ids = [normalize_message_id(token) for token in _ID_TOKEN.findall(value)]
+    if not ids and bare_ok and value.strip() and not any(c.isspace() or c in "<>" for c in value.strip()):
+        ids = [normalize_message_id(value)]
+    return tuple(dict.fromkeys(ids))
+
+
+def message_id(value: str) -> str:
+    return next(iter(message_ids(value, bare_ok=True)), "")
+
+
+def synthetic_id(raw: bytes) -> str:
+    return f"<{hashlib.sha256(raw).hexdigest()}@{_SYNTHETIC_DOMAIN}>"
+
+
+def date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except Exception:
+        return None
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Text in the declared charset; undeclared, unknown or wrong charsets never raise."""
+    label = (charset or "").strip().lower()
+    if label in ("iso-8859-1", "iso_8859-1", "latin-1", "latin1", "l1"):
+        label = "windows-1252"  # what senders mean by it (as every browser assumes)
+    if label and label not in ("us-ascii", "ascii"):
+        try:
+            return clean(data.decode(label, "replace"))
+        except Exception:  # unknown label, or a codec that is not a text encoding
+            pass
+    try:
+        return clean(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return clean(data.decode("windows-1252", "replace"))
