@@ -27,7 +27,8 @@ Providers import only this module, the envelope and the ports (`connector.ports`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
+from dataclasses import dataclass
 
 
 class ConnectorError(Exception):
@@ -120,3 +121,29 @@ def most_severe(errors: Sequence[ProviderError]) -> ProviderError:
         index = next((i for i, kind in enumerate(SEVERITY) if isinstance(error, kind)), len(SEVERITY))
         return index, -error.retry_after if isinstance(error, Throttled) else 0.0
     return min(errors, key=rank)
+
+
+ANY_STATUS = range(100, 600)
+
+
+@dataclass(frozen=True)
+class StatusRule:
+    """One row of a provider client's table from an HTTP error answer to the error it raises.
+
+    A row matches when the status is among ``statuses``, one of the answer's error codes/reasons (lower
+    case) is in ``codes`` (or ``codes`` is empty), and the call went to ``endpoint`` (or it is empty).
+    """
+
+    kind: type[ProviderError]
+    statuses: Container[int] = ANY_STATUS
+    codes: frozenset[str] = frozenset()
+    endpoint: str = ""
+
+    def matches(self, status: int, codes: set[str], endpoint: str) -> bool:
+        return (status in self.statuses and (not self.codes or bool(self.codes & codes))
+                and (not self.endpoint or self.endpoint == endpoint))
+
+
+def error_kind(rules: Sequence[StatusRule], status: int, codes: set[str], endpoint: str) -> type[ProviderError]:
+    """The kind of the first row that matches; PermanentError when none does."""
+    return next((rule.kind for rule in rules if rule.matches(status, codes, endpoint)), PermanentError)

@@ -3,14 +3,9 @@
 httplib2 is not thread-safe, so every operation (`GmailClient.open`) gets its own ``Http`` and
 service; building from the shipped discovery document is cheap. Credentials are cached per mailbox
 so a refreshed access token is reused by later operations. Every foreign exception leaves this
-module as a `connector.errors.ProviderError`:
-
-    429, 403 rateLimitExceeded/userRateLimitExceeded  → Throttled(retry_after)
-    5xx, backendError, socket/httplib2/transport errors → TransientError
-    404 from history.list                              → CursorExpired
-    401 (google-auth already refreshed and replayed)   → TokenExpired
-    RefreshError invalid_grant / unauthorized_client   → GrantRevoked
-    any other 4xx                                      → PermanentError
+module as a `connector.errors.ProviderError`: HTTP error answers through the `STATUS_RULES` table
+(the first matching row decides, anything else is a PermanentError), a refused token refresh
+(invalid_grant, unauthorized_client) as GrantRevoked, socket/httplib2/transport errors as TransientError.
 """
 
 from __future__ import annotations
@@ -45,9 +40,11 @@ from connector.errors import (
     GrantRevoked,
     PermanentError,
     ProviderError,
+    StatusRule,
     Throttled,
     TokenExpired,
     TransientError,
+    error_kind,
     most_severe,
 )
 from connector.ports import ApiUsage, MailboxRef
@@ -64,7 +61,15 @@ UNITS = {
     "gmail.users.messages.get": 5, "gmail.users.threads.get": 10, "gmail.users.watch": 100,
     "gmail.users.stop": 50,
 }
-RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+# A Gmail API error answer → the connector's error: the first row that matches decides (reasons in lower case).
+STATUS_RULES = (
+    StatusRule(Throttled, statuses=(429,)),
+    StatusRule(Throttled, statuses=(403,), codes=frozenset({"ratelimitexceeded", "userratelimitexceeded"})),
+    StatusRule(TransientError, statuses=range(500, 600)),
+    StatusRule(TransientError, codes=frozenset({"backenderror"})),
+    StatusRule(CursorExpired, statuses=(404,), endpoint="gmail.users.history.list"),
+    StatusRule(TokenExpired, statuses=(401,)),
+)
 REVOKED_GRANT = ("invalid_grant", "unauthorized_client")
 _RETRY_AT = re.compile(r"Retry after (\S+)")
 
@@ -170,15 +175,10 @@ def translate(exc: BaseException, method: str, now: datetime) -> ProviderError |
         status = exc.resp.status if exc.resp is not None else 0
         reasons, message = _error_body(exc)
         text = f"{method}: {status} {message or exc.reason}"
-        if status == 429 or (status == 403 and reasons & RATE_REASONS):
+        kind = error_kind(STATUS_RULES, status, {r.lower() for r in reasons}, method)
+        if kind is Throttled:
             return Throttled(text, retry_after=retry_after(exc, now), endpoint=method, status=status)
-        if status >= 500 or "backendError" in reasons:
-            return TransientError(text, endpoint=method, status=status)
-        if status == 404 and method == "gmail.users.history.list":
-            return CursorExpired(text, endpoint=method, status=status)
-        if status == 401:
-            return TokenExpired(text, endpoint=method, status=status)
-        return PermanentError(text, endpoint=method, status=status)
+        return kind(text, endpoint=method, status=status)
     if isinstance(exc, TransportError | httplib2.HttpLib2Error | OSError):
         return TransientError(f"{method}: {type(exc).__name__}: {exc}", endpoint=method)
     if isinstance(exc, ClientError):

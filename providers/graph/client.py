@@ -39,9 +39,11 @@ from connector.errors import (
     GrantRevoked,
     PermanentError,
     ProviderError,
+    StatusRule,
     Throttled,
     TokenExpired,
     TransientError,
+    error_kind,
 )
 
 T = TypeVar("T")
@@ -147,19 +149,25 @@ def translate(error: BaseException, endpoint: str = "") -> ProviderError:
     return PermanentError(f"{type(error).__name__}: {error}", endpoint=endpoint)
 
 
+# A Graph error answer → the connector's error: the first row that matches decides (codes in lower case).
+STATUS_RULES = (
+    StatusRule(Throttled, statuses=(429, 503, 509)),
+    StatusRule(Throttled, codes=frozenset({"toomanyrequests", "applicationthrottled"})),
+    StatusRule(CursorExpired, statuses=(410,)),
+    StatusRule(CursorExpired, codes=frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})),
+    StatusRule(TokenExpired, statuses=(401,)),
+    StatusRule(GrantRevoked, statuses=(403,),
+               codes=frozenset({"erroraccessdenied", "accessdenied", "authorization_requestdenied"})),
+    StatusRule(TransientError, statuses=range(500, 600)),
+)
+
+
 def from_status(status: int, code: str, headers: Mapping[str, Any], message: str, endpoint: str = "") -> ProviderError:
     """A Graph error answer (a whole response or one `$batch` item) → the connector's error tree."""
-    if status in (429, 503, 509) or code in ("TooManyRequests", "ApplicationThrottled"):
+    kind = error_kind(STATUS_RULES, status, {code.lower()}, endpoint)
+    if kind is Throttled:
         return Throttled(message, retry_after=_retry_after(headers), endpoint=endpoint, status=status)
-    if status == 410 or code.lower() in ("syncstatenotfound", "resyncrequired", "syncstateinvalid"):
-        return CursorExpired(message, endpoint=endpoint, status=status)
-    if status == 401:
-        return TokenExpired(message, endpoint=endpoint, status=status)
-    if status == 403 and code in ("ErrorAccessDenied", "AccessDenied", "Authorization_RequestDenied"):
-        return GrantRevoked(message, endpoint=endpoint, status=status)
-    if status >= 500:
-        return TransientError(message, endpoint=endpoint, status=status)
-    return PermanentError(message, endpoint=endpoint, status=status)
+    return kind(message, endpoint=endpoint, status=status)
 
 
 def _error_code(error: APIError) -> str:
