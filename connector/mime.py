@@ -37,6 +37,7 @@ _MAX_DEPTH = 20  # nesting of multiparts / attached messages we follow
 MAX_REFERENCES = 100  # References kept: the first (the thread's root) and the latest 99 (RFC 5322 3.6.4)
 MAX_PARAMETERS = 64  # Content-Type/-Disposition parameters: the email package parses RFC 2231 floods in O(n²)
 MAX_PARTS = 2_000  # MIME parts walked
+MAX_ADDRESSES = 1_000  # addresses kept per recipient field (each is looked up: a database has bind limits)
 PARSE_SECONDS = 10.0  # the walk of the MIME tree stops (keeping what it read) after this long
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
 _RECIPIENT_HEADERS = ("To", "Cc", "Bcc", "Delivered-To", "X-Original-To")
@@ -111,6 +112,10 @@ def _message(raw: bytes, problems: list[str]) -> Message:
 def _envelope(raw: bytes, headers: list[tuple[str, str, str]], content: _Content, *, source: Source, mailbox: str,
               provider_message_id: str, thread_key: str, direction: Direction | None) -> Envelope:
     recipients = {name: fields.addresses(headers, name) for name in _RECIPIENT_HEADERS}
+    for name, found in recipients.items():
+        if len(found) > MAX_ADDRESSES:
+            content.problems.append(f"{len(found)} addresses in {name}: kept the first {MAX_ADDRESSES}")
+            recipients[name] = found[:MAX_ADDRESSES]
     text = content.text()
     references = fields.message_ids(" ".join(fields.raw_all(headers, "References")))
     if len(references) > MAX_REFERENCES:

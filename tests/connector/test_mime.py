@@ -719,3 +719,10 @@ def test_mime_nesting_beyond_the_limit_is_noted_and_the_outer_text_kept() -> Non
     envelope = parse(raw + b"Content-Type: text/plain\r\n\r\ndeep inside\r\n")
     assert envelope.subject == "Deep"
     assert any("nesting deeper than" in problem for problem in envelope.problems)
+
+
+def test_a_recipient_flood_is_cut_to_the_limit_and_noted() -> None:
+    to = [f"user{n}@flood.example" for n in range(5_000)]
+    envelope = parse(mail("Mallory <m@evil.example>", to))
+    assert len(envelope.to) == mime.MAX_ADDRESSES and envelope.to[0].email == "user0@flood.example"
+    assert any("5000 addresses in To" in problem for problem in envelope.problems)
