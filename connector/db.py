@@ -18,7 +18,9 @@ from sqlmodel import Session, create_engine
 
 from connector.errors import DatabaseNotMigrated
 
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+# An installed wheel carries the migrations as connector/migrations (setup.py); a source checkout has alembic/.
+_SHIPPED = Path(__file__).resolve().parent / "migrations"
+ALEMBIC_DIR = _SHIPPED if _SHIPPED.is_dir() else Path(__file__).resolve().parent.parent / "alembic"
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -490,7 +490,12 @@ def serve(host: str = "127.0.0.1", port: int = 8080,
 def _add_plugin_commands() -> None:
     """Commands other installed distributions contribute (``bcc-capture emulate`` from bcc-capture-emulators)."""
     for entry in entry_points(group="bcc_capture.commands"):
-        app.command(entry.name)(fails_cleanly(entry.load()))
+        try:
+            command = entry.load()
+        except ImportError as exc:  # a half-installed plugin must not take the product's CLI down with it
+            typer.echo(f"warning: command {entry.name!r} unavailable ({exc})", err=True)
+            continue
+        app.command(entry.name)(fails_cleanly(command))
 
 
 _add_plugin_commands()
