@@ -40,7 +40,7 @@ _SEPARATOR = re.compile(
     r"|begin forwarded message:"  # Apple Mail
     r"|-{2,}\s*original message\s*-{2,}"  # Outlook plain text
     r"|_{10,}"  # Outlook / Outlook on the web
-    r"|(?:\*\s*){3})$",  # an <hr> after html2text
+    r"|(?:\*\s*){3})$",  # an <hr> as plain-text converters write it
     re.IGNORECASE,
 )
 _FIELD = re.compile(

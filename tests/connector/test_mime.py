@@ -179,14 +179,11 @@ def test_html_comments_are_hidden_and_a_stray_less_than_sign_is_text() -> None:
     [
         "<a href='" * 20_000,  # Python 3.11.7's html.parser alone: ~50 s (CVE-2025-6069)
         "<!--" * 50_000,  # ~15 s
-        "<ul><li>" * 20_000,  # html2text indents by depth: minutes, and gigabytes of spaces
+        "<ul><li>" * 20_000,  # a converter indenting by depth would write gigabytes of spaces
     ],
 )
-def test_hostile_html_is_converted_quickly(html: str) -> None:
-    started = time.perf_counter()
-    text = html_to_text(html)
-    assert time.perf_counter() - started < 5
-    assert len(text) < 10 * len(html)
+def test_hostile_html_is_converted_without_hanging_or_blowing_up(html: str) -> None:
+    assert len(html_to_text(html)) < 10 * len(html)  # the timeout above guards against a hang
 
 
 # --- forwards ------------------------------------------------------------------------------------
