@@ -9,6 +9,8 @@ the one entry point; nothing is read at import time.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connector.errors import ConfigError
 
@@ -149,7 +151,14 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlSource(settings_cls))
+        return (init_settings, _EnvWithoutFiles(settings_cls), _YamlSource(settings_cls))
+
+
+class _EnvWithoutFiles(EnvSettingsSource):
+    """The environment, less ``…_FILE`` variables: those name files the settings are read from."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name: value for name, value in super()._load_env_vars().items() if not name.endswith("_file")}
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -185,8 +194,9 @@ def settings_path() -> Path | None:
 
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, turning validation errors into a ConfigError that names the key."""
+    _warn_about_unknown_variables()
     try:
-        settings = Settings(**overrides)
+        settings = Settings(**{**_secret_files(), **overrides})
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "settings"
@@ -199,3 +209,39 @@ def load_settings(**overrides: Any) -> Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+def _secret_files() -> dict[str, Any]:
+    """``BCC_CAPTURE_<NAME>_FILE=/run/secrets/x``: the setting ``<NAME>`` read from that file (container
+    secrets), unless ``BCC_CAPTURE_<NAME>`` itself is set."""
+    values: dict[str, Any] = {}
+    for name, path in os.environ.items():
+        if not (name.startswith(ENV_PREFIX) and name.endswith("_FILE")) or name.removesuffix("_FILE") in os.environ:
+            continue
+        try:
+            secret = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(name, f"cannot read {path}: {exc.strerror}") from exc
+        *sections, key = name.removeprefix(ENV_PREFIX).removesuffix("_FILE").lower().split("__")
+        target = values
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[key] = secret
+    return values
+
+
+# Variables with the prefix that are not settings: where the settings file is, and the test harness's own.
+_NOT_SETTINGS = frozenset({"SETTINGS", "TEST_PG", "CHAOS"})
+
+
+def _warn_about_unknown_variables() -> None:
+    """A misspelled ``BCC_CAPTURE_*`` variable would be silently ignored: name it on stderr."""
+    sections = Settings.model_fields
+    for name in os.environ:
+        if not name.startswith(ENV_PREFIX) or name.endswith("_FILE") or name.removeprefix(ENV_PREFIX) in _NOT_SETTINGS:
+            continue
+        section, _, key = name.removeprefix(ENV_PREFIX).lower().partition("__")
+        field = sections.get(section)
+        known = field is not None and (not key or key in getattr(field.annotation, "model_fields", {}))
+        if not known:
+            print(f"warning: {name} is not a bcc-capture setting and is ignored", file=sys.stderr)

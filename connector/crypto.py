@@ -1,14 +1,17 @@
 """Encryption at rest for OAuth tokens (Fernet: AES-128-CBC + HMAC-SHA256, from `cryptography`).
 
-The key comes from ``BCC_CAPTURE_SECRET_KEY``. In development mode a key is generated once and
-kept in ``var/dev-secret.key`` so the demo needs no set-up; production refuses to start without one.
+The key comes from ``BCC_CAPTURE_SECRET_KEY`` (or the file ``BCC_CAPTURE_SECRET_KEY_FILE`` names). It
+may list several keys, comma-separated, newest first: new tokens are encrypted with the first, stored
+ones are read with any (`MultiFernet`), and `bcc-capture secret rotate` re-encrypts them all with the
+first so the old keys can be dropped. In development mode a key is generated once and kept in
+``var/dev-secret.key`` so the demo needs no set-up; production refuses to start without one.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from connector.config import Mode, Settings
 from connector.errors import ConfigError
@@ -28,13 +31,18 @@ def secret_key(settings: Settings) -> bytes:
     return DEV_KEY_FILE.read_bytes().strip()
 
 
+def new_key() -> str:
+    return Fernet.generate_key().decode()
+
+
 class TokenCipher:
     def __init__(self, key: bytes) -> None:
+        """``key``: one Fernet key, or several comma-separated (newest first)."""
         try:
-            self._fernet = Fernet(key)
+            self._fernet = MultiFernet([Fernet(part.strip()) for part in key.split(b",") if part.strip()])
         except (ValueError, TypeError) as exc:
-            raise ConfigError("secret_key", "must be a urlsafe-base64 32-byte Fernet key "
-                              "(make one with `bcc-capture secret new`)") from exc
+            raise ConfigError("secret_key", "must be urlsafe-base64 32-byte Fernet keys, comma-separated, newest "
+                              "first (make one with `bcc-capture secret new`)") from exc
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -43,7 +51,16 @@ class TokenCipher:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
-            raise ConfigError("secret_key", "cannot decrypt stored tokens: the key changed") from exc
+            raise ConfigError("secret_key", "cannot decrypt stored tokens: the key changed (list the old key "
+                              "after the new one in BCC_CAPTURE_SECRET_KEY, then run `bcc-capture secret rotate`)"
+                              ) from exc
+
+    def rotate(self, token: str) -> str:
+        """The same plaintext, encrypted with the newest key."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ConfigError("secret_key", "cannot decrypt stored tokens: none of the keys fits") from exc
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenCipher:

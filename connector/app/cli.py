@@ -30,6 +30,7 @@ from connector.services.dns_verify import DnsPythonResolver
 app = typer.Typer(help="Email capture: Bcc dropbox addresses and thread following for Outlook and Gmail.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+secret_app = typer.Typer(help="The token-encryption key: make one, rotate to a new one.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Companies (level 1 of enablement).", no_args_is_help=True)
 role_app = typer.Typer(help="Roles and the 'use email capture' permission (level 2).", no_args_is_help=True)
 user_app = typer.Typer(help="Users (level 3), dropbox addresses, sender addresses.", no_args_is_help=True)
@@ -39,8 +40,8 @@ exclude_app = typer.Typer(help="Addresses and @domains never treated as contacts
 record_app = typer.Typer(help="Matters, projects, customers, contacts, leads, cases, opportunities.",
                          no_args_is_help=True)
 unassigned_app = typer.Typer(help="Mail that matched no contact (F12).", invoke_without_command=True)
-for sub, name in ((db_app, "db"), (tenant_app, "tenant"), (role_app, "role"), (user_app, "user"),
-                  (exclude_app, "exclude"), (record_app, "record"), (unassigned_app, "unassigned")):
+for sub, name in ((db_app, "db"), (secret_app, "secret"), (tenant_app, "tenant"), (role_app, "role"),
+                  (user_app, "user"), (exclude_app, "exclude"), (record_app, "record"), (unassigned_app, "unassigned")):
     app.add_typer(sub, name=name)
 user_app.add_typer(address_app, name="address")
 user_app.add_typer(sender_app, name="sender")
@@ -99,6 +100,28 @@ def db_upgrade() -> None:
     engine = _engine(check=False)
     upgrade(engine)
     typer.echo(f"database {engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+# --------------------------------------------------------------------------------------------- secrets
+@secret_app.command("new")
+@fails_cleanly
+def secret_new() -> None:
+    """Print a new token-encryption key (put it first in BCC_CAPTURE_SECRET_KEY, the old one after a comma)."""
+    from connector.crypto import new_key
+
+    typer.echo(new_key())
+
+
+@secret_app.command("rotate")
+@fails_cleanly
+def secret_rotate() -> None:
+    """Re-encrypt every stored token with the first key of BCC_CAPTURE_SECRET_KEY; then drop the old keys."""
+    from connector.crypto import TokenCipher
+    from connector.services import secrets
+
+    with _session() as session:
+        count = secrets.rotate(session, TokenCipher.from_settings(_settings()))
+    typer.echo(f"{count} stored token(s) re-encrypted with the newest key; the older keys can now be removed")
 
 
 # --------------------------------------------------------------------------------------------- tenants

@@ -47,3 +47,25 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch: pytest.Mo
         load_settings()
     monkeypatch.setenv("BCC_CAPTURE_SECRET_KEY", "x" * 44)
     assert load_settings().mode is Mode.PRODUCTION
+
+
+def test_a_setting_can_come_from_a_secrets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "graph_client_secret"
+    secret.write_text("s3cret\n")
+    monkeypatch.setenv("BCC_CAPTURE_GRAPH__CLIENT_SECRET_FILE", str(secret))
+    monkeypatch.setenv("BCC_CAPTURE_GRAPH__CLIENT_ID", "app-id")
+    settings = load_settings()
+    assert (settings.graph.client_secret, settings.graph.client_id) == ("s3cret", "app-id")
+
+
+def test_an_unreadable_secrets_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCC_CAPTURE_SECRET_KEY_FILE", "/nonexistent/key")
+    with pytest.raises(ConfigError, match="BCC_CAPTURE_SECRET_KEY_FILE"):
+        load_settings()
+
+
+def test_a_misspelled_variable_is_named_on_stderr(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BCC_CAPTURE_DATABSE__URL", "sqlite://")  # a misspelled key inside a section is an error
+    load_settings()
+    assert "BCC_CAPTURE_DATABSE__URL is not a bcc-capture setting" in capsys.readouterr().err
