@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Mapping
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +189,16 @@ def settings_path() -> Path | None:
             raise ConfigError(f"{ENV_PREFIX}SETTINGS", f"no settings file at {path}")
         return path
     local = Path("settings.yaml")
-    return local if local.is_file() else None
+    if local.is_file():
+        return local
+    _say_once(f"note: no settings.yaml in {Path.cwd()} and {ENV_PREFIX}SETTINGS unset: built-in defaults and "
+              f"{ENV_PREFIX}* variables only")
+    return None
+
+
+@cache
+def _say_once(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def load_settings(**overrides: Any) -> Settings:

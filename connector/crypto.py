@@ -9,6 +9,7 @@ first so the old keys can be dropped. In development mode a key is generated onc
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -28,6 +29,9 @@ def secret_key(settings: Settings) -> bytes:
         DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
         DEV_KEY_FILE.write_bytes(Fernet.generate_key())
         DEV_KEY_FILE.chmod(0o600)
+        # Not silent: tokens encrypted with this key are unreadable from a directory with another one.
+        print(f"note: generated a development key at {DEV_KEY_FILE.resolve()} (set BCC_CAPTURE_SECRET_KEY to "
+              "use the same key from anywhere)", file=sys.stderr)
     return DEV_KEY_FILE.read_bytes().strip()
 
 
