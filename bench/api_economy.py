@@ -98,7 +98,6 @@ def run(workload: Workload, strategy: str, pattern: str, rounds: int) -> tuple[l
 
 def _drive(rig: Rig, observer: Observer, pattern: str, rounds: int,
            strategy: str) -> tuple[list[Outcome], dict[str, Any]]:
-    assert rig.graph is not None and rig.gmail is not None and rig.office is not None and rig.engine is not None
     worker = rig.worker()
     rig.wake_all()
     rig.drain(worker)  # first steps: cursors at "now" (not measured)
@@ -140,7 +139,6 @@ def _wake(rig: Rig, mailbox_ids: Sequence[int | None]) -> None:
     wanted = [i for i in mailbox_ids if i is not None]
     if not wanted:
         return
-    assert rig.engine is not None
     with transaction(rig.engine) as session:
         session.exec(update(Mailbox).where(col(Mailbox.id).in_(wanted)).values(  # type: ignore[call-overload]
             next_sync_at=utcnow()))
@@ -149,7 +147,6 @@ def _wake(rig: Rig, mailbox_ids: Sequence[int | None]) -> None:
 # ----------------------------------------------------------------------------------------- attribution
 def _copies(rig: Rig, provider: str) -> dict[str, str]:
     """Provider message id → internet message id, for every copy in the provider's mailboxes."""
-    assert rig.graph is not None and rig.gmail is not None
     found: dict[str, str] = {}
     for person in rig.workload.users:
         if person.provider != provider:
@@ -191,7 +188,6 @@ def _groups(calls: list[Call], provider: str) -> list[tuple[Call, list[Call]]]:
 
 def _attribute(rig: Rig, calls: list[Call], provider: str, logged: set[str], pattern: str,
                strategy: str) -> Outcome:
-    assert rig.graph is not None and rig.gmail is not None
     copies = _copies(rig, provider)
     out = Outcome(provider, strategy, pattern)
     messages = set(copies.values())

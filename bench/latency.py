@@ -90,19 +90,27 @@ def run(workload: Workload, rate: float, workers: int, drain_timeout: float) -> 
             clock.uninstall()
 
 
-def _measure(rig: Rig, clock: WebhookClock, rate: float, workers: int, drain_timeout: float) -> dict[str, Any]:
-    assert rig.engine is not None and rig.office is not None
+def _prepare(rig: Rig, workers: int) -> tuple[int, dict[str, tuple[str, str | None]], float]:
+    """Subscriptions and watches (validated through the web app), cursors at "now", then the worker processes.
+
+    Returns how many subscriptions were created, each mailbox's notification key and the workers' start-up time.
+    """
     local = rig.worker()
-    created = local.tick_schedules()  # subscriptions and watches, validated through the web app
+    created = local.tick_schedules()
     rig.wake_all()
-    rig.drain(local)  # cursors at "now"
+    rig.drain(local)
     with Session(rig.engine) as session:
         keys = {m.address: (m.provider, m.subscription_id if m.provider == "graph" else m.address)
                 for m in session.exec(select(Mailbox))}
     for _ in range(workers):
         rig.start_worker()
-    startup = procs.wait_started(rig, workers)
+    startup = rig.wait_started(workers)
     time.sleep(1.0)  # let the workers' first schedule tick pass
+    return created, keys, startup
+
+
+def _measure(rig: Rig, clock: WebhookClock, rate: float, workers: int, drain_timeout: float) -> dict[str, Any]:
+    created, keys, startup = _prepare(rig, workers)
     reached: dict[str, set[str]] = defaultdict(set)
     current: list[str] = [""]
     for provider in ("graph", "gmail"):

@@ -1,47 +1,26 @@
-"""Worker processes and CPU accounting for the multi-process benchmarks (Linux /proc)."""
+"""Subscriptions faked away and CPU accounting for the multi-process benchmarks (Linux /proc)."""
 
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import col
 
-from bench.rig import Rig
+from bench.rig import Rig, utcnow
 from connector.db import transaction
 from connector.models import Mailbox
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def wait_started(rig: Rig, count: int, timeout: float = 60) -> float:
-    """Seconds until every worker process printed its start line (imports and assembly done)."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        ready = 0
-        for index in range(count):
-            log = rig.log_dir / f"worker-{index}.log"
-            if log.exists() and b" started" in log.read_bytes():
-                ready += 1
-        if ready >= count:
-            return time.monotonic() - started
-        if any(p.poll() is not None for p in rig.processes):
-            raise RuntimeError(f"a worker process exited; see {rig.log_dir}")
-        time.sleep(0.1)
-    raise TimeoutError("worker processes did not start")
-
-
 def fake_subscriptions(rig: Rig, days: int = 6) -> None:
     """Mark every mailbox as subscribed for days, so workers spend nothing on renewals."""
-    from datetime import timedelta
-
-    from bench.rig import utcnow
-
-    assert rig.engine is not None
     with transaction(rig.engine) as session:
         session.exec(update(Mailbox).where(col(Mailbox.subscription_id).is_(None)).values(  # type: ignore[call-overload]
             subscription_id="bench-" + Mailbox.address, subscription_expires_at=utcnow() + timedelta(days=days)))

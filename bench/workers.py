@@ -30,7 +30,6 @@ def run(workload: Workload, workers: int, backend: str, timeout: float) -> dict[
     with database(backend, "workers") as url:
         rig = Rig(workload, url, sync_overrides={"safety_net_minutes": 600, "lease_seconds": 60})
         with rig.running() as rig:
-            assert rig.engine is not None
             procs.fake_subscriptions(rig)
             local = rig.worker()
             rig.wake_all()
@@ -41,7 +40,7 @@ def run(workload: Workload, workers: int, backend: str, timeout: float) -> dict[
             send_seconds = time.monotonic() - send_started
             for _ in range(workers):
                 rig.start_worker()
-            startup = procs.wait_started(rig, workers)
+            startup = rig.wait_started(workers)
             expected = workload.expected_logged
             cpu = procs.MachineCpu().start()
             before = {p.pid: procs.process_cpu(p.pid) for p in rig.processes}
@@ -79,7 +78,6 @@ def run(workload: Workload, workers: int, backend: str, timeout: float) -> dict[
 
 def _pending_backfills(rig: Rig) -> list[dict[str, str]]:
     """Backfill requests nobody will process before the safety net: the trace of a lost wake-up."""
-    assert rig.engine is not None
     with Session(rig.engine) as session:
         rows = session.exec(select(ThreadBackfill, Mailbox).where(ThreadBackfill.mailbox_id == Mailbox.id)).all()
     return [{"mailbox": m.address, "message": b.internet_message_id, "requested_at": b.created_at.isoformat(),
@@ -88,14 +86,12 @@ def _pending_backfills(rig: Rig) -> list[dict[str, str]]:
 
 
 def _last_logged(rig: Rig) -> float | None:
-    assert rig.engine is not None
     with Session(rig.engine) as session:
         last = session.exec(select(func.max(Activity.logged_at))).one()
     return last.timestamp() if last else None
 
 
 def _idle(rig: Rig) -> bool:
-    assert rig.engine is not None
     with Session(rig.engine) as session:
         due = session.exec(select(func.count()).select_from(Mailbox).where(
             col(Mailbox.next_sync_at) <= utcnow())).one()
@@ -105,7 +101,6 @@ def _idle(rig: Rig) -> bool:
 
 
 def _copies(rig: Rig) -> int:
-    assert rig.graph is not None and rig.gmail is not None
     total = 0
     for person in rig.workload.users:
         if person.provider == "graph":

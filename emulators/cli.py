@@ -23,24 +23,22 @@ def emulate(which: Annotated[str, typer.Argument(help="graph | gmail | all")] = 
 
     Prints their base URLs, the path of the test CA, and the settings that point bcc-capture at them.
     """
-    from emulators import world as sandbox
+    from emulators.world import callbacks, describe, running
 
     if which not in ("graph", "gmail", "all"):
         raise InputError(f"emulate what? graph, gmail or all (not {which!r})")
-    redirects = [f"{public_url}/oauth/graph/callback", f"{public_url}/oauth/gmail/callback",
-                 f"{public_url}/signin/microsoft/callback", f"{public_url}/signin/google/callback"]
-    with sandbox.running(redirects, consent="page") as world:
+    with running(callbacks(public_url), consent="page") as sandbox:
         for entry in user or []:
             provider, _, address = entry.partition(":")
             if provider not in ("graph", "gmail") or "@" not in address:
                 raise InputError(f"--user takes graph:ADDRESS or gmail:ADDRESS, not {entry!r}")
-            world.add_user(address, address.split("@")[0].title(), provider)
-        world.push_to(public_url)
-        for label, value in sandbox.describe(world):
+            sandbox.add_user(address, address.split("@")[0].title(), provider)
+        sandbox.push_to(public_url)
+        for label, value in describe(sandbox):
             if which == "all" or which in label.lower().replace("microsoft", "graph").replace("google", "gmail"):
                 typer.echo(f"{label:<20} {value}")
         typer.echo("\nSettings for bcc-capture (environment):")
-        for key, value in sorted(world.environment(public_url).items()):
+        for key, value in sorted(sandbox.environment(public_url).items()):
             if which == "all" or f"_{which.upper()}__" in key or not key.startswith("BCC_CAPTURE_G"):
                 typer.echo(f"  export {key}={value}")
         typer.echo("\nCtrl-C to stop.")

@@ -33,6 +33,7 @@ from connector.services.capture import Capture
 from connector.services.dns_verify import DnsPythonResolver
 from emulators import demo_live
 from emulators.dns import TxtServer
+from emulators.world import World
 
 DEMO_DIR = Path("var/demo")
 console = Console(width=120)
@@ -209,7 +210,7 @@ def live(engine: Engine, serve: bool) -> None:
         console.print("  Alice (Outlook) → Carol, Bcc matter 10802 · Carol replies · Alice forwards to Bob · "
                       "Carol asks about lunch (unrelated)\n  Grace (Gmail) → Hank, Bcc project 1001 · Hank replies to "
                       "Grace and Alice (Outlook) · Grace replies again")
-        took = demo_live.wait_for(engine, set(sent))
+        took = world.settle(set(sent), timeout=60)
         console.print(f"  all {len(sent)} messages logged {took:.1f} s after sending; the lunch mail was not"
                       if took >= 0 else "  [red]not everything was logged within a minute[/]")
         step("10. What was logged, where it was seen, and what it cost")
@@ -229,7 +230,7 @@ def live(engine: Engine, serve: bool) -> None:
             _serve_forever(world)
 
 
-def _usage(world: demo_live.Live) -> None:
+def _usage(world: World) -> None:
     table = Table(title="API calls (whole live run: consent, subscriptions, polling, downloads)",
                   title_justify="left")
     for column in ("provider", "HTTP requests", "quota units", "full downloads"):
@@ -242,11 +243,11 @@ def _usage(world: demo_live.Live) -> None:
     console.print(table)
 
 
-def _serve_forever(world: demo_live.Live) -> None:
+def _serve_forever(world: World) -> None:
     world.sandbox.graph.set_consent("page")  # from now on a person clicks through the consent screens
     world.sandbox.gmail.set_consent("interactive")
     console.print()
-    console.print(f"[bold green]Console: {world.url}/signin[/]  (sign in as alice@acme-law.com with Microsoft, "
+    console.print(f"[bold green]Console: {world.public_url}/signin[/]  (sign in as alice@acme-law.com with Microsoft, "
                   "or grace@acme-law.com with Google). Ctrl-C to stop.")
     console.print("The emulated Microsoft sign-in page uses a throwaway TLS certificate: your browser will warn "
                   f"once; its CA is {world.sandbox.graph_urls.ca_path}.")

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 
-from connector.config import Settings, load_settings
+from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.db import make_engine, transaction, upgrade
 from connector.models import Attachment, Tenant, User
@@ -34,6 +34,7 @@ from connector.web.context import AppContext
 from emulators.dns import TxtServer
 from emulators.gmail import GmailEmulator
 from emulators.graph import EmulatorUrls, GraphEmulator
+from emulators.world import CALLBACKS, Apps, Sandbox, running
 from providers.gmail.auth import Consent as GmailConsent
 from providers.gmail.signin import GoogleSignIn
 from providers.graph.auth import GraphAuth
@@ -77,34 +78,39 @@ def engine(request: pytest.FixtureRequest, _engines: dict[str, Engine],
 
 
 # ----------------------------------------------------------------------------------- identity providers
+APPS = Apps(graph=(GRAPH_CLIENT, GRAPH_SECRET), graph_tenant=GRAPH_TENANT, gmail=(GOOGLE_CLIENT, GOOGLE_SECRET))
+
+
 @dataclass
 class Idps:
-    graph: GraphEmulator
-    graph_urls: EmulatorUrls
-    gmail: GmailEmulator
+    sandbox: Sandbox
     ssl: ssl.SSLContext
+
+    @property
+    def graph(self) -> GraphEmulator:
+        return self.sandbox.graph
+
+    @property
+    def graph_urls(self) -> EmulatorUrls:
+        return self.sandbox.graph_urls
+
+    @property
+    def gmail(self) -> GmailEmulator:
+        return self.sandbox.gmail
 
     def register(self, base: str) -> None:
         """Allow redirects back to a console served at ``base`` (TestClient or a live server)."""
-        self.graph.register_app(GRAPH_CLIENT, GRAPH_SECRET, [f"{base}/signin/microsoft/callback",
-                                                              f"{base}/oauth/graph/callback"])
-        self.gmail.register_oauth_client(GOOGLE_CLIENT, GOOGLE_SECRET, [f"{base}/signin/google/callback",
-                                                                        f"{base}/oauth/gmail/callback"])
+        self.sandbox.allow_redirects([f"{base}{path}" for path in CALLBACKS])
 
 
 @pytest.fixture(scope="session")
 def idps() -> Iterator[Idps]:
-    graph, gmail = GraphEmulator(seed=3), GmailEmulator(seed=3)
-    urls = graph.start()
-    gmail.start()
-    for address, name in PEOPLE.items():
-        graph.add_user(address, name, GRAPH_TENANT)
-        gmail.add_user(address, name)
-    try:
-        yield Idps(graph, urls, gmail, ssl.create_default_context(cafile=urls.ca_path))
-    finally:
-        graph.stop()
-        gmail.stop()
+    """The emulators of emulators/world.py, every person with a Microsoft and a Google account."""
+    with running([], apps=APPS, seed=3) as sandbox:
+        for address, name in PEOPLE.items():
+            sandbox.add_user(address, name, "graph")
+            sandbox.add_user(address, name, "gmail")
+        yield Idps(sandbox, ssl.create_default_context(cafile=sandbox.graph_urls.ca_path))
 
 
 @pytest.fixture(autouse=True)
@@ -114,14 +120,7 @@ def _loopback_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def console_settings(idps: Idps) -> Settings:
-    gmail_urls = idps.gmail.urls
-    assert gmail_urls is not None
-    return load_settings(
-        secret_key=Fernet.generate_key().decode(),
-        graph={"client_id": GRAPH_CLIENT, "client_secret": GRAPH_SECRET, "tenant": GRAPH_TENANT,
-               "authority_host": idps.graph_urls.authority_host, "ca_bundle": idps.graph_urls.ca_path},
-        gmail={"client_id": GOOGLE_CLIENT, "client_secret": GOOGLE_SECRET, "auth_uri": gmail_urls.auth_uri,
-               "token_uri": gmail_urls.token_uri, "api_endpoint": gmail_urls.api_endpoint})
+    return idps.sandbox.settings(secret_key=Fernet.generate_key().decode())
 
 
 def consent_flows(settings: Settings) -> dict[str, object]:

@@ -21,10 +21,11 @@ import pytest
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 
-from connector.config import GmailSettings, Settings, load_settings
+from connector.config import Settings, load_settings
 from connector.ports import MailboxRef
 from emulators.gmail import GmailEmulator, GmailUrls
 from emulators.postoffice import PostOffice
+from emulators.world import Apps, gmail_section
 from providers.gmail.auth import Connected, Consent
 
 ANN = "ann@firm.example"  # a Workspace user (domain firm.example)
@@ -173,11 +174,10 @@ PUSH_SA = "gmail-push@bcc-capture.iam.gserviceaccount.com"
 
 @pytest.fixture
 def connector_settings(emulator: GmailEmulator, urls: GmailUrls) -> Settings:
+    """The settings emulators/world.py points the connector with, for this Gmail emulator alone."""
     emulator.register_oauth_client(CLIENT_ID, CLIENT_SECRET, [REDIRECT])
-    return load_settings(gmail=GmailSettings(
-        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, auth_uri=urls.auth_uri, token_uri=urls.token_uri,
-        api_endpoint=urls.api_endpoint, topic_name=TOPIC, push_service_account=PUSH_SA,
-        push_certs_url=urls.certs_url))
+    apps = Apps(gmail=(CLIENT_ID, CLIENT_SECRET), topic=TOPIC, push_service_account=PUSH_SA)
+    return load_settings(gmail=gmail_section(urls, apps))
 
 
 def consent_callback(settings: Settings, address: str) -> tuple[dict[str, str], dict[str, str]]:
