@@ -13,7 +13,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from connector import render
@@ -61,6 +62,11 @@ def fails_cleanly(func: F) -> F:
             return func(*args, **kwargs)
         except ConnectorError as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(1) from None
+        except DBAPIError as exc:  # the database is unreachable or refused the statement
+            where = make_url(_settings().database.url).render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            typer.secho(f"error: database {where}: {reason}", err=True, fg=typer.colors.RED)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -215,12 +221,14 @@ def user_create(email: str, tenant: TenantOpt = None, name: str = "", role: str 
 def user_enable(email: str) -> None:
     from connector.crypto import TokenCipher
 
+    cipher = TokenCipher.from_settings(_settings())  # a bad key fails here, before anything is written
     with _session() as session:
         user = users.get_user(session, email)
         users.set_capture(session, user, True)
-        typer.echo(f"email capture enabled for {email}")
-        for mailbox in tenant_access.connect_user(session, user, TokenCipher.from_settings(_settings())):
-            typer.echo(f"{mailbox.provider} mailbox connected through the company's tenant-wide access")
+        connected = [m.provider for m in tenant_access.connect_user(session, user, cipher)]
+    typer.echo(f"email capture enabled for {email}")  # said once it is committed
+    for provider in connected:
+        typer.echo(f"{provider} mailbox connected through the company's tenant-wide access")
 
 
 @user_app.command("disable")

@@ -115,3 +115,25 @@ def test_emulate_all_runs_both_emulators_and_prints_how_to_point_the_connector_a
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_an_unreachable_database_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCC_CAPTURE_DATABASE__URL", "postgresql+psycopg://postgres@127.0.0.1:9/nowhere")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["status"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert result.output.startswith("error: database postgresql+psycopg://postgres@127.0.0.1:9/nowhere: ")
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_bad_key_fails_before_enabling_anything(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    run("db", "upgrade")
+    run("tenant", "create", "Acme Law", "--slug", "acme")
+    run("user", "create", "alice@acme-law.com")
+    monkeypatch.setenv("BCC_CAPTURE_SECRET_KEY", "not-a-key")
+    get_settings.cache_clear()
+    result = cli.invoke(app, ["user", "enable", "alice@acme-law.com"])
+    assert result.exit_code == 1 and "enabled" not in result.output and "bcc-capture secret new" in result.output
