@@ -44,7 +44,7 @@ provider insists on https, and it exempts localhost::
 
 Failures reach SDK callers as ``msgraph.generated.models.o_data_errors.o_data_error.ODataError``
 (a kiota ``APIError``): ``.response_status_code`` (401 ``InvalidAuthenticationToken``, 403
-``ErrorAccessDenied``, 410 ``syncStateNotFound``, 429 ``TooManyRequests``/``ApplicationThrottled``,
+``ErrorAccessDenied``, 410 ``SyncStateNotFound``, 429 ``TooManyRequests``/``ApplicationThrottled``,
 503 ``serviceNotAvailable``), ``.error.code``, ``.error.message`` and ``.response_headers``
 (``Retry-After``). The SDK's default RetryHandler already retries 429/503/504 up to 3 times when
 Retry-After is under 180 s; disable it per request with ``RetryHandlerOption(max_retries=0)``.
@@ -59,9 +59,10 @@ Identity (https): ``/{tenant}/v2.0/.well-known/openid-configuration``, ``/{tenan
 ``/{tenant}/oauth2/v2.0/authorize``, ``/{tenant}/oauth2/v2.0/token``, ``/{tenant}/adminconsent``,
 ``/{tenant}/v2.0/adminconsent``. Graph (``/v1.0``, http and https): ``/me``, ``/users``,
 ``/users/{id|upn}``, ``…/mailFolders``, ``…/mailFolders/{id|wellKnownName}``, ``…/messages`` (and in a
-folder), ``…/messages/{id}`` GET/PATCH/DELETE, ``…/$value``, ``…/attachments``, ``…/attachments/{id}``
-(+``/$value``), ``…/reply``, ``…/replyAll``, ``…/forward``, ``…/move``, ``…/sendMail`` (JSON or base64
-MIME), ``…/mailFolders/{id}/messages/delta``, ``/subscriptions`` (+``/{id}``, ``/{id}/reauthorize``),
+folder) GET and POST (a draft), ``…/messages/{id}`` GET/PATCH/DELETE, ``…/$value``, ``…/attachments``,
+``…/attachments/{id}`` (+``/$value``), ``…/reply``, ``…/replyAll``, ``…/forward``, ``…/createReply``,
+``…/createReplyAll``, ``…/createForward``, ``…/send`` (a draft), ``…/move``, ``…/sendMail`` (JSON or
+base64 MIME), ``…/mailFolders/{id}/messages/delta``, ``/subscriptions`` (+``/{id}``, ``/{id}/reauthorize``),
 ``/$batch``.
 
 Control knobs (thread-safe)
@@ -88,6 +89,11 @@ Modelling choices
 Ids are immutable-style (stable across moves) whatever the client prefers; ``Prefer:
 IdType="ImmutableId"`` is acknowledged in ``Preference-Applied``. ``conversationId`` is per mailbox:
 In-Reply-To/References first, then the normalised subject for messages that look like replies.
+As Exchange does, by default: drafts live in Drafts with ``isDraft`` and an ``internetMessageId`` and
+show in ``/messages`` and conversation filters (`drafts`); Sent Items copies and drafts carry no
+``internetMessageHeaders``; Message-IDs are written Exchange's way, server name in upper case
+(`mime.exchange_message_id`), and ``internetMessageId eq`` compares exactly; an expired delta token
+answers 410 ``SyncStateNotFound``.
 Delta and subscription details: see `delta`, `subscriptions`, `notifier`, `throttle`.
 """
 

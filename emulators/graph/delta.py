@@ -9,7 +9,8 @@ deleted or moved out. Query options are given once, in the first request, and li
 Tokens are opaque handles on server-side cursors and may be replayed (a replay repeats the same
 changes, as Graph's may). A token that is expired — by the ``expire(user)`` knob, or older than
 ``token_max_age`` emulated seconds — or unknown answers ``410 Gone`` with code
-``syncStateNotFound``; the client must start a new round without a token.
+``SyncStateNotFound`` (that casing, as Graph answered in microsoftgraph/microsoft-graph-docs#2350);
+the client must start a new round without a token.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from .router import Call, RouteSpec, route
 from .state import World
 from .wire import GraphResponse, graph_error
 
-EXPIRED_MESSAGE = "The sync state generation is not found. The delta token is expired and data must be " \
-                  "synchronized again."
+# Graph's words (microsoftgraph/microsoft-graph-docs#2350): "The sync state generation is not found;
+# generation=149;[highest=157][157][155][156]."
+EXPIRED_MESSAGE = "The sync state generation is not found; generation={generation};[highest={highest}]."
 
 
 @dataclass
@@ -84,7 +86,9 @@ class DeltaApi:
             too_old = cursor is not None and self.token_max_age is not None and \
                 cursor.issued + self.token_max_age < self.clock.now()
             if cursor is None or cursor.expired or too_old or cursor.user_id != call.user.id:
-                return graph_error(410, "syncStateNotFound", EXPIRED_MESSAGE)
+                seq = self.world.current_seq()
+                return graph_error(410, "SyncStateNotFound", EXPIRED_MESSAGE.format(
+                    generation=cursor.base_seq if cursor else 0, highest=seq))
         else:
             folder = self.world.folder(call.user.id, call.params["folder"])
             if folder is None:

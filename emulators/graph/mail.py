@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import json
 import threading
 from typing import Any
@@ -19,7 +18,7 @@ from emulators.clock import Clock
 from emulators.postoffice import Delivery, PostOffice
 
 from . import mime
-from .odata import QueryError, matches, parse_filter, parse_int, parse_orderby, parse_select
+from .odata import QueryError, matches_any, parse_filter_any, parse_int, parse_orderby, parse_select
 from .render import (
     attachment_json,
     folder_json,
@@ -27,6 +26,7 @@ from .render import (
     message_json,
     user_json,
 )
+from .responses import response_outgoing
 from .router import Call, RouteSpec, route
 from .state import StoredMessage, User, World
 from .wire import GraphRequest, GraphResponse, bad_request, graph_error, not_found, odata_key
@@ -62,7 +62,8 @@ def _filter_values(message: StoredMessage) -> dict[str, Any]:
         "subject": parsed.subject, "parentfolderid": message.folder_id,
         "receiveddatetime": message.received, "sentdatetime": parsed.sent_at or message.received,
         "createddatetime": message.created, "lastmodifieddatetime": message.last_modified,
-        "isread": message.is_read, "hasattachments": any(not a.is_inline for a in parsed.attachments),
+        "isread": message.is_read, "isdraft": message.is_draft,
+        "hasattachments": any(not a.is_inline for a in parsed.attachments),
         "from/emailaddress/address": parsed.from_[1] if parsed.from_ else None,
     }
 
@@ -111,9 +112,9 @@ class MailApi:
                     return
             self.world.store(user, "sentitems", delivery.raw, self.clock.now(), is_read=True)
         else:
-            self.world.store(user, "inbox", delivery.raw, self.clock.now(), is_read=False)
+            self.world.store(user, "inbox", delivery.raw, self.clock.now(), is_read=False, internet_headers=True)
 
-    def _send(self, user: User, raw: bytes, save: bool) -> None:
+    def send_raw(self, user: User, raw: bytes, save: bool) -> None:
         message_id = mime.parse(raw).message_id
         if not save:
             with self._lock:
@@ -149,7 +150,7 @@ class MailApi:
         return GraphResponse(200, data)
 
     # --- messages ----------------------------------------------------------------------------------
-    def _message(self, call: Call) -> StoredMessage | None:
+    def message_of(self, call: Call) -> StoredMessage | None:
         assert call.user is not None
         message = self.world.messages.get(call.params["message"])
         if message is None or message.user_id != call.user.id:
@@ -170,12 +171,12 @@ class MailApi:
                 return not_found()
             folder_id = folder.id
         select = parse_select(req.query.get("$select"))
-        clauses = parse_filter(req.query.get("$filter"))
+        alternatives = parse_filter_any(req.query.get("$filter"))
         newest_first = parse_orderby(req.query.get("$orderby"))
         top = parse_int(req.query.get("$top"), 10, "$top")
         skip = parse_int(req.query.get("$skip"), 0, "$skip", 10**9)
         found = [m for m in self.world.mailbox_messages(call.user.id, folder_id)
-                 if matches(clauses, _filter_values(m))]
+                 if matches_any(alternatives, _filter_values(m))]
         if not newest_first:
             found.reverse()
         page = found[skip:skip + top]
@@ -191,7 +192,7 @@ class MailApi:
         return GraphResponse(200, body, _applied(preference))
 
     def get_message(self, call: Call) -> GraphResponse:
-        message = self._message(call)
+        message = self.message_of(call)
         if message is None:
             return not_found()
         assert call.user is not None
@@ -202,7 +203,7 @@ class MailApi:
                              _applied(preference))
 
     def update_message(self, call: Call) -> GraphResponse:
-        message = self._message(call)
+        message = self.message_of(call)
         if message is None:
             return not_found()
         data = json_body(call.req)
@@ -215,14 +216,14 @@ class MailApi:
         return GraphResponse(200, message_json(self.world, updated, None, None, context=context))
 
     def delete_message(self, call: Call) -> GraphResponse:
-        message = self._message(call)
+        message = self.message_of(call)
         if message is None:
             return not_found()
         self.world.delete(message.id)
         return GraphResponse(204)
 
     def move(self, call: Call) -> GraphResponse:
-        message = self._message(call)
+        message = self.message_of(call)
         if message is None:
             return not_found()
         assert call.user is not None
@@ -235,14 +236,14 @@ class MailApi:
         return GraphResponse(201, message_json(self.world, moved, None, None, context=context))
 
     def get_mime(self, call: Call) -> GraphResponse:
-        message = self._message(call)
+        message = self.message_of(call)
         if message is None:
             return not_found()
         return GraphResponse(200, message.raw, content_type="text/plain")
 
     # --- attachments ---------------------------------------------------------------------------------
     def list_attachments(self, call: Call) -> GraphResponse:
-        message = self._message(call)
+        message = self.message_of(call)
         if message is None:
             return not_found()
         assert call.user is not None
@@ -253,7 +254,7 @@ class MailApi:
         return GraphResponse(200, {"@odata.context": context, "value": values})
 
     def _attachment_index(self, call: Call) -> tuple[StoredMessage, int] | None:
-        message = self._message(call)
+        message = self.message_of(call)
         if message is None or call.params["attachment"] not in message.attachment_ids:
             return None
         return message, message.attachment_ids.index(call.params["attachment"])
@@ -292,8 +293,8 @@ class MailApi:
             out.apply_graph_message(message)
             raw = mime.compose(out, self.clock.now())
         except mime.ComposeError as err:
-            return _compose_error(err)
-        self._send(user, raw, data.get("savetosentitems", True) is not False)
+            return compose_error(err)
+        self.send_raw(user, raw, data.get("savetosentitems", True) is not False)
         return GraphResponse(202)
 
     def _send_mime(self, user: User, body: bytes) -> GraphResponse:
@@ -307,7 +308,9 @@ class MailApi:
                                "can't be sent because it contains no recipients.")
         if parsed.from_ is None:
             raw = f"From: {user.display_name} <{user.address}>\r\n".encode() + raw
-        self._send(user, raw, True)
+        if not parsed.message_id:  # Exchange names it, in its own form (see mime.exchange_message_id)
+            raw = f"Message-ID: {mime.exchange_message_id()}\r\n".encode() + raw
+        self.send_raw(user, raw, True)
         return GraphResponse(202)
 
     def reply(self, call: Call) -> GraphResponse:
@@ -320,64 +323,20 @@ class MailApi:
         return self._respond(call, "forward")
 
     def _respond(self, call: Call, kind: str) -> GraphResponse:
-        message = self._message(call)
+        message = self.message_of(call)
         if message is None:
             return not_found()
         assert call.user is not None
-        user, original = call.user, message.parsed
-        data = action_parameters(call.req)
-        out = mime.Outgoing(sender=(user.display_name, user.address))
-        own = user.address.lower()
-        sent_by_me = bool(original.from_ and original.from_[1].lower() == own)
-        prefix = {"reply": "RE: ", "replyAll": "RE: ", "forward": "FW: "}[kind]
-        out.subject = original.subject if original.subject.upper().startswith(prefix) else prefix + original.subject
-        author = original.reply_to or ([original.from_] if original.from_ else [])
-        if kind == "reply":
-            out.to = original.to if sent_by_me else author
-        elif kind == "replyAll":
-            head = original.to if sent_by_me else author
-            rest = [] if sent_by_me else original.to
-            out.to = _without(head + rest, own)
-            out.cc = _without(original.cc, own)
-        else:
-            try:
-                out.to = mime.graph_recipients(data.get("torecipients"), "toRecipients")
-                if not out.to and isinstance(data.get("message"), dict):
-                    out.to = mime.graph_recipients(data["message"].get("toRecipients"), "toRecipients")
-            except mime.ComposeError as err:
-                return _compose_error(err)
-            out.attachments = [a for a in original.attachments if not a.is_inline]
-        out.in_reply_to = [original.message_id] if original.message_id else []
-        out.references = [*original.references, *out.in_reply_to]
-        comment = str(data.get("comment") or "")
-        as_html = original.body_type == "html"
-        quoted = mime.quoted_original(original, as_html)
-        if as_html:
-            out.body_type = "html"
-            out.body = f"<html><body><div>{html.escape(comment)}</div>\r\n{quoted}</body></html>"
-        else:
-            out.body = f"{comment}\r\n\r\n{quoted}"
         try:
-            if isinstance(data.get("message"), dict):
-                out.apply_graph_message(data["message"])
+            out = response_outgoing(call.user, message.parsed, kind, action_parameters(call.req))
             raw = mime.compose(out, self.clock.now())
         except mime.ComposeError as err:
-            return _compose_error(err)
-        self._send(user, raw, True)
+            return compose_error(err)
+        self.send_raw(call.user, raw, True)
         return GraphResponse(202)
 
 
-def _without(recipients: list[mime.Recipient], address: str) -> list[mime.Recipient]:
-    seen: set[str] = set()
-    kept: list[mime.Recipient] = []
-    for name, addr in recipients:
-        if addr.lower() != address and addr.lower() not in seen:
-            seen.add(addr.lower())
-            kept.append((name, addr))
-    return kept
-
-
-def _compose_error(err: mime.ComposeError) -> GraphResponse:
+def compose_error(err: mime.ComposeError) -> GraphResponse:
     code = "ErrorInvalidRecipients" if "recipient" in str(err).lower() else "ErrorInvalidRequest"
     return graph_error(400, code, str(err))
 

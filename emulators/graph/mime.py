@@ -13,11 +13,12 @@ import base64
 import binascii
 import html
 import re
+import secrets
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import formataddr, formatdate, getaddresses, make_msgid, parsedate_to_datetime
+from email.utils import formataddr, formatdate, getaddresses, parsedate_to_datetime
 from typing import Any
 
 Recipient = tuple[str, str]  # (name, address)
@@ -208,6 +209,7 @@ class Outgoing:
     references: list[str] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
     attachments: list[ParsedAttachment] = field(default_factory=list)
+    message_id: str = ""  # kept across a draft's edits and its sending; new when empty
 
     def apply_graph_message(self, data: dict[str, Any]) -> None:
         """Overlay the fields a Graph ``message`` JSON carries (sendMail, reply's ``message``)."""
@@ -252,8 +254,17 @@ def _graph_attachment(item: dict[str, Any]) -> ParsedAttachment:
     raise ComposeError(f"Unsupported attachment type {item.get('@odata.type')!r} (emulator: fileAttachment)")
 
 
-def compose(out: Outgoing, now: float) -> bytes:
-    if not (out.to or out.cc or out.bcc):
+def exchange_message_id() -> str:
+    """A Message-ID as Exchange Online writes it: the mailbox server's name in upper case on both sides
+    of the @, e.g. ``<MWHPR6E1BE060@MWHPR1120.namprd22.prod.outlook.com>`` in the Graph docs' message
+    example (tests/providers/graph/fixtures/message.json). Cores must not assume lower-case domains."""
+    server = f"DM6PR{secrets.randbelow(90) + 10:02d}MB{secrets.randbelow(9000) + 1000}"
+    return f"<{server}{secrets.token_hex(14).upper()}@{server}.namprd{server[5:7]}.prod.outlook.com>"
+
+
+def compose(out: Outgoing, now: float, *, draft: bool = False) -> bytes:
+    """RFC 5322 bytes of ``out``; a draft may have no recipient yet (sending it then fails)."""
+    if not (draft or out.to or out.cc or out.bcc):
         raise ComposeError("At least one recipient is required, but none were found.")
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = formataddr(out.sender)
@@ -262,7 +273,7 @@ def compose(out: Outgoing, now: float) -> bytes:
             msg[name] = _format(values)
     msg["Subject"] = out.subject
     msg["Date"] = formatdate(now, localtime=False)
-    msg["Message-ID"] = make_msgid(domain=out.sender[1].rpartition("@")[2] or "localhost")
+    msg["Message-ID"] = out.message_id or exchange_message_id()
     if out.in_reply_to:
         msg["In-Reply-To"] = " ".join(out.in_reply_to)
     if out.references:

@@ -1,9 +1,11 @@
 """The slice of OData query options the mail endpoints accept: $select, $filter, $top, $skip, $orderby.
 
-``$filter`` understands ``property op literal`` clauses joined by ``and`` (``eq ne gt ge lt le``)
-over the message properties an adapter filters on: conversationId, internetMessageId, subject,
-receivedDateTime, sentDateTime, createdDateTime, lastModifiedDateTime, isRead, hasAttachments,
-parentFolderId and ``from/emailAddress/address``. Anything else is a 400, as on Graph.
+``$filter`` understands ``property op literal`` clauses joined by ``and``, and such conjunctions joined
+by ``or`` (``eq ne gt ge lt le``), over the message properties an adapter filters on: conversationId,
+internetMessageId, subject, receivedDateTime, sentDateTime, createdDateTime, lastModifiedDateTime,
+isRead, isDraft, hasAttachments, parentFolderId and ``from/emailAddress/address``. Anything else is a
+400, as on Graph. Strings compare exactly except subject and sender address: Microsoft documents no
+case rule for ``internetMessageId eq``, so the emulator takes the strict reading.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ _CLAUSE = re.compile(r"^\s*([A-Za-z/]+)\s+(eq|ne|gt|ge|lt|le)\s+(.+?)\s*$", re.I
 _DATE_FIELDS = {"receiveddatetime", "sentdatetime", "createddatetime", "lastmodifieddatetime"}
 _STRING_FIELDS = {"conversationid", "internetmessageid", "subject", "parentfolderid",
                   "from/emailaddress/address"}
-_BOOL_FIELDS = {"isread", "hasattachments"}
+_BOOL_FIELDS = {"isread", "isdraft", "hasattachments"}
 
 
 @dataclass(frozen=True)
@@ -95,17 +97,44 @@ def _literal(field: str, text: str) -> Any:
         raise QueryError("ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.") from exc
 
 
+def _split(text: str, keyword: str) -> list[str]:
+    """Split on `` keyword `` outside single-quoted literals (``subject eq 'this or that'`` stays whole)."""
+    parts = re.split(r"('(?:[^']|'')*')", text)  # odd items are the quoted literals
+    found, current = [], ""
+    for index, chunk in enumerate(parts):
+        if index % 2:
+            current += chunk
+            continue
+        pieces = re.split(rf"\s+{keyword}\s+", chunk, flags=re.IGNORECASE)
+        current += pieces[0]
+        for piece in pieces[1:]:
+            found.append(current)
+            current = piece
+    return [*found, current]
+
+
 def parse_filter(value: str | None) -> list[Clause]:
     if not value:
         return []
     clauses: list[Clause] = []
-    for part in re.split(r"\s+and\s+", value.strip(), flags=re.IGNORECASE):
+    for part in _split(value.strip(), "and"):
         match = _CLAUSE.match(part)
         field = match.group(1).lower() if match else ""
         if not match or field not in (_DATE_FIELDS | _STRING_FIELDS | _BOOL_FIELDS):
             raise QueryError("ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
         clauses.append(Clause(field, match.group(2).lower(), _literal(field, match.group(3))))
     return clauses
+
+
+def parse_filter_any(value: str | None) -> list[list[Clause]]:
+    """``a and b or c`` → [[a, b], [c]] (``and`` binds tighter, as in OData); [] without a filter."""
+    if not value:
+        return []
+    return [parse_filter(part) for part in _split(value.strip(), "or")]
+
+
+def matches_any(alternatives: list[list[Clause]], values: dict[str, Any]) -> bool:
+    return not alternatives or any(matches(clauses, values) for clauses in alternatives)
 
 
 def matches(clauses: list[Clause], values: dict[str, Any]) -> bool:

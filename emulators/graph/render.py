@@ -2,8 +2,9 @@
 
 Property names, value types and defaults follow the Graph v1.0 message resource as documented
 (see tests/providers/graph/fixtures/). ``bccRecipients`` is filled only where the stored copy still
-has its Bcc header, i.e. on the sender's Sent Items copy; ``internetMessageHeaders`` and
-``uniqueBody`` appear only when ``$select``ed, as on Graph.
+has its Bcc header, i.e. on the sender's Sent Items copy (and drafts); ``internetMessageHeaders`` and
+``uniqueBody`` appear only when ``$select``ed, as on Graph, and ``internetMessageHeaders`` only on
+copies that came in from the transport: Sent Items copies and drafts have none (see `state`).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def message_values(message: StoredMessage, names: list[str], preference: str | N
         "isDeliveryReceiptRequested": False,
         "isReadReceiptRequested": False,
         "isRead": message.is_read,
-        "isDraft": False,
+        "isDraft": message.is_draft,
         "webLink": "https://outlook.office365.com/owa/?ItemID="
         f"{quote(message.id, safe='')}&exvsurl=1&viewmodel=ReadMessageItem",
         "inferenceClassification": "focused",
@@ -76,9 +77,10 @@ def message_values(message: StoredMessage, names: list[str], preference: str | N
     for name in ("body", "uniqueBody"):
         if name in names:
             values[name] = _body(message, preference)
-    if "internetMessageHeaders" in names:
+    if "internetMessageHeaders" in names and message.internet_headers:
         values["internetMessageHeaders"] = [{"name": k, "value": v} for k, v in parsed.headers]
-    return {name: values[name] for name in names}
+    # A sent copy answers without the property at all, as in microsoft-graph-docs#2716 and #3066.
+    return {name: values[name] for name in names if name in values}
 
 
 def message_json(world: World, message: StoredMessage, select: list[str] | None, preference: str | None,

@@ -31,6 +31,7 @@ from emulators.tls import TlsMaterial, shared_test_pki
 
 from .batch import run_batch
 from .delta import DeltaApi
+from .drafts import DraftsApi
 from .faults import FaultPlan
 from .identity import ConsentKnobs, IdentityEndpoints
 from .mail import MailApi
@@ -116,10 +117,13 @@ class GraphEmulator:
         ca = str(self.tls.ca_cert)
         self.mail = MailApi(self.world, self.post_office, self.clock)
         self.delta = DeltaApi(self.world, self.clock)
+        self.drafts = DraftsApi(self.world, self.mail, self.clock)
         self.subscription_api = SubscriptionApi(self.world, self.store, self.clock, ca)
         self.notifier = Notifier(self.world, self.store, self.clock, self.faults, ca)
         self.router = GraphRouter(self.world, self.tokens, self.throttle, self.faults, self.clock, self.log)
-        self.router.add(self.delta.routes() + self.mail.routes() + self.subscription_api.routes())
+        # drafts first: their PATCH edits drafts and hands other messages to MailApi
+        self.router.add(self.delta.routes() + self.drafts.routes() + self.mail.routes()
+                        + self.subscription_api.routes())
         self.router.batch_handler = lambda req, principal: run_batch(req, principal, self.router.handle)
         self.identity = IdentityEndpoints(self.world, self.tokens, self.consent)
         self.post_office.listen("graph", self.mail.accept_delivery)

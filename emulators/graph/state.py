@@ -79,6 +79,11 @@ class StoredMessage:
     is_read: bool
     attachment_ids: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
+    is_draft: bool = False
+    # Only a copy that came in from the transport has internet headers: Sent Items copies (and drafts)
+    # have none ("internet headers just do not exist on the copy in Sent Items", jasonjoh, Microsoft,
+    # microsoftgraph/microsoft-graph-docs#2716); their $value still carries In-Reply-To/References.
+    internet_headers: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,8 @@ class World:
             for listener in list(self._listeners):
                 listener(change)
 
-    def store(self, user: User, folder_name: str, raw: bytes, received: float, is_read: bool) -> StoredMessage:
+    def store(self, user: User, folder_name: str, raw: bytes, received: float, is_read: bool, *,
+              is_draft: bool = False, internet_headers: bool = False) -> StoredMessage:
         parsed = mime.parse(raw)
         with self.lock:
             folder = self.folder(user.id, folder_name)
@@ -203,6 +209,8 @@ class World:
                 conversation_index=index,
                 is_read=is_read,
                 attachment_ids=[exchange_id("AAMkAGI2ATT") for _ in parsed.attachments],
+                is_draft=is_draft,
+                internet_headers=internet_headers,
             )
             self.messages[message.id] = message
             change = self._record(user.id, message.id, folder.id, "created")
@@ -219,6 +227,21 @@ class World:
                 message.is_read = is_read
             if categories is not None:
                 message.categories = list(categories)
+            message.last_modified = self.clock.now()
+            message.change_key = change_key()
+            change = self._record(message.user_id, message.id, message.folder_id, "updated")
+        self._emit([change])
+        return message
+
+    def replace_content(self, message_id: str, raw: bytes) -> StoredMessage | None:
+        """A draft edited by PATCH: new bytes, same item, id and conversation."""
+        parsed = mime.parse(raw)
+        with self.lock:
+            message = self.messages.get(message_id)
+            if message is None:
+                return None
+            message.raw, message.parsed = raw, parsed
+            message.attachment_ids = [exchange_id("AAMkAGI2ATT") for _ in parsed.attachments]
             message.last_modified = self.clock.now()
             message.change_key = change_key()
             change = self._record(message.user_id, message.id, message.folder_id, "updated")

@@ -153,8 +153,10 @@ class GraphProvider:
         return [e for e in self._list(mailbox, query, 1_000) if e.provider_message_id != envelope.provider_message_id]
 
     def find(self, mailbox: MailboxRef, internet_message_id: str) -> Envelope | None:
+        spellings = mapping.message_id_spellings(internet_message_id)
+        wanted = " or ".join(f"internetMessageId eq {_odata_string(spelling)}" for spelling in spellings)
         query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
-            select=mapping.SELECT, filter=f"internetMessageId eq {_odata_string(internet_message_id)}", top=5)
+            select=mapping.SELECT, filter=wanted, top=5)
         found = self._list(mailbox, query, 5)
         return found[0] if found else None
 

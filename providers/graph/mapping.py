@@ -11,10 +11,11 @@ from msgraph.generated.models.recipient import Recipient
 from connector.envelope import Address, Direction, Envelope, Source, normalize_message_id
 from connector.mime import parse
 
-# What delta and list calls ask for: enough to decide, nothing of the body.
+# What delta and list calls ask for: enough to decide, nothing of the body. `/messages` spans every
+# folder, Drafts included, so isDraft is asked for (and checked) everywhere.
 SELECT = ["id", "internetMessageId", "conversationId", "subject", "from", "sender", "toRecipients",
           "ccRecipients", "bccRecipients", "replyTo", "sentDateTime", "receivedDateTime",
-          "internetMessageHeaders", "parentFolderId"]
+          "internetMessageHeaders", "parentFolderId", "isDraft"]
 _ID = re.compile(r"<[^<>\s]+>")
 
 
@@ -49,12 +50,14 @@ def is_removed(message: Message) -> bool:
 
 
 def header_envelope(message: Message, mailbox: str, *, sent: bool) -> Envelope | None:
-    """A header-only envelope, or None for items that are not mail (drafts without an id).
+    """A header-only envelope, or None for items that are not mail: drafts (in any folder; they have an
+    internetMessageId like sent mail) and items without an id.
 
     ``sent`` says whether the message lies in the mailbox's Sent Items: only where Exchange put it
-    tells the owner's own mail apart, never the ``from`` a stranger can write.
+    tells the owner's own mail apart, never the ``from`` a stranger can write. Sent Items copies have no
+    internetMessageHeaders: their In-Reply-To/References come from the MIME (`complete_envelope`).
     """
-    if not message.internet_message_id or not message.id:
+    if message.is_draft or not message.internet_message_id or not message.id:
         return None
     headers = tuple((h.name or "", h.value or "") for h in message.internet_message_headers or [])
     by_name = {name.lower(): value for name, value in headers}
@@ -69,6 +72,21 @@ def header_envelope(message: Message, mailbox: str, *, sent: bool) -> Envelope |
         bcc=_addresses(message.bcc_recipients), sent_at=message.sent_date_time or message.received_date_time,
         direction=Direction.SENT if sent else Direction.RECEIVED, headers=headers, complete=False,
     )
+
+
+def message_id_spellings(message_id: str) -> list[str]:
+    """The ways ``message_id`` (domain lower-cased by the core) may be written in a mailbox.
+
+    Exchange writes its server name in upper case (``<…@MWHPR1120.namprd22.prod.outlook.com>`` in the
+    Graph docs' message example; on-premises servers often the whole FQDN) and Microsoft documents no case
+    rule for ``$filter=internetMessageId eq``: a look-up asks for those spellings too.
+    """
+    local, at, domain = message_id.strip().strip("<>").rpartition("@")
+    if not at:
+        return [message_id]
+    first, dot, rest = domain.partition(".")
+    domains = (domain, domain.upper(), first.upper() + dot + rest)
+    return list(dict.fromkeys(f"<{local}@{d}>" for d in domains))
 
 
 def complete_envelope(raw: bytes, header: Envelope) -> Envelope:

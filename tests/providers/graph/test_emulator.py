@@ -349,7 +349,7 @@ def test_expired_delta_token_answers_410_sync_state_not_found(seeded: Seeded) ->
         return caught.value
 
     error = run(scenario())
-    assert error.response_status_code == 410 and error.error.code == "syncStateNotFound"
+    assert error.response_status_code == 410 and error.error.code == "SyncStateNotFound"
 
 
 # --- subscriptions and notifications -----------------------------------------------------------------
