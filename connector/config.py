@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connector.errors import ConfigError
@@ -120,6 +120,41 @@ class GmailSettings(Strict):
     service_account_file: str | None = None  # domain-wide delegation for Workspace
 
 
+class SenderAuthentication(StrEnum):
+    REQUIRED = "required"  # the From domain must authenticate: aligned DMARC pass, or aligned DKIM/SPF without DMARC
+    DOMAIN_POLICY = "domain_policy"  # quarantine only what the domain's own DMARC p=quarantine/reject fails
+    OFF = "off"  # trust the From header as before (no DNS look-ups): for a trial behind another filtering MTA
+
+
+class SmtpSettings(Strict):
+    """The dropbox's own SMTP listener (`bcc-capture smtp`), the MX of the dropbox domain(s)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=2525, ge=0, le=65535)  # 0: any free port
+    hostname: str = ""  # the name in the greeting and Authentication-Results ("": the first dropbox domain)
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)  # advertised as SIZE; larger mail gets 552
+    max_recipients: int = Field(default=20, ge=1)  # per message; more get 452
+    max_connections_per_peer: int = Field(default=10, ge=1)  # simultaneous, per client IP; more get 421
+    max_messages_per_peer_per_minute: int = Field(default=120, ge=1)  # per client IP; more get 450
+    timeout_seconds: float = Field(default=300, gt=0)  # an idle session is closed after this
+    tls_cert: str | None = None  # PEM certificate (chain) offered with STARTTLS; none: no STARTTLS
+    tls_key: str | None = None  # its PEM private key
+    require_tls: bool = False  # refuse MAIL before STARTTLS
+    resolver: str = ""  # host[:port] of the DNS server for SPF/DKIM/DMARC ("": the system's resolvers)
+    dns_timeout_seconds: float = Field(default=5, gt=0)
+    authentication: SenderAuthentication = SenderAuthentication.REQUIRED
+    trusted_arc_sealers: tuple[str, ...] = ()  # forwarders whose ARC seal vouches for a DMARC pass upstream
+    filing_workers: int = Field(default=2, ge=0)  # threads filing spooled mail beside the listener
+    filing_poll_seconds: float = Field(default=1.0, gt=0)  # idle filers look for spooled mail this often
+    max_filing_attempts: int = Field(default=8, ge=1)  # then the message is quarantined as unfileable
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> SmtpSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+
 class Mode(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
@@ -141,6 +176,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     graph: GraphSettings = GraphSettings()
     gmail: GmailSettings = GmailSettings()
+    smtp: SmtpSettings = SmtpSettings()
 
     @classmethod
     def settings_customise_sources(

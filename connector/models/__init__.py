@@ -14,7 +14,9 @@ from connector.models.mail import (
     ThreadTarget,
     Unassigned,
 )
+from connector.models.quarantine import QuarantinedMessage
 from connector.models.records import REFERENCE_PREFIX, Record, RecordKind
+from connector.models.spool import SpooledMessage, SpoolState
 from connector.models.sync import ACTIVE_STATES, Mailbox, MailboxState, ThreadBackfill
 from connector.models.tenants import USE_EMAIL_CAPTURE, Role, RolePermission, Tenant
 from connector.models.users import Exclusion, RetiredAddress, SenderAddress, User
@@ -34,12 +36,15 @@ __all__ = [
     "Mailbox",
     "MailboxState",
     "Participant",
+    "QuarantinedMessage",
     "Record",
     "RecordKind",
     "RetiredAddress",
     "Role",
     "RolePermission",
     "SenderAddress",
+    "SpoolState",
+    "SpooledMessage",
     "Tenant",
     "Thread",
     "ThreadBackfill",

@@ -1,0 +1,17 @@
+"""The dropbox's own front door: mail delivered to a dropbox address over SMTP, authenticated, never lost.
+
+    listener.py        aiosmtpd: RCPT policy, SIZE, per-peer limits, STARTTLS; 250 only after the spool commit
+    recipients.py      what RCPT TO answers for an address (unknown, retired, another domain)
+    spool.py           the durable store the listener writes and the filers claim
+    filing.py          spooled row → parse → noise? → route → authenticate → file or quarantine, one transaction
+    noise.py           bounces, DSNs, auto-replies and mailer-daemons: never filed, never answered
+    authentication.py  SPF (pyspf), DKIM and ARC (dkimpy), DMARC (dmarc) → one verdict and the policy
+    resolver.py        the DNS those libraries ask (dnspython, a configurable server)
+    server.py          `bcc-capture smtp`: the listener and its filing threads
+
+It lives in the core rather than under providers/: a provider adapter may import only the ports, the
+envelope, the errors, the MIME parser and the settings, and the composition root registers mailbox
+providers only, so nothing could join an SMTP adapter to the spool, the router and the quarantine.
+The SMTP side stays narrow all the same: the listener knows the spool and the recipient policy only
+through two callables it is handed.
+"""
