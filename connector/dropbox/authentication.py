@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from email.utils import getaddresses
 
+import authres
 import dkim
 import dkim.util
 import dmarc
@@ -31,7 +32,6 @@ from connector.config import SenderAuthentication
 from connector.dropbox.resolver import Dns, DnsTemporaryError
 
 _PSL = PublicSuffixList()
-_HEADER_FROM = re.compile(r"header\.from=([^\s;]+)", re.IGNORECASE)
 
 
 class TemporaryAuthenticationError(Exception):
@@ -245,12 +245,18 @@ def _from_domain(raw: bytes) -> str:
 
 
 def _sealed_dmarc_pass(raw: bytes, instance: int) -> str:
-    """The From domain an ARC-Authentication-Results of ``instance`` records a DMARC pass for, else ""."""
+    """The From domain the ARC-Authentication-Results of ``instance`` records a DMARC pass for, else ""."""
     end = raw.find(b"\r\n\r\n")
     head = (raw if end < 0 else raw[:end]).decode("utf-8", "replace")
     for match in re.finditer(r"(?im)^arc-authentication-results:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)", head):
-        value = " ".join(match.group(1).split())
-        if re.match(rf"i\s*=\s*{instance}\s*;", value) and re.search(r"\bdmarc=pass\b", value):
-            found = _HEADER_FROM.search(value)
-            return found.group(1).lower() if found else ""
+        tag, _, results = " ".join(match.group(1).split()).partition(";")
+        if tag.replace(" ", "") != f"i={instance}":
+            continue
+        try:
+            parsed = authres.AuthenticationResultsHeader.parse(f"Authentication-Results: {results.strip()}")
+        except authres.core.SyntaxError:
+            return ""
+        for result in parsed.results:
+            if result.method == "dmarc" and result.result == "pass":
+                return next((p.value.lower() for p in result.properties if (p.type, p.name) == ("header", "from")), "")
     return ""

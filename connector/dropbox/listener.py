@@ -104,7 +104,7 @@ class DropboxHandler:
                           options: list[str]) -> str:
         if not self.limits.may_send(_ip(session.peer), time.monotonic()):
             return "450 4.7.1 too many messages from your address; try again later"
-        envelope.mail_from = "" if address == "<>" else address
+        envelope.mail_from = address  # "<>" for the null sender: aiosmtpd needs it truthy until DATA
         envelope.mail_options.extend(options)
         return "250 OK"
 
@@ -125,7 +125,8 @@ class DropboxHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        message = Received(raw=bytes(raw), mail_from=envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
+        sender = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
+        message = Received(raw=bytes(raw), mail_from=sender, rcpt_tos=tuple(envelope.rcpt_tos),
                            peer_ip=_ip(session.peer), helo=session.host_name or "", tls=session.ssl is not None)
         try:
             spool_id = await asyncio.get_running_loop().run_in_executor(None, self.store, message)

@@ -130,7 +130,10 @@ class Dropbox:
 
     def rows(self, model: type, *where: object) -> list:
         with Session(self.world.engine) as session:
-            return list(session.exec(select(model).where(*where).order_by(col(model.id))).all())
+            statement = select(model).where(*where)
+            if "id" in model.model_fields:
+                statement = statement.order_by(col(model.id))
+            return list(session.exec(statement).all())
 
     def audit(self, action: str) -> list[AuditEntry]:
         return self.rows(AuditEntry, AuditEntry.action == action)
