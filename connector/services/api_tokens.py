@@ -51,6 +51,15 @@ def authenticate(session: Session, presented: str, now: datetime | None = None) 
     return row
 
 
+def tenant_for_token(session: Session, presented: str, now: datetime | None = None) -> tuple[Tenant, ApiToken] | None:
+    """The company a live token belongs to, with the token; None for anything else."""
+    token = authenticate(session, presented, now)
+    tenant = session.get(Tenant, token.tenant_id) if token else None
+    if token is None or tenant is None:
+        return None
+    return tenant, token
+
+
 def list_tokens(session: Session, tenant: Tenant) -> list[ApiToken]:
     return list(session.exec(select(ApiToken).where(ApiToken.tenant_id == tenant.id).order_by(col(ApiToken.id))))
 

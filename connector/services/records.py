@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from dataclasses import dataclass
 
+from sqlmodel import Session, col, or_, select
+
+from connector.config import Settings
 from connector.errors import InputError, NotFound
 from connector.models import Record, RecordKind, Tenant
+from connector.routing.addresses import company_address, matter_address, project_address
 
 
 def create_record(session: Session, tenant: Tenant, kind: str, *, number: str | None = None, title: str = "",
@@ -53,3 +57,56 @@ def person(session: Session, tenant: Tenant, email: str) -> Record:
         if found is not None:
             return found
     raise NotFound(f"no contact or lead with address {email}")
+
+
+def get_record(session: Session, tenant: Tenant, record_id: int) -> Record:
+    """Record ``record_id`` of ``tenant``; another tenant's reads as missing."""
+    record = session.get(Record, record_id)
+    if record is None or record.tenant_id != tenant.id:
+        raise NotFound(f"no record {record_id}")
+    return record
+
+
+def customer_of(session: Session, record: Record) -> Record | None:
+    return session.get(Record, record.customer_id) if record.customer_id else None
+
+
+def find_records(session: Session, tenant: Tenant, kind: str | None = None, query: str = "",
+                 limit: int = 200) -> list[Record]:
+    """Records of one kind (or all) whose title, number, address or name contains ``query``."""
+    statement = select(Record).where(Record.tenant_id == tenant.id)
+    if kind:
+        if kind not in {k.value for k in RecordKind}:
+            raise InputError(f"unknown record kind {kind!r}")
+        statement = statement.where(Record.kind == kind)
+    if query.strip():
+        like = f"%{query.strip().lower()}%"
+        statement = statement.where(or_(
+            col(Record.title).ilike(like), col(Record.number).ilike(like), col(Record.email).ilike(like),
+            col(Record.last_name).ilike(like), col(Record.first_name).ilike(like)))
+    return list(session.exec(statement.order_by(col(Record.kind), col(Record.number), col(Record.id)).limit(limit)))
+
+
+@dataclass(frozen=True)
+class RecordAddress:
+    address: str | None  # Bcc this to file mail under the record
+    hint: str
+
+
+def record_address(record: Record, tenant: Tenant, settings: Settings) -> RecordAddress:
+    """How a user files mail under ``record``: the dropbox address to Bcc (if any) and a hint saying so."""
+    domain, schemes = settings.dropbox.domains[0], settings.dropbox.schemes
+    if record.kind == RecordKind.MATTER and record.number and schemes.matter:
+        return RecordAddress(matter_address(tenant.slug, record.number, domain), "Bcc it to file mail here.")
+    if record.kind == RecordKind.PROJECT and record.number and schemes.project:
+        return RecordAddress(project_address(tenant.slug, record.number, domain),
+                             "Bcc it to file mail here; attachments become files of the project.")
+    if record.kind in (RecordKind.CONTACT, RecordKind.LEAD) and schemes.shared:
+        shared = f"{settings.dropbox.shared_local_parts[0]}@{domain}"
+        return RecordAddress(shared, "Bcc the shared address: mail is filed under every known contact in To/Cc.")
+    if record.kind in (RecordKind.CASE, RecordKind.OPPORTUNITY) and record.number:
+        return RecordAddress(None, f"Put #{record.number} in the subject when you Bcc your personal address.")
+    if record.kind == RecordKind.CUSTOMER and schemes.company:
+        return RecordAddress(company_address(tenant.slug, domain),
+                             "Mail with this customer's contacts is linked here automatically.")
+    return RecordAddress(None, "")

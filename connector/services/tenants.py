@@ -105,6 +105,15 @@ def revoke(session: Session, role: Role, permission: str = USE_EMAIL_CAPTURE) ->
         _follow_capture_switch(session, select(User).where(User.role_id == role.id))
 
 
+def set_permission(session: Session, tenant: Tenant, role_id: int, granted: bool) -> Role:
+    """Grant or revoke 'use email capture'; the role's users' mailboxes pause or resume with it."""
+    role = session.get(Role, role_id)
+    if role is None or role.tenant_id != tenant.id:
+        raise NotFound(f"no role {role_id}")
+    (grant if granted else revoke)(session, role)
+    return role
+
+
 def _follow_capture_switch(session: Session, users: SelectOfScalar[User]) -> None:
     """The company and permission switches pause or resume the mailboxes of the users they reach."""
     for user in session.exec(users).all():

@@ -14,12 +14,18 @@ from connector.routing.decision import Decision, Outcome, ParticipantPlan, Reaso
 from connector.services.records import person
 
 
-def link(session: Session, tenant: Tenant, unassigned_id: int, emails: list[str], settings: Settings,
-         by: User | None = None) -> int:
-    """File the unassigned mail under the given contacts; returns the new activity id."""
+def get_unassigned(session: Session, tenant: Tenant, unassigned_id: int) -> Unassigned:
+    """Unassigned e-mail ``unassigned_id`` of ``tenant``; another tenant's reads as missing."""
     row = session.get(Unassigned, unassigned_id)
     if row is None or row.tenant_id != tenant.id:
         raise NotFound(f"no unassigned e-mail {unassigned_id}")
+    return row
+
+
+def link(session: Session, tenant: Tenant, unassigned_id: int, emails: list[str], settings: Settings,
+         by: User | None = None) -> int:
+    """File the unassigned mail under the given contacts; returns the new activity id."""
+    row = get_unassigned(session, tenant, unassigned_id)
     if row.linked_at is not None:
         raise InputError(f"unassigned e-mail {unassigned_id} is already linked")
     if not emails:

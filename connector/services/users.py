@@ -51,6 +51,20 @@ def get_user(session: Session, email: str) -> User:
     return user
 
 
+def user_with_login(session: Session, email: str) -> User | None:
+    """The user whose login is exactly ``email`` (the address an identity provider vouched for), if any."""
+    return session.exec(select(User).where(User.email == email)).first()
+
+
+def active_user_and_tenant(session: Session, user_id: int) -> tuple[User, Tenant] | None:
+    """A signed-in session's user and company; None once the user is deleted or deactivated (signed out)."""
+    user = session.get(User, user_id)
+    tenant = session.get(Tenant, user.tenant_id) if user else None
+    if user is None or tenant is None or not user.active:
+        return None
+    return user, tenant
+
+
 def set_capture(session: Session, user: User, enabled: bool) -> None:
     """Level 3 of F7. Enabling needs levels 1 and 2; the error names the level that is missing."""
     if enabled:
@@ -195,3 +209,16 @@ def remove_exclusion(session: Session, tenant: Tenant, pattern: str, user: User 
     for row in rows:
         session.delete(row)
     session.flush()
+
+
+def exclusions_applying_to(session: Session, tenant: Tenant, user: User) -> list[Exclusion]:
+    """The user's own exclusions and the company's, by pattern: every address never treated as a contact."""
+    return list(session.exec(select(Exclusion).where(
+        Exclusion.tenant_id == tenant.id, col(Exclusion.user_id).in_([user.id, None]))
+        .order_by(col(Exclusion.pattern))))
+
+
+def company_exclusions(session: Session, tenant: Tenant) -> list[Exclusion]:
+    """The exclusions that apply to everyone in the company, by pattern."""
+    return list(session.exec(select(Exclusion).where(
+        Exclusion.tenant_id == tenant.id, col(Exclusion.user_id).is_(None)).order_by(col(Exclusion.pattern))))

@@ -1,4 +1,4 @@
-"""Read models: the Communications tab (threads and messages of a record), unassigned mail, audit."""
+"""Read models: the Communications tab (threads and messages of a record), unassigned mail, the audit."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from connector.models import (
     Unassigned,
     User,
 )
+from connector.services.permissions import own_addresses
 
 
 @dataclass
@@ -113,3 +114,20 @@ def audit(session: Session, tenant: Tenant | None = None, action: str | None = N
         statement = statement.where(AuditEntry.action == action)
     return list(session.exec(statement.order_by(col(AuditEntry.id).desc()).limit(limit)))
 
+
+def tenant_audit(session: Session, tenant: Tenant, action: str | None = None, limit: int = 200,
+                 visible_to: User | None = None) -> list[AuditEntry]:
+    """The company's own audit entries, newest first (never the tenant-less ones: those name no company).
+
+    ``visible_to`` narrows it to what concerns one user: mail from or read in their addresses, or their acts.
+    """
+    statement = select(AuditEntry).where(AuditEntry.tenant_id == tenant.id)
+    if action:
+        statement = statement.where(AuditEntry.action == action)
+    fetched = limit * 5 if visible_to else limit  # room for the entries filtered out below
+    entries = list(session.exec(statement.order_by(col(AuditEntry.id).desc()).limit(fetched)))
+    if visible_to is not None:
+        mine = own_addresses(session, visible_to)
+        entries = [e for e in entries if e.mailbox in mine or e.detail.get("from") in mine
+                   or e.detail.get("by") == visible_to.email][:limit]
+    return entries

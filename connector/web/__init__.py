@@ -1,1 +1,1 @@
-"""The FastAPI application: webhooks, health, metrics (and, later, the console and the JSON API)."""
+"""The FastAPI application: the console (server-rendered pages), the JSON API, webhooks, health and metrics."""

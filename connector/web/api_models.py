@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.models import AuditEntry, Record, Unassigned
-from connector.services.console import explain_reason
 from connector.services.mailboxes import Health
+from connector.services.reasons import explain_reason
 from connector.services.views import MessageRow, ThreadRow
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from fastapi import Request
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
@@ -28,3 +29,8 @@ class AppContext:
     code_sender: CodeSender = field(default_factory=LoggingCodeSender)
     # The console's address as the browser sees it (OAuth redirect URIs); None: the request's own.
     public_url: str | None = None
+
+
+def app_context(request: Request) -> AppContext:
+    """The context `create_app` put on the app: how routes reach the database, settings and ports."""
+    return request.app.state.context  # type: ignore[no-any-return]

@@ -2,8 +2,8 @@
 
 The session cookie (Starlette's SessionMiddleware, signed with a key derived from the secret key)
 holds only the user id, the CSRF token, flashes and in-flight OAuth state — the latter encrypted,
-because it carries PKCE verifiers. Every request re-reads the user, so a deleted or deactivated
-user is signed out at once.
+because it carries PKCE verifiers. Every request re-reads the user (`deps.current_viewer`), so a
+deleted or deactivated user is signed out at once.
 """
 
 from __future__ import annotations
@@ -16,21 +16,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, Request
-from sqlmodel import Session
 
 from connector.config import Settings
 from connector.crypto import TokenCipher, secret_key
 from connector.errors import ConfigError
 from connector.models import Tenant, User
-from connector.services import console
-from connector.web.context import AppContext
+from connector.web.context import app_context
 
 SESSION_COOKIE = "bcc_console"
 SESSION_MAX_AGE = 12 * 3600
 
 
 class SignInRequired(Exception):
-    """Raised by `viewer` for anonymous requests; the app answers with a redirect to /signin."""
+    """Raised by `deps.current_viewer` for anonymous requests; the app answers with a redirect to /signin."""
 
     def __init__(self, next_path: str) -> None:
         super().__init__(next_path)
@@ -39,6 +37,8 @@ class SignInRequired(Exception):
 
 @dataclass(frozen=True)
 class Viewer:
+    """Who is signed in to the console, with their company and whether they administer it."""
+
     user: User
     tenant: Tenant
     admin: bool
@@ -49,12 +49,8 @@ def session_secret(settings: Settings) -> str:
     return hmac.new(secret_key(settings), b"console-session-cookie", hashlib.sha256).hexdigest()
 
 
-def context(request: Request) -> AppContext:
-    return request.app.state.context  # type: ignore[no-any-return]
-
-
 def cipher(request: Request) -> TokenCipher:
-    return TokenCipher.from_settings(context(request).settings)
+    return TokenCipher.from_settings(app_context(request).settings)
 
 
 # ----------------------------------------------------------------------------------------- CSRF
@@ -80,27 +76,6 @@ def sign_in(request: Request, user: User) -> None:
     request.session.clear()  # a fresh session: nothing from before sign-in carries over
     request.session["uid"] = user.id
     request.session["csrf"] = secrets.token_urlsafe(32)
-
-
-def viewer(request: Request) -> Viewer:
-    """The signed-in user (a FastAPI dependency); anonymous → SignInRequired."""
-    uid = request.session.get("uid")
-    if isinstance(uid, int):
-        with Session(context(request).engine, expire_on_commit=False) as session:
-            user = session.get(User, uid)
-            tenant = session.get(Tenant, user.tenant_id) if user else None
-            if user is not None and tenant is not None and user.active:
-                return Viewer(user, tenant, console.is_admin(session, user))
-        request.session.clear()
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    raise SignInRequired(path if request.method == "GET" else "/")
-
-
-def admin(request: Request) -> Viewer:
-    found = viewer(request)
-    if not found.admin:
-        raise HTTPException(403, "Only administrators can open this page.")
-    return found
 
 
 def safe_next(value: object) -> str:
@@ -136,5 +111,5 @@ def pop_flashes(request: Request) -> list[dict[str, str]]:
 
 
 def external_url(request: Request, path: str) -> str:
-    base = context(request).public_url or str(request.base_url)
+    base = app_context(request).public_url or str(request.base_url)
     return base.rstrip("/") + path

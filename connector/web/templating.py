@@ -1,4 +1,4 @@
-"""Jinja2 templates (autoescaped) and the one `render` every console page goes through."""
+"""Jinja2 templates (autoescaped) and `render_page`, which every console page goes through."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from connector.services.console import explain_reason
+from connector.services.reasons import explain_reason
 from connector.web.security import Viewer, csrf_token, pop_flashes
 
 HERE = Path(__file__).resolve().parent
@@ -60,8 +60,9 @@ templates.env.globals["explain_reason"] = explain_reason
 templates.env.globals["status_text"] = STATUS_TEXT
 
 
-def render(request: Request, name: str, viewer: Viewer | None, status_code: int = 200,
-           **values: Any) -> HTMLResponse:
+def render_page(request: Request, name: str, viewer: Viewer | None, status_code: int = 200,
+                **values: Any) -> HTMLResponse:
+    """The template with what every page shows: who is signed in, the CSRF token, flashes, the navigation."""
     values.update(viewer=viewer, csrf=csrf_token(request), flashes=pop_flashes(request), nav=NAV,
                   path=request.url.path, zone=viewer.user.timezone if viewer else "UTC")
     return templates.TemplateResponse(request, name, values, status_code=status_code)

@@ -1,0 +1,112 @@
+"""The JSON API under /api/v1: records, communications, unassigned mail, mailboxes, the audit.
+
+Authenticated by per-tenant API tokens (`Authorization: Bearer bcc_…`, created under Admin → API
+tokens). A token sees exactly its company: another company's ids answer 404 like unknown ones.
+The endpoints' function names are the OpenAPI operation ids: renaming one changes the published schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+
+from connector.errors import InputError
+from connector.services import activities, mailboxes, unassigned, views
+from connector.services.records import find_records, get_record, record_address
+from connector.web.api_models import (
+    AuditOut,
+    LinkIn,
+    LinkOut,
+    MailboxOut,
+    RecordOut,
+    ThreadOut,
+    UnassignedOut,
+    UnlogOut,
+)
+from connector.web.deps import ApiCaller, AppSettings, DbSession
+from connector.web.downloads import attachment_download
+from connector.web.errors import missing_as_404
+
+NOT_FOUND = {404: {"description": "No such thing in this company"}}
+
+router = APIRouter(prefix="/api/v1", tags=["api"], responses={401: {"description": "Missing or invalid token"}})
+
+
+@router.get("/records", response_model=list[RecordOut], summary="Find records")
+def records(session: DbSession, who: ApiCaller, settings: AppSettings, kind: str | None = None, q: str = "",
+            limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[RecordOut]:
+    try:
+        found = find_records(session, who.tenant, kind, q, limit)
+    except InputError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return [RecordOut.of(r, record_address(r, who.tenant, settings).address) for r in found]
+
+
+@router.get("/records/{record_id}", response_model=RecordOut, responses=NOT_FOUND, summary="One record")
+def record(record_id: int, session: DbSession, who: ApiCaller, settings: AppSettings) -> RecordOut:
+    with missing_as_404():
+        found = get_record(session, who.tenant, record_id)
+    return RecordOut.of(found, record_address(found, who.tenant, settings).address)
+
+
+@router.get("/records/{record_id}/communications", response_model=list[ThreadOut], responses=NOT_FOUND,
+            summary="The record's Communications tab: threads newest first, messages oldest first")
+def communications(record_id: int, session: DbSession, who: ApiCaller) -> list[ThreadOut]:
+    with missing_as_404():
+        found = get_record(session, who.tenant, record_id)
+    return [ThreadOut.of(t) for t in views.communications(session, who.tenant, found)]
+
+
+@router.get("/attachments/{attachment_id}", response_class=Response, summary="Download an attachment",
+            responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}}}})
+def download(attachment_id: int, session: DbSession, who: ApiCaller) -> Response:
+    return attachment_download(session, who.tenant, attachment_id)
+
+
+@router.post("/activities/{activity_id}/unlog", response_model=UnlogOut, responses=NOT_FOUND,
+             summary="Take a logged e-mail off its records (kept, audited as 'unlogged')")
+def unlog(activity_id: int, session: DbSession, who: ApiCaller) -> UnlogOut:
+    with missing_as_404():
+        activity = activities.unlog(session, who.tenant, activity_id, by=f"API token {who.token_name}")
+    assert activity.id is not None and activity.unlogged_at is not None
+    session.commit()
+    return UnlogOut(activity_id=activity.id, unlogged_at=activity.unlogged_at)
+
+
+@router.get("/unassigned", response_model=list[UnassignedOut], summary="Mail waiting to be linked to contacts")
+def unassigned_list(session: DbSession, who: ApiCaller) -> list[UnassignedOut]:
+    return [UnassignedOut.of(r) for r in views.unassigned(session, who.tenant)]
+
+
+@router.post("/unassigned/{unassigned_id}/link", response_model=LinkOut, responses=NOT_FOUND,
+             summary="File an unassigned e-mail under contacts")
+def link(unassigned_id: int, body: LinkIn, session: DbSession, who: ApiCaller, settings: AppSettings) -> LinkOut:
+    with missing_as_404():
+        unassigned.get_unassigned(session, who.tenant, unassigned_id)
+    try:
+        activity_id = unassigned.link(session, who.tenant, unassigned_id, body.contacts, settings)
+    except InputError as exc:  # an unknown contact, already linked…
+        raise HTTPException(422, str(exc)) from exc
+    session.commit()
+    return LinkOut(activity_id=activity_id)
+
+
+@router.get("/mailboxes", response_model=list[MailboxOut], summary="Connected mailboxes and their health")
+def mailbox_list(session: DbSession, who: ApiCaller) -> list[MailboxOut]:
+    return [MailboxOut.of(h) for h in mailboxes.all_health(session, who.tenant.id)]
+
+
+@router.get("/mailboxes/{mailbox_id}", response_model=MailboxOut, responses=NOT_FOUND, summary="One mailbox")
+def mailbox(mailbox_id: int, session: DbSession, who: ApiCaller) -> MailboxOut:
+    with missing_as_404():
+        found = mailboxes.get_mailbox(session, mailbox_id, who.tenant.id)
+    return MailboxOut.of(mailboxes.health(found))
+
+
+@router.get("/audit", response_model=list[AuditOut], summary="The audit log: why mail was or was not logged")
+def audit(session: DbSession, who: ApiCaller,
+          action: Annotated[str | None, Query(description="refused, unassigned, unlogged, …")] = None,
+          limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AuditOut]:
+    return [AuditOut.of(e) for e in views.tenant_audit(session, who.tenant, action, limit)]
