@@ -1,12 +1,19 @@
-"""Terminal rendering of the Communications tab, the unassigned list and the audit (rich)."""
+"""Terminal rendering of the Communications tab, the unassigned list and the audit (rich).
+
+Everything taken from mail is hostile: it is shown as plain `Text` (never parsed as Rich markup, so a
+subject like ``Hello [/bold] team`` is just text) with control characters removed (terminal escape
+sequences could clear the screen, hide text or plant hyperlinks) and bidirectional overrides dropped.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -16,6 +23,16 @@ from connector.services.mailboxes import Health
 from connector.services.views import MessageRow, ThreadRow
 
 _ARROW = {"sent": "→ sent", "received": "← received"}
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: object) -> str:
+    """Mail text fit for a terminal: no control characters, no bidirectional overrides."""
+    return _UNSAFE.sub("", str(text))
+
+
+def _cell(text: object) -> Text:
+    return Text(clean(text))
 
 
 def when(moment: datetime | None) -> str:
@@ -23,33 +40,33 @@ def when(moment: datetime | None) -> str:
 
 
 def _excerpt(text: str, lines: int = 4, width: int = 100) -> str:
-    kept = [line.rstrip() for line in text.strip().splitlines() if line.strip()][:lines]
+    kept = [clean(line).rstrip() for line in text.strip().splitlines() if line.strip()][:lines]
     return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in kept)
 
 
 def _message(row: MessageRow) -> Group:
     head = Text()
     head.append(f"{_ARROW.get(row.direction, row.direction)}  ", style="bold cyan")
-    head.append(row.subject, style="bold")
+    head.append(clean(row.subject), style="bold")
     head.append(f"   {when(row.sent_at)}", style="dim")
-    people = ", ".join(f"{email} ({role}, {kind})" for email, role, kind in row.participants)
+    people = clean(", ".join(f"{email} ({role}, {kind})" for email, role, kind in row.participants))
     details = Text()
     details.append("from ", style="dim")
-    details.append(f"{row.from_}   ")
+    details.append(f"{clean(row.from_)}   ")
     details.append("owner ", style="dim")
-    details.append(row.owner or "-")
+    details.append(clean(row.owner or "-"))
     details.append("\nparticipants ", style="dim")
     details.append(people or "-")
     details.append("\nfiled under ", style="dim")
-    details.append("; ".join(row.filed_under) or "-", style="green")
+    details.append(clean("; ".join(row.filed_under) or "-"), style="green")
     details.append("\nseen in ", style="dim")
-    details.append(", ".join(row.sources))
+    details.append(clean(", ".join(row.sources)))
     parts: list[Text] = [head, details]
     if row.attachments:
-        parts.append(Text("attachments: " + ", ".join(f"{name} ({size:,} bytes)" for _, name, size in row.attachments),
-                          style="magenta"))
+        names = ", ".join(f"{name} ({size:,} bytes)" for _, name, size in row.attachments)
+        parts.append(Text("attachments: " + clean(names), style="magenta"))
     for note in row.notes:
-        parts.append(Text(f"note: {note}", style="yellow"))
+        parts.append(Text(f"note: {clean(note)}", style="yellow"))
     excerpt = _excerpt(row.text)
     if excerpt:
         parts.append(Text(excerpt, style="italic"))
@@ -63,7 +80,8 @@ def communications(console: Console, title: str, threads: Sequence[ThreadRow]) -
     for thread in threads:
         body = Group(*(_message(m) for m in thread.messages))
         count = len(thread.messages)
-        console.print(Panel(body, title=f"[bold]{title}[/] · thread “{thread.subject}” · {count} message(s)",
+        subject = escape(clean(thread.subject))
+        console.print(Panel(body, title=f"[bold]{escape(title)}[/] · thread “{subject}” · {count} message(s)",
                             title_align="left", border_style="blue"))
 
 
@@ -72,7 +90,8 @@ def unassigned(console: Console, rows: Sequence[Unassigned]) -> None:
     for column in ("id", "from", "subject", "sent", "body"):
         table.add_column(column)
     for row in rows:
-        table.add_row(str(row.id), row.from_email, row.subject, when(row.sent_at), _excerpt(row.text, 2, 60))
+        table.add_row(str(row.id), _cell(row.from_email), _cell(row.subject), when(row.sent_at),
+                      Text(_excerpt(row.text, 2, 60)))
     console.print(table)
 
 
@@ -82,8 +101,8 @@ def audit(console: Console, rows: Sequence[AuditEntry], title: str = "Audit") ->
         table.add_column(column)
     for row in rows:
         detail = row.detail or {}
-        table.add_row(when(row.at), row.action, row.reason, str(detail.get("from", "")),
-                      str(detail.get("subject", "")), row.internet_message_id)
+        table.add_row(when(row.at), row.action, row.reason, _cell(detail.get("from", "")),
+                      _cell(detail.get("subject", "")), _cell(row.internet_message_id))
     console.print(table)
 
 
@@ -94,9 +113,9 @@ def mailboxes(console: Console, rows: Sequence[Health]) -> None:
     colours = {"synced": "green", "syncing": "cyan", "connecting": "cyan", "retrying": "yellow",
                "resyncing": "yellow", "paused": "white", "failing": "red", "needs_reconnect": "red"}
     for row in rows:
-        table.add_row(str(row.mailbox_id), row.address, row.provider,
-                      f"[{colours.get(row.status, 'white')}]{row.status}[/]", when(row.last_success_at),
-                      str(row.backlog), str(row.messages_logged), row.last_error[:60])
+        table.add_row(str(row.mailbox_id), _cell(row.address), row.provider,
+                      Text(row.status, style=colours.get(row.status, "white")), when(row.last_success_at),
+                      str(row.backlog), str(row.messages_logged), _cell(row.last_error[:60]))
     console.print(table)
 
 

@@ -1,0 +1,40 @@
+"""What the CLI prints from mail is text, never markup or terminal control: hostile subjects print as written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Console
+
+from connector import render
+from connector.services import tenants, views
+from connector.services.capture import Capture
+from tests.conftest import World
+from tests.mailbuilder import mail, to_dropbox
+
+MATTER = "acme+10802@bcc.example.com"
+HOSTILE = "Hello [/bold] team \x1b[2J\x1b]8;;https://evil.example\x07click\x1b]8;;\x07 \u202eevil"
+
+
+def _printed(draw: Callable[[Console], None]) -> str:
+    console = Console(record=True, width=200, force_terminal=False)
+    draw(console)
+    return console.export_text()
+
+
+def test_a_hostile_subject_prints_as_text_in_the_log_unassigned_and_audit(world: World, capture: Capture) -> None:
+    capture.process(to_dropbox(mail("Alice <alice@acme-law.com>", ["carol@clientco.com"], bcc=[MATTER],
+                                    subject=HOSTILE, message_id="<h1@a>")))
+    capture.process(to_dropbox(mail("Alice <alice@acme-law.com>", ["nobody@unknown.example"],
+                                    bcc=["notes@bcc.example.com"], subject=HOSTILE, message_id="<h2@a>")))
+    capture.process(to_dropbox(mail("Mallory <m@evil.example>", ["carol@clientco.com"], bcc=[MATTER],
+                                    subject=HOSTILE, message_id="<h3@a>")))
+    with world.session() as session:
+        tenant = tenants.get_tenant(session, "acme")
+        threads, waiting, refused = (views.communications(session, tenant), views.unassigned(session, tenant),
+                                     views.audit(session, tenant, "refused"))
+    for text in (_printed(lambda c: render.communications(c, "matter 10802", threads)),
+                 _printed(lambda c: render.unassigned(c, waiting)),
+                 _printed(lambda c: render.audit(c, refused))):
+        assert "Hello [/bold] team" in text
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
