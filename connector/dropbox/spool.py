@@ -3,8 +3,9 @@
 `store` is the listener's only write. `claim` is the filer's: on PostgreSQL it locks one due row with
 ``FOR UPDATE SKIP LOCKED``, so any number of filers (threads or processes) share the spool without
 waiting on each other, and a filer killed mid-way releases its row by dying (its transaction rolls
-back). SQLite has no row locks but one writer at a time; `finish` re-checks that the row is still
-pending, so two filers there can race only to a rollback, never to a second filing.
+back). SQLite has no row locks but one writer at a time: a claim there takes the write lock first, and
+`finish` re-checks that the row is still pending, so two filers can race only to a rollback, never to a
+second filing.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def store(engine: Engine, message: Received) -> int:
 
 def claim(session: Session, now: datetime) -> SpooledMessage | None:
     """The oldest due pending row, locked for this transaction (skipping rows other filers hold)."""
+    if session.get_bind().dialect.name == "sqlite":
+        # No row locks: take the database's one write lock before reading, so filers queue here one after
+        # the other instead of filing the same row at once and all but one rolling back.
+        session.execute(update(SpooledMessage).where(col(SpooledMessage.id) == -1).values(attempts=0))
     statement = (select(SpooledMessage)
                  .where(SpooledMessage.state == SpoolState.PENDING.value,
                         or_(col(SpooledMessage.not_before).is_(None), col(SpooledMessage.not_before) <= now))
@@ -85,8 +90,3 @@ def postpone(engine: Engine, row_id: int, now: datetime, error: str) -> int:
         session.add(row)
         return row.attempts
 
-
-def pending_count(engine: Engine) -> int:
-    with Session(engine) as session:
-        return len(session.exec(select(SpooledMessage.id).where(
-            SpooledMessage.state == SpoolState.PENDING.value)).all())
