@@ -31,6 +31,10 @@ class Delivery:
 
 
 Listener = Callable[[Delivery], None]
+# How a mail system passes a message on: header lines as written (RFC 5322 allows 998 characters), never
+# refolded into RFC 2047 words. The email package's SMTP policy would encode a long Message-ID token (an
+# Exchange id in In-Reply-To makes a 101-character line) as =?utf-8?q?…?=, which no MTA does.
+WIRE = policy.SMTP.clone(refold_source="none", max_line_length=998)
 
 
 def _addresses(msg, *names: str) -> list[str]:
@@ -62,7 +66,7 @@ class PostOffice:
 
     def send(self, sender: str, raw: bytes) -> str:
         """Deliver ``raw`` from ``sender``; return its Message-ID (added when missing)."""
-        msg = BytesParser(policy=policy.SMTP).parsebytes(raw)
+        msg = BytesParser(policy=WIRE).parsebytes(raw)
         if not msg["Message-ID"]:
             msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
         if not msg["Date"]:

@@ -16,7 +16,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from emulators.postoffice import PostOffice
+from emulators.postoffice import WIRE, PostOffice
 
 from . import mime
 from .state import Mailbox, MailStore, StoredMessage, recipients
@@ -51,7 +51,7 @@ class Sender:
         self._lock = threading.Lock()  # one send at a time keeps thread hints unambiguous
 
     def send(self, mailbox: Mailbox, raw: bytes, thread_id: str | None) -> StoredMessage:
-        msg = BytesParser(policy=policy.SMTP).parsebytes(raw)
+        msg = BytesParser(policy=WIRE).parsebytes(raw)
         assert isinstance(msg, EmailMessage)
         if not recipients(msg):
             raise invalid("Recipient address required")

@@ -21,6 +21,8 @@ from email.parser import BytesParser
 from email.utils import formataddr, formatdate, getaddresses, parsedate_to_datetime
 from typing import Any
 
+from emulators.postoffice import WIRE
+
 Recipient = tuple[str, str]  # (name, address)
 
 
@@ -266,7 +268,7 @@ def compose(out: Outgoing, now: float, *, draft: bool = False) -> bytes:
     """RFC 5322 bytes of ``out``; a draft may have no recipient yet (sending it then fails)."""
     if not (draft or out.to or out.cc or out.bcc):
         raise ComposeError("At least one recipient is required, but none were found.")
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=WIRE)  # Outlook writes an Exchange id in In-Reply-To on one line
     msg["From"] = formataddr(out.sender)
     for name, values in (("To", out.to), ("Cc", out.cc), ("Bcc", out.bcc), ("Reply-To", out.reply_to)):
         if values:
