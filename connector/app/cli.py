@@ -525,34 +525,11 @@ def smtp(filing_only: Annotated[bool, typer.Option("--filing-only", help="Only f
          port: Annotated[int | None, typer.Option(help="Listen on this port instead of smtp.port (0: any).")] = None,
          ) -> None:
     """The dropbox's SMTP listener (the MX of the dropbox domain) and the filers of the mail it spools."""
-    import signal
-    import sys
-    import threading
-
     from connector import logs
-    from connector.dropbox.server import DropboxServer, filer
+    from connector.dropbox.server import run
 
     logs.configure()
-    settings = _settings()
-    if port is not None:
-        settings = settings.model_copy(update={"smtp": settings.smtp.model_copy(update={"port": port})})
-    engine = _engine()
-    if once:
-        typer.echo(f"{len(filer(engine, settings).file_all())} spooled message(s) handled")
-        return
-    server = DropboxServer(engine, settings, listen=not filing_only,
-                           filers=max(1, settings.smtp.filing_workers) if filing_only else None)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with server:
-        where = f"listening on {settings.smtp.host}:{server.listener.port}" if server.listener else "filing only"
-        typer.echo(f"smtp {where} with {len(server.filers)} filer(s); Ctrl-C to stop", nl=True)
-        sys.stdout.flush()
-        try:
-            while not stop.wait(1.0):
-                pass
-        except KeyboardInterrupt:
-            pass
+    run(_engine(), _settings(), filing_only=filing_only, once=once, port=port, echo=typer.echo)
 
 
 def _add_plugin_commands() -> None:

@@ -7,6 +7,9 @@ PostgreSQL any number of filers share the spool (``FOR UPDATE SKIP LOCKED``).
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -38,6 +41,7 @@ class DropboxServer:
 
     def __init__(self, engine: Engine, settings: Settings, *, filers: int | None = None, listen: bool = True,
                  clock: Callable[[], datetime] = utcnow) -> None:
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
         self.engine = engine
         self.settings = settings
         self.stop_event = threading.Event()
@@ -72,3 +76,26 @@ class DropboxServer:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def run(engine: Engine, settings: Settings, *, filing_only: bool = False, once: bool = False, port: int | None = None,
+        echo: Callable[[str], object] = print) -> None:
+    """`bcc-capture smtp`: serve until SIGTERM or Ctrl-C (``once``: file what is spooled, then return)."""
+    if port is not None:
+        settings = settings.model_copy(update={"smtp": settings.smtp.model_copy(update={"port": port})})
+    if once:
+        echo(f"{len(filer(engine, settings).file_all())} spooled message(s) handled")
+        return
+    server = DropboxServer(engine, settings, listen=not filing_only,
+                           filers=max(1, settings.smtp.filing_workers) if filing_only else None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with server:
+        where = f"listening on {settings.smtp.host}:{server.listener.port}" if server.listener else "filing only"
+        echo(f"smtp {where} with {len(server.filers)} filer(s); Ctrl-C to stop")
+        sys.stdout.flush()  # whoever started us may be waiting for that line (the port when it was 0)
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
