@@ -1,4 +1,8 @@
-"""Connected mailboxes: each a small persisted state machine with its cursor, lease and health."""
+"""Connected mailboxes: each a small persisted state machine with its cursor, lease and health.
+
+The states are named here (the column stays a plain string); which event moves which state to
+which, and what else changes with it, is the one table in `connector.sync.states`.
+"""
 
 from __future__ import annotations
 
@@ -66,14 +70,21 @@ class Mailbox(SQLModel, table=True):
 
 
 class ThreadBackfill(SQLModel, table=True):
-    """A request to a participant's mailbox: find your copy of this message and file your thread.
+    """A thread's earlier messages, waiting to be read from one mailbox (its thread backlog).
 
-    Written in the transaction that opened the thread, processed by that mailbox's next step, so
-    a reply only the other participant received is logged even if their mailbox synced it first.
+    Written in the transaction that opened the thread, served by that mailbox's step outside any
+    transaction (`connector.sync.step`), so no provider call ever runs inside a commit. Two kinds:
+
+    * the mailbox's own copy opened the thread (``provider_message_id`` set): pull its provider thread;
+    * a participant's request: find your copy of this message by Message-ID, then pull your thread,
+      so a reply only the other participant received is logged even if their mailbox synced it first.
     """
 
     __table_args__ = (UniqueConstraint("mailbox_id", "internet_message_id"),)
     id: int | None = Field(default=None, primary_key=True)
     mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
     internet_message_id: str
+    # This mailbox's copy, when it is already known: its thread is read without a lookup.
+    provider_message_id: str = ""
+    thread_key: str = Field(default="", sa_type=Text)
     created_at: datetime = created_at()

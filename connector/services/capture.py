@@ -1,19 +1,34 @@
-"""The capture pipeline for envelopes already in hand: route → apply, one transaction each.
+"""The one capture pipeline: route → apply, retry a lost unique-key race, offer a thread's messages again.
 
-Used by `bcc-capture ingest`, the tests and the demo; the sync engine wraps the same two calls
-with the provider's cursor. When a message opens a thread, envelopes that were set aside as
-unrelated earlier in the same batch are offered again, so the order mail arrives in never changes
-what is logged (F13: earlier messages of a newly logged thread are logged too).
+Every way mail comes in goes through these functions, so the three rules below live here only:
+
+* **route → apply** (`route_and_apply`): the routing core decides, `apply` writes, in the caller's
+  transaction.
+* **a lost race is retried** (`retrying`): two workers committing copies of one message at once both
+  insert on a unique key; the loser's transaction rolls back with an IntegrityError, and running it
+  again re-routes against the winner's rows and merges.
+* **earlier messages are offered again** (`reoffering`): when a message opens a thread, every
+  envelope of the batch the core had set aside (ignored) is routed again, until nothing changes, so
+  the order mail arrives in never changes what is logged (F13).
+
+Callers: `Capture` (one transaction per envelope) for `bcc-capture ingest`, the demo, the tests and
+any front door holding whole messages (an SMTP dropbox); `capture_batch` for the sync commit
+(`connector.sync.commit`), which runs the whole page in one transaction with the provider's cursor and
+turns each opened thread into backlog rows (the provider's copies of its earlier messages are read
+by the next sync step, outside any transaction). The pipeline lives in services/, not in sync/,
+because it knows nothing of providers, cursors or leases: the sync engine is one caller among several.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from tenacity import retry, retry_if_exception_type, stop_after_attempt
+from sqlmodel import Session
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from connector.config import Settings
 from connector.db import transaction
@@ -23,30 +38,56 @@ from connector.routing.core import Router
 from connector.routing.decision import Outcome
 from connector.routing.repository import SqlRepository
 
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+Captured = list[tuple[Envelope, Applied]]
+
+
+def route_and_apply(session: Session, router: Router, settings: Settings, envelope: Envelope) -> Applied:
+    return apply(router.route(envelope), session, settings)
+
+
+def retrying(work: Callable[[], T]) -> T:
+    """Run ``work`` (one whole transaction) again when it lost a unique-key race to another worker."""
+    return Retrying(retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(4), reraise=True)(work)
+
+
+def reoffering(envelopes: Iterable[Envelope], process: Callable[[Envelope], Applied]) -> Captured:
+    """Process each envelope; while new threads open, offer the ignored ones again."""
+    results = [(envelope, process(envelope)) for envelope in envelopes]
+    changed = any(applied.thread_opened for _, applied in results)
+    while changed:  # each newly logged message may pull in more of its thread
+        changed = False
+        for index, (envelope, applied) in enumerate(results):
+            if applied.outcome is Outcome.IGNORED:
+                again = process(envelope)
+                if again.outcome is not Outcome.IGNORED:
+                    results[index] = (envelope, again)
+                    changed = True
+    return results
+
+
+def capture_batch(session: Session, settings: Settings, clock: Clock, envelopes: Iterable[Envelope]) -> Captured:
+    """Route and apply a batch inside the caller's transaction (one router: it sees the threads the batch opens)."""
+    router = Router(SqlRepository(session), settings, clock)
+    return reoffering(envelopes, lambda envelope: route_and_apply(session, router, settings, envelope))
+
 
 class Capture:
-    def __init__(self, engine: Engine, settings: Settings,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    """Envelopes already in hand, one transaction each (a failure keeps what was captured before it)."""
+
+    def __init__(self, engine: Engine, settings: Settings, clock: Clock = lambda: datetime.now(UTC)) -> None:
         self.engine = engine
         self.settings = settings
         self.clock = clock
 
-    # Two copies of one message committed at once by two workers: the loser retries and merges.
-    @retry(retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(4), reraise=True)
     def process(self, envelope: Envelope) -> Applied:
-        with transaction(self.engine) as session:
-            decision = Router(SqlRepository(session), self.settings, self.clock).route(envelope)
-            return apply(decision, session, self.settings)
+        return retrying(lambda: self._once(envelope))
 
-    def process_all(self, envelopes: Iterable[Envelope]) -> list[tuple[Envelope, Applied]]:
-        results = [(envelope, self.process(envelope)) for envelope in envelopes]
-        changed = any(applied.thread_opened for _, applied in results)
-        while changed:  # each newly logged message may pull in more of its thread
-            changed = False
-            for index, (envelope, applied) in enumerate(results):
-                if applied.outcome is Outcome.IGNORED:
-                    again = self.process(envelope)
-                    if again.outcome is not Outcome.IGNORED:
-                        results[index] = (envelope, again)
-                        changed = True
-        return results
+    def process_all(self, envelopes: Iterable[Envelope]) -> Captured:
+        return reoffering(envelopes, self.process)
+
+    def _once(self, envelope: Envelope) -> Applied:
+        with transaction(self.engine) as session:
+            router = Router(SqlRepository(session), self.settings, self.clock)
+            return route_and_apply(session, router, self.settings, envelope)

@@ -1,4 +1,8 @@
-"""Connected mailboxes: connect, reconnect, disconnect, pause with the user's capture switch, health."""
+"""Connected mailboxes: connect, reconnect, disconnect, pause with the user's capture switch, health.
+
+Each state change is an event of the mailbox state machine (`connector.sync.states`), which says
+what the state becomes and which columns change with it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from connector.errors import NotFound
 from connector.models import Mailbox, MailboxState, User
 from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
+from connector.sync.states import Event, transition
 
 
 def connect(session: Session, user: User, provider: str, credentials: str, cipher: TokenCipher, *,
@@ -25,15 +30,11 @@ def connect(session: Session, user: User, provider: str, credentials: str, ciphe
     mailbox.credentials = cipher.encrypt(credentials) if credentials else ""
     mailbox.provider_user_id = provider_user_id or mailbox.provider_user_id
     mailbox.app_only = app_only
-    allowed = enablement_problem(user, SqlRepository(session)) is None
-    if mailbox.state in (MailboxState.NEEDS_RECONNECT.value, MailboxState.PAUSED.value) or mailbox.id is None:
-        mailbox.state = (MailboxState.INCREMENTAL if mailbox.cursor else MailboxState.INITIAL).value
-    if mailbox.sync_from is None:  # a reconnect after a revoked grant keeps its start: nothing is skipped
-        mailbox.sync_from = utcnow()
-    if not allowed:
-        mailbox.state = MailboxState.PAUSED.value
-    mailbox.attempts, mailbox.last_error, mailbox.last_error_kind = 0, "", ""
-    mailbox.next_sync_at = utcnow()
+    now = utcnow()
+    event = Event.CONNECTED if mailbox.id is None else Event.RECONNECTED
+    transition(mailbox, event, now).apply_to(mailbox)
+    if enablement_problem(user, SqlRepository(session)) is not None:
+        transition(mailbox, Event.CAPTURE_OFF, now).apply_to(mailbox)
     session.add(mailbox)
     session.flush()
     return mailbox
@@ -41,23 +42,17 @@ def connect(session: Session, user: User, provider: str, credentials: str, ciphe
 
 def disconnect(session: Session, mailbox: Mailbox) -> None:
     """Stop reading the mailbox; connecting it again later captures from then on, not the gap."""
-    mailbox.state, mailbox.credentials, mailbox.next_sync_at = MailboxState.PAUSED.value, "", None
-    mailbox.cursor, mailbox.sync_from = "", None
-    mailbox.last_error = "disconnected by the user"
+    transition(mailbox, Event.DISCONNECTED, utcnow()).apply_to(mailbox)
     session.add(mailbox)
     session.flush()
 
 
 def follow_capture_switch(session: Session, user: User) -> None:
     """Pause a user's mailboxes when capture is off for them; restart them from 'now' when it is on."""
-    allowed = enablement_problem(user, SqlRepository(session)) is None
+    event = Event.CAPTURE_ON if enablement_problem(user, SqlRepository(session)) is None else Event.CAPTURE_OFF
+    now = utcnow()
     for mailbox in session.exec(select(Mailbox).where(Mailbox.user_id == user.id)):
-        if not allowed and mailbox.state != MailboxState.NEEDS_RECONNECT.value:
-            mailbox.state, mailbox.next_sync_at = MailboxState.PAUSED.value, None
-        elif allowed and mailbox.state == MailboxState.PAUSED.value and mailbox.credentials:
-            # Mail sent while capture was off is not captured: start from a fresh cursor.
-            mailbox.state, mailbox.cursor, mailbox.next_sync_at = MailboxState.INITIAL.value, "", utcnow()
-            mailbox.sync_from = utcnow()
+        transition(mailbox, event, now).apply_to(mailbox)
         session.add(mailbox)
     session.flush()
 

@@ -1,1 +1,2 @@
-"""The sync engine: intake of wake-ups, per-mailbox sync steps, leases, schedules, error policy."""
+"""The sync engine: intake of wake-ups, the mailbox state machine (`states`), per-mailbox steps (`engine`:
+`step` reads the provider, `commit` writes in one transaction), leases, schedules, error policy."""

@@ -1,50 +1,42 @@
-"""One sync step of one mailbox: read a page of changes → route → apply + new cursor, one transaction.
+"""One sync step of one mailbox, start to end: the step's read half, its commits, and what a failure does.
 
-The step is the only place that reads a provider. It is idempotent: a crash anywhere before the
-commit leaves the old cursor, and replaying the page re-finds every logged message by its
-internet message id. Notifications only ever *wake* a mailbox; they never carry work.
+    check    only a syncable mailbox of a user who may capture is read (else it is paused: F7)
+    step     `connector.sync.step.Reader`: backlog rows, a page, decide, fetch — provider I/O, no transaction
+    commit   `connector.sync.commit.Commit.page`: route + apply + cursor in one transaction, no provider I/O
+    backlog  threads that commit opened: their earlier messages read (no transaction), then committed
+    failure  `policy` names the action; the state machine (`states`) any state change that goes with it
 
-    read     initial → start cursor · incremental → read_changes(cursor) · resync → recent(window)
-    decide   Router.wants() on header-only envelopes: unrelated mail is never fetched in full;
-             ids-only ones (Gmail history) get their headers read only when the core asks
-    fetch    provider.fetch_full() for the wanted ones (batched by the adapter)
-    commit   route + apply each; pull in the earlier messages of threads that just opened;
-             store the cursor with a lease check (a worker that lost its lease writes nothing)
+Every state change goes through `connector.sync.states`. Notifications only ever *wake* a mailbox;
+they never carry work.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, delete, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+from sqlmodel import Session, col
 
 from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
-from connector.envelope import Envelope
-from connector.models import ACTIVE_STATES, AuditEntry, Mailbox, MailboxState, Participant, ThreadBackfill, User
-from connector.ports import ChangePage, MailboxRef, Provider
-from connector.routing.apply import apply
-from connector.routing.core import Router, Want
-from connector.routing.decision import Outcome, Reason
+from connector.models import AuditEntry, Mailbox, User
+from connector.ports import MailboxRef, Provider
+from connector.routing.decision import Reason
 from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
-from connector.sync import intake, metrics, policy
+from connector.sync import metrics, policy, states
+from connector.sync.commit import Commit, Superseded
+from connector.sync.step import Reader
+
+__all__ = ["StepResult", "Superseded", "SyncEngine"]
 
 Clock = Callable[[], datetime]
-log = logging.getLogger("bcc_capture.sync")
-
-
-class LeaseLost(Exception):
-    """Another worker took the mailbox over (this one was presumed dead): discard the step."""
+BACKLOG_ROUNDS = 3  # threads opened by a thread's earlier messages: rows left after these wait for the next step
 
 
 @dataclass(frozen=True)
@@ -82,25 +74,16 @@ class SyncEngine:
     def step(self, mailbox_id: int, owner: str) -> StepResult:
         with Session(self.engine, expire_on_commit=False) as session:
             mailbox = session.get(Mailbox, mailbox_id)
-        if mailbox is None or mailbox.state not in {s.value for s in MailboxState} - {
-                MailboxState.NEEDS_RECONNECT.value, MailboxState.PAUSED.value}:
+        if mailbox is None or mailbox.state not in states.ACTIVE_STATES:
             return StepResult(mailbox_id, ok=True)
         if self._pause_if_not_allowed(mailbox, owner):
             return StepResult(mailbox_id, ok=True)
         provider = self.providers[mailbox.provider]
-        ref = self.ref(mailbox)
+        reader = Reader(self.engine, self.settings, self.clock, provider, self.ref(mailbox), mailbox)
         try:
-            backfill_ids, backfilled = self._backfill(provider, ref, mailbox)
-            page = self._read(provider, ref, mailbox)
-            wanted, source_only = self._sort(provider, ref, page.envelopes)
-            full = list(provider.fetch_full(ref, wanted)) if wanted else []
-            for attempt in Retrying(retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(4),
-                                    reraise=True):
-                with attempt:  # two workers committed copies of one message at once: re-route and merge
-                    logged = self._commit(mailbox, owner, provider, ref, page,
-                                          backfilled + full + source_only, backfill_ids)
-        except LeaseLost:
-            return StepResult(mailbox_id, ok=False, action="lease_lost")
+            result = self._run(reader, Commit(self.engine, self.settings, self.clock, mailbox, owner))
+        except Superseded:
+            return StepResult(mailbox_id, ok=False, action="superseded")
         except Exception as exc:  # every failure becomes data on the mailbox row (policy table)
             action = self._record_failure(mailbox, owner, exc)
             return StepResult(mailbox_id, ok=False, action=action.value)
@@ -108,8 +91,24 @@ class SyncEngine:
             self.store_credentials(provider, mailbox_id)
             self._count_calls(provider)
         metrics.STEPS.labels(mailbox.provider).inc()
-        return StepResult(mailbox_id, ok=True, more=page.more, logged=logged, seen=len(page.envelopes),
-                          fetched=len(full))
+        if not result.more and mailbox.pending_since is not None:
+            metrics.SYNC_LAG.labels(mailbox.provider).observe((self.clock() - mailbox.pending_since).total_seconds())
+        return result
+
+    def _run(self, reader: Reader, commit: Commit) -> StepResult:
+        backlog = reader.backlog()
+        page, fetched = reader.page()
+        committed = commit.page(page, backlog.envelopes + fetched.envelopes, backlog.served)
+        logged = committed.logged
+        for _ in range(BACKLOG_ROUNDS):  # the page's commit opened threads: read their earlier messages now
+            if not committed.backlog:
+                break
+            backlog = reader.backlog()
+            committed = commit.backlog(backlog.envelopes, backlog.served, more=page.more)
+            logged += committed.logged
+        assert commit.mailbox.id is not None
+        return StepResult(commit.mailbox.id, ok=True, more=page.more or committed.backlog, logged=logged,
+                          seen=len(page.envelopes), fetched=fetched.downloaded)
 
     def _count_calls(self, provider: Provider) -> None:
         """Export the adapter's per-endpoint call counters as Prometheus counters."""
@@ -149,133 +148,12 @@ class SyncEngine:
             problem = enablement_problem(user, SqlRepository(session)) if user else Reason.UNKNOWN_MAILBOX
             if problem is None:
                 return False
+            paused = states.transition(mailbox, states.Event.CAPTURE_OFF, self.clock(),
+                                       last_error=f"capture is off: {problem.value}")
             session.exec(update(Mailbox).where(  # type: ignore[call-overload]
-                col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner).values(
-                state=MailboxState.PAUSED.value, next_sync_at=None, last_error=f"capture is off: {problem.value}"))
+                col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner, states.still_in(paused))
+                .values(**paused.values))
         return True
-
-    def _backfill(self, provider: Provider, ref: MailboxRef, mailbox: Mailbox) -> tuple[list[int], list[Envelope]]:
-        """Threads opened in another mailbox: find this mailbox's copy and pull its own thread."""
-        with Session(self.engine) as session:
-            requests = session.exec(select(ThreadBackfill).where(ThreadBackfill.mailbox_id == mailbox.id)).all()
-        found: list[Envelope] = []
-        for request in requests:
-            copy = provider.find(ref, request.internet_message_id)
-            if copy is not None:
-                found += [copy, *provider.thread(ref, copy)]
-        unique = list({e.provider_message_id: e for e in found}.values())
-        wanted, source_only = self._sort(provider, ref, unique)
-        full = list(provider.fetch_full(ref, wanted)) if wanted else []
-        return [r.id for r in requests if r.id is not None], full + source_only
-
-    def _read(self, provider: Provider, ref: MailboxRef, mailbox: Mailbox) -> ChangePage:
-        if mailbox.state == MailboxState.INITIAL.value or not mailbox.cursor:
-            # Everything since the user connected: mail that arrived before this first sync counts.
-            since = (mailbox.sync_from or self.clock()) - timedelta(minutes=1)
-            return provider.recent(ref, since=since)
-        if mailbox.state == MailboxState.RESYNC.value:
-            return provider.recent(ref, since=self._resync_since(mailbox))
-        return provider.read_changes(ref, mailbox.cursor)
-
-    def _resync_since(self, mailbox: Mailbox) -> datetime:
-        """Back to an hour before the last good sync, never further than the resync window."""
-        now = self.clock()
-        floor = now - timedelta(days=self.settings.sync.resync_window_days)
-        last = (mailbox.last_success_at or floor) - timedelta(hours=1)
-        return max(last, floor)
-
-    def _sort(self, provider: Provider, ref: MailboxRef, envelopes: Sequence[Envelope],
-              router: Router | None = None) -> tuple[list[Envelope], list[Envelope]]:
-        """Header-only or ids-only envelopes → (to fetch in full, to record as another copy); the rest is skipped.
-
-        Ids-only envelopes the core cannot judge get their headers read (batched) and are sorted
-        again, in their place. ``router``: the commit's own, which sees the thread it just opened.
-        """
-        sorted_ = self._wants(envelopes, router)
-        ask = [e for e, want in sorted_ if want is Want.HEADERS]
-        if ask:
-            read = {e.provider_message_id: (e, want)
-                    for e, want in self._wants(provider.headers(ref, ask), router) if not e.ids_only}
-            sorted_ = [read.get(e.provider_message_id, (e, Want.NOTHING)) if want is Want.HEADERS else (e, want)
-                       for e, want in sorted_]
-        return ([e for e, want in sorted_ if want is Want.FULL],
-                [e for e, want in sorted_ if want is Want.SOURCE_ONLY])
-
-    def _wants(self, envelopes: Sequence[Envelope], router: Router | None) -> list[tuple[Envelope, Want]]:
-        if router is not None:
-            return [(e, router.wants(e)) for e in envelopes]
-        with Session(self.engine) as session:  # closed before any provider call
-            router = Router(SqlRepository(session), self.settings, self.clock)
-            return [(e, router.wants(e)) for e in envelopes]
-
-    # ------------------------------------------------------------------------------------- commit
-    def _commit(self, mailbox: Mailbox, owner: str, provider: Provider, ref: MailboxRef, page: ChangePage,
-                envelopes: list[Envelope], backfill_ids: list[int]) -> int:
-        now = self.clock()
-        logged = 0
-        with transaction(self.engine) as session:
-            router = Router(SqlRepository(session), self.settings, self.clock)
-            queue = list(envelopes)
-            seen = {e.provider_message_id for e in queue}
-            while queue:
-                envelope = queue.pop(0)
-                applied = apply(router.route(envelope), session, self.settings)
-                metrics.MESSAGES.labels(mailbox.provider, applied.outcome.value).inc()
-                logged += int(applied.created)
-                if applied.outcome is not Outcome.IGNORED:
-                    log.info("message", extra={"mailbox_id": mailbox.id, "provider_message_id":
-                                               envelope.provider_message_id, "internet_message_id":
-                                               envelope.internet_message_id, "outcome": applied.outcome.value,
-                                               "reason": applied.reason.value, "activity_id": applied.activity_id})
-                if applied.thread_opened and applied.activity_id is not None:
-                    # The earlier messages of this thread are logged too (F13), in this mailbox and in
-                    # the mailboxes of the other users on the message.
-                    queue.extend(self._thread_backlog(provider, ref, envelope, router, seen))
-                    self._request_backfills(session, mailbox, applied.activity_id, envelope, now)
-            if backfill_ids:
-                session.exec(delete(ThreadBackfill).where(col(ThreadBackfill.id).in_(backfill_ids)))  # type: ignore[call-overload]
-            done = not page.more
-            # On PostgreSQL this UPDATE waits for a waking transaction's row lock and then sees its count.
-            woken = col(Mailbox.wakeups) != mailbox.wakeups
-            result = session.exec(update(Mailbox).where(  # type: ignore[call-overload]
-                col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner).values(
-                cursor=page.cursor, state=MailboxState.INCREMENTAL.value, last_success_at=now, attempts=0,
-                last_error="", last_error_kind="", backlog=1 if page.more else 0,
-                # A wake-up committed during this step (a notification, a backfill request) counted
-                # itself, whatever time it carries: keep it pending and sync again at once.
-                pending_since=case((woken, col(Mailbox.pending_since)), else_=None if done else mailbox.pending_since),
-                next_sync_at=case((woken, now), else_=now if page.more else now + timedelta(
-                    minutes=self.settings.sync.safety_net_minutes)),
-                messages_logged=Mailbox.messages_logged + logged,
-                resyncs=mailbox.resyncs if mailbox.state == MailboxState.RESYNC.value else 0))
-            if not result.rowcount:
-                raise LeaseLost(mailbox.id)
-        if done and mailbox.pending_since is not None:
-            metrics.SYNC_LAG.labels(mailbox.provider).observe((now - mailbox.pending_since).total_seconds())
-        return logged
-
-    def _request_backfills(self, session: Session, mailbox: Mailbox, activity_id: int, envelope: Envelope,
-                           now: datetime) -> None:
-        users = select(Participant.user_id).where(Participant.activity_id == activity_id,
-                                                  col(Participant.user_id).is_not(None))
-        others = session.exec(select(Mailbox.id).where(
-            col(Mailbox.user_id).in_(users), Mailbox.id != mailbox.id,
-            col(Mailbox.state).in_([s.value for s in ACTIVE_STATES]))).all()
-        for other in others:
-            assert other is not None
-            exists = session.exec(select(ThreadBackfill.id).where(
-                ThreadBackfill.mailbox_id == other,
-                ThreadBackfill.internet_message_id == envelope.internet_message_id)).first()
-            if exists is None:
-                session.add(ThreadBackfill(mailbox_id=other, internet_message_id=envelope.internet_message_id))
-            intake.wake(session, other, now)
-
-    def _thread_backlog(self, provider: Provider, ref: MailboxRef, envelope: Envelope, router: Router,
-                        seen: set[str]) -> list[Envelope]:
-        siblings = [e for e in provider.thread(ref, envelope) if e.provider_message_id not in seen]
-        seen.update(e.provider_message_id for e in siblings)
-        wanted, _ = self._sort(provider, ref, siblings, router)  # as before: siblings are only ever downloaded
-        return list(provider.fetch_full(ref, wanted)) if wanted else []
 
     # ------------------------------------------------------------------------------------- failures
     def _record_failure(self, mailbox: Mailbox, owner: str, error: Exception) -> policy.Action:
@@ -287,14 +165,12 @@ class SyncEngine:
                                      "last_error_kind": action.value, "last_error_at": now}
         delay = policy.delay_for(error, attempts, self.settings.sync.max_backoff_seconds)
         values["next_sync_at"] = now + timedelta(seconds=delay)
-        if action is policy.Action.RESYNC:
-            values.update(self._resync_values(mailbox, now))
-        elif action is policy.Action.NEEDS_RECONNECT:
-            values.update(state=MailboxState.NEEDS_RECONNECT.value, next_sync_at=None)
-        elif action is policy.Action.FAIL and attempts >= self.settings.sync.failing_after_attempts:
-            values["state"] = MailboxState.FAILING.value
+        moved = self._failure_transition(mailbox, action, attempts, now)
         with transaction(self.engine) as session:
             statement = update(Mailbox).where(col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner)
+            if moved is not None:
+                values.update(moved.values)
+                statement = statement.where(states.still_in(moved))
             if action is policy.Action.NEEDS_RECONNECT:  # unless the user reconnected while this step ran
                 statement = statement.where(col(Mailbox.credentials) == mailbox.credentials)
             if not session.exec(statement.values(**values)).rowcount:  # type: ignore[call-overload]
@@ -305,13 +181,13 @@ class SyncEngine:
                                        detail={"error": values["last_error"], "attempts": attempts}))
         return action
 
-    def _resync_values(self, mailbox: Mailbox, now: datetime) -> dict[str, object]:
-        """Enter resync at once, unless the cursor keeps expiring (loop guard): then show as failing."""
-        recent = mailbox.resync_started_at is not None and now - mailbox.resync_started_at < timedelta(days=1)
-        resyncs = mailbox.resyncs + 1 if recent else 1
-        if resyncs > self.settings.sync.max_resyncs_per_day:
-            return {"state": MailboxState.FAILING.value, "resyncs": resyncs,
-                    "last_error": f"cursor expired {resyncs} times within a day; resync paused for an hour",
-                    "next_sync_at": now + timedelta(hours=1)}
-        return {"state": MailboxState.RESYNC.value, "resyncs": resyncs, "resync_started_at": now,
-                "next_sync_at": now}
+    def _failure_transition(self, mailbox: Mailbox, action: policy.Action, attempts: int,
+                            now: datetime) -> states.Transition | None:
+        """The state change a failure makes, if any: the policy's action as an event of the machine."""
+        if action is policy.Action.RESYNC:
+            return states.expire_cursor(mailbox, now, self.settings.sync.max_resyncs_per_day)
+        if action is policy.Action.NEEDS_RECONNECT:
+            return states.transition(mailbox, states.Event.GRANT_REVOKED, now)
+        if action is policy.Action.FAIL and attempts >= self.settings.sync.failing_after_attempts:
+            return states.transition(mailbox, states.Event.FAILED_REPEATEDLY, now)
+        return None

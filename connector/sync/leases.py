@@ -82,7 +82,7 @@ def heartbeat(engine: Engine, mailbox_id: int, owner: str, ttl: float,
     def beat() -> None:
         while not stop.wait(ttl / 3):
             if not renew(engine, mailbox_id, owner, clock(), ttl):
-                return  # taken over: the step's commit will find out (LeaseLost) and write nothing
+                return  # taken over: the step's commit will find out (Superseded) and write nothing
 
     thread = threading.Thread(target=beat, name=f"lease-{mailbox_id}", daemon=True)
     thread.start()

@@ -1,0 +1,145 @@
+"""The write half of a sync step: route + apply + new cursor in ONE transaction, and no provider call.
+
+What `connector.sync.step` fetched goes through the one capture pipeline (`connector.services.capture`)
+inside a transaction that also stores the page's cursor and the mailbox's schedule, checked against
+the lease (a worker that lost its lease writes nothing) and, through the state machine, against the
+state the step started from (a pause or a disconnect made meanwhile stands). A crash anywhere
+before the commit leaves the old cursor, and replaying the page re-finds every logged message by its
+internet message id.
+
+When a message opens a thread, its earlier messages are still at the provider. Reading them here
+would hold the transaction open across provider I/O, so the commit records them as backlog rows
+(`ThreadBackfill`): one for this mailbox's own thread, one request for each other participant's
+mailbox (woken). The step reads its own rows right after this commit, outside any transaction, and
+commits them with `Commit.backlog`; rows a crash left behind are read by the next step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+
+from connector.config import Settings
+from connector.db import transaction
+from connector.envelope import Envelope
+from connector.models import ACTIVE_STATES, Mailbox, Participant, ThreadBackfill
+from connector.ports import ChangePage
+from connector.routing.decision import Outcome
+from connector.services.capture import Captured, capture_batch, retrying
+from connector.sync import intake, metrics, states
+
+Clock = Callable[[], datetime]
+log = logging.getLogger("bcc_capture.sync")
+
+
+class Superseded(Exception):
+    """The step's write is void: another worker took the lease (this one was presumed dead), or the
+    mailbox's state moved meanwhile (paused, disconnected). Nothing of the step is committed."""
+
+
+@dataclass(frozen=True)
+class Committed:
+    logged: int  # new activities
+    backlog: bool  # threads opened: this mailbox has earlier messages to read now
+
+
+@dataclass(frozen=True)
+class Commit:
+    engine: Engine
+    settings: Settings
+    clock: Clock
+    mailbox: Mailbox  # as the step read it: its state, wake-up count and pending time
+    owner: str  # the lease holder
+
+    def page(self, page: ChangePage, envelopes: list[Envelope], served: list[int]) -> Committed:
+        """A page's envelopes (and the backlog rows they answer) with the page's cursor: the mailbox is synced."""
+        return retrying(lambda: self._page(page, envelopes, served))
+
+    def backlog(self, envelopes: list[Envelope], served: list[int], more: bool) -> Committed:
+        """Earlier messages read after the page's commit; the cursor is already stored, the state unchanged."""
+        return retrying(lambda: self._backlog(envelopes, served, more))
+
+    def _page(self, page: ChangePage, envelopes: list[Envelope], served: list[int]) -> Committed:
+        now = self.clock()
+        synced = states.transition(self.mailbox, states.Event.SYNCED, now, cursor=page.cursor)
+        with transaction(self.engine) as session:
+            committed = self._capture(session, envelopes, served, now)
+            # A crash before the backlog is read must not wait for the safety net: due again at once.
+            self._write(session, {**synced.values, **self._schedule(now, page.more or committed.backlog),
+                                  "messages_logged": Mailbox.messages_logged + committed.logged},
+                        states.still_in(synced))
+        synced.apply_to(self.mailbox)  # the step's view follows its commit: a later failure moves on from here
+        return committed
+
+    def _backlog(self, envelopes: list[Envelope], served: list[int], more: bool) -> Committed:
+        now = self.clock()
+        with transaction(self.engine) as session:
+            committed = self._capture(session, envelopes, served, now)
+            self._write(session, {**self._schedule(now, more or committed.backlog),
+                                  "messages_logged": Mailbox.messages_logged + committed.logged})
+        return committed
+
+    def _capture(self, session: Session, envelopes: list[Envelope], served: list[int], now: datetime) -> Committed:
+        if served:  # first: a thread opened below may need a row for the same message again
+            session.exec(delete(ThreadBackfill).where(col(ThreadBackfill.id).in_(served)))  # type: ignore[call-overload]
+        results = capture_batch(session, self.settings, self.clock, envelopes)
+        self._report(results)
+        opened = [(e, a.activity_id) for e, a in results if a.thread_opened and a.activity_id is not None]
+        for envelope, activity_id in opened:
+            self._record_backlog(session, envelope, activity_id, now)
+        return Committed(sum(int(a.created) for _, a in results), bool(opened))
+
+    def _report(self, results: Captured) -> None:
+        for envelope, applied in results:
+            metrics.MESSAGES.labels(self.mailbox.provider, applied.outcome.value).inc()
+            if applied.outcome is not Outcome.IGNORED:
+                log.info("message", extra={"mailbox_id": self.mailbox.id, "provider_message_id":
+                                           envelope.provider_message_id, "internet_message_id":
+                                           envelope.internet_message_id, "outcome": applied.outcome.value,
+                                           "reason": applied.reason.value, "activity_id": applied.activity_id})
+
+    def _record_backlog(self, session: Session, envelope: Envelope, activity_id: int, now: datetime) -> None:
+        """The earlier messages of a thread just opened (F13): in this mailbox, and in the other users' on it."""
+        assert self.mailbox.id is not None
+        own = self._row(session, self.mailbox.id, envelope.internet_message_id)
+        own.provider_message_id, own.thread_key = envelope.provider_message_id, envelope.thread_key
+        session.add(own)
+        users = select(Participant.user_id).where(Participant.activity_id == activity_id,
+                                                  col(Participant.user_id).is_not(None))
+        others = session.exec(select(Mailbox.id).where(
+            col(Mailbox.user_id).in_(users), Mailbox.id != self.mailbox.id,
+            col(Mailbox.state).in_([s.value for s in ACTIVE_STATES]))).all()
+        for other in others:
+            assert other is not None
+            session.add(self._row(session, other, envelope.internet_message_id))
+            intake.wake(session, other, now)
+
+    @staticmethod
+    def _row(session: Session, mailbox_id: int, internet_message_id: str) -> ThreadBackfill:
+        found = session.exec(select(ThreadBackfill).where(
+            ThreadBackfill.mailbox_id == mailbox_id, ThreadBackfill.internet_message_id == internet_message_id)).first()
+        return found or ThreadBackfill(mailbox_id=mailbox_id, internet_message_id=internet_message_id)
+
+    def _schedule(self, now: datetime, more: bool) -> dict[str, object]:
+        """When to sync next: at once while work is waiting, else one safety-net interval later."""
+        # On PostgreSQL this UPDATE waits for a waking transaction's row lock and then sees its count:
+        # a wake-up committed during this step (whatever time it carries) stays pending, due at once.
+        woken = col(Mailbox.wakeups) != self.mailbox.wakeups
+        later = now + timedelta(minutes=self.settings.sync.safety_net_minutes)
+        return {"backlog": 1 if more else 0,
+                "pending_since": case((woken, col(Mailbox.pending_since)),
+                                      else_=self.mailbox.pending_since if more else None),
+                "next_sync_at": case((woken, now), else_=now if more else later)}
+
+    def _write(self, session: Session, values: dict[str, object], *guards: ColumnElement[bool]) -> None:
+        result = session.exec(update(Mailbox).where(  # type: ignore[call-overload]
+            col(Mailbox.id) == self.mailbox.id, col(Mailbox.lease_owner) == self.owner, *guards).values(**values))
+        if not result.rowcount:
+            raise Superseded(self.mailbox.id)
