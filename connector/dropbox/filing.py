@@ -39,6 +39,7 @@ from connector.envelope import Envelope, Source
 from connector.errors import MimeError
 from connector.mime import parse
 from connector.models import AuditEntry, SpooledMessage, SpoolState
+from connector.routing.addresses import parse_dropbox_address
 from connector.routing.apply import apply
 from connector.routing.core import Router
 from connector.routing.decision import Decision, Outcome
@@ -72,8 +73,6 @@ class SpoolFiler:
         results: list[Filed] = []
         while (filed := self.file_next()) is not None:
             results.append(filed)
-            if filed.outcome == "retry" and len([r for r in results if r.spool_id == filed.spool_id]) > 1:
-                break  # not due again yet
         return results
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
@@ -120,8 +119,9 @@ class SpoolFiler:
         try:
             envelope = with_envelope_recipients(parse(row.raw, source=Source.SMTP), row.rcpt_tos)
         except MimeError as exc:
-            quarantine(session, row.raw, UNREADABLE, source=Source.SMTP.value, envelope_recipients=row.rcpt_tos,
-                       detail={**_receipt(row), "error": str(exc)[:500]})
+            tenant_id, user_id = _addressed(SqlRepository(session), self.settings, row.rcpt_tos)
+            quarantine(session, row.raw, UNREADABLE, source=Source.SMTP.value, tenant_id=tenant_id, user_id=user_id,
+                       envelope_recipients=row.rcpt_tos, detail={**_receipt(row), "error": str(exc)[:500]})
             return Filed(row.id, "quarantined", UNREADABLE)
         repo = SqlRepository(session)
         decision = Router(repo, self.settings, self.clock).route(envelope)
@@ -157,10 +157,28 @@ class SpoolFiler:
                 col(SpooledMessage.id) == row_id, SpooledMessage.state == SpoolState.PENDING.value)
                 .with_for_update()).first()
             if row is not None:
-                quarantine(session, row.raw, UNFILEABLE, source=Source.SMTP.value, envelope_recipients=row.rcpt_tos,
+                tenant_id, user_id = _addressed(SqlRepository(session), self.settings, row.rcpt_tos)
+                quarantine(session, row.raw, UNFILEABLE, source=Source.SMTP.value, tenant_id=tenant_id,
+                           user_id=user_id, envelope_recipients=row.rcpt_tos,
                            detail={**_receipt(row), "error": error[:500], "attempts": attempts})
                 spool.finish(session, row_id, utcnow(), outcome="quarantined", reason=UNFILEABLE)
         return Filed(row_id, "quarantined", UNFILEABLE)
+
+
+def _addressed(repo: SqlRepository, settings: Settings, rcpt_tos: list[str]) -> tuple[int | None, int | None]:
+    """The company (and, for a personal or action address, the user) the envelope recipients belong to:
+    who gets to see a message that could not be read or filed, when its headers cannot tell."""
+    for address in rcpt_tos:
+        parsed = parse_dropbox_address(address, settings.dropbox)
+        if parsed is None:
+            continue
+        owner = repo.user_by_token(parsed.token) if parsed.token else None
+        if owner is not None:
+            return owner.tenant_id, owner.id
+        tenant = repo.tenant_by_slug(parsed.slug) if parsed.slug else None
+        if tenant is not None:
+            return tenant.id, None
+    return None, None
 
 
 def _receipt(row: SpooledMessage) -> dict[str, object]:

@@ -73,7 +73,8 @@ def finish(session: Session, row_id: int, now: datetime, *, outcome: str, reason
         update(SpooledMessage)
         .where(col(SpooledMessage.id) == row_id, col(SpooledMessage.state) == SpoolState.PENDING.value)
         .values(state=SpoolState.DONE.value, filed_at=now, outcome=outcome, reason=reason[:200],
-                authentication=authentication, activity_id=activity_id, raw=b"", last_error=""))
+                authentication=authentication, activity_id=activity_id, raw=b"", last_error="")
+        .execution_options(synchronize_session=False))  # the row object is not used again in this session
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise LostClaim(f"spool row {row_id} was filed by another filer")
 

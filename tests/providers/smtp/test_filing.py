@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import dkim
 import pytest
 from sqlmodel import Session, select
 
 from connector.config import SenderAuthentication
 from connector.db import transaction
+from connector.dropbox.server import filer
 from connector.models import Activity, ActivityLink, ActivitySource, AuditEntry, User
 from connector.services import quarantine as quarantine_service
 from connector.services import tenants
@@ -180,12 +183,36 @@ def test_an_out_of_office_reply_from_a_mailer_daemon_address_is_noise(dropbox: D
                                                                ("refused", "auto_reply")]
 
 
-def test_unreadable_mime_is_quarantined_with_its_reason(dropbox: Dropbox) -> None:
+def test_unreadable_mime_is_quarantined_with_its_reason_for_the_company_addressed(dropbox: Dropbox) -> None:
     dropbox.send(b"this is not a message at all\r\n", [MATTER], ALICE)
     [filed] = dropbox.file()
     assert (filed.outcome, filed.reason) == ("quarantined", "unreadable_message")
     [item] = dropbox.quarantined()
     assert item.raw == b"this is not a message at all\r\n" and "no header section" in item.detail["error"]
+    assert (item.tenant_id, item.user_id) == (dropbox.world.tenant.id, None)
+
+
+def test_a_dns_server_that_does_not_answer_postpones_filing_then_quarantines_as_unfileable(
+        world: World, dns_server: DnsServer) -> None:
+    settings = smtp_settings(dns_server, max_filing_attempts=2, dns_timeout_seconds=0.3)
+    box = start_dropbox(world, settings)
+    try:
+        silent = smtp_settings(dns_server, resolver="127.0.0.1:9", max_filing_attempts=2, dns_timeout_seconds=0.3)
+        box.filer = filer(world.engine, silent)  # the listener stored it; the filer's DNS server is away
+        box.send(mail(ALICE, ["carol@clientco.com"], subject="Held"), [MATTER], ALICE)
+        [first] = box.file()
+        assert first.outcome == "retry" and "TemporaryAuthenticationError" in first.reason
+        [row] = box.spooled()
+        assert (row.state, row.attempts) == ("pending", 1) and "DNS" in row.last_error
+        assert box.file() == []  # not due again yet
+        time.sleep(1.1)
+        [second] = box.file()
+        assert (second.outcome, second.reason) == ("quarantined", "unfileable")
+        [item] = box.quarantined()
+        assert item.detail["attempts"] == 2 and (item.tenant_id, item.from_email) == (world.tenant.id, ALICE)
+        assert box.rows(Activity) == []
+    finally:
+        box.server.stop()
 
 
 def _forwarded_through_list(sealer: str) -> bytes:
