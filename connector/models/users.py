@@ -21,6 +21,13 @@ class User(SQLModel, table=True):
     search_pattern: str | None = None  # F10 override; None → settings default
     create_as: str | None = None
     active: bool = True
+    # Carried by the session cookie and checked on every request: raising it ends every session at once
+    # (sign-out, role change, deactivation).
+    session_epoch: int = 0
+    # Verification codes issued in the current 24-hour window: removing and re-adding an address must not
+    # buy fresh guesses without limit.
+    codes_sent: int = 0
+    codes_since: datetime | None = timestamp()
     created_at: datetime = created_at()
 
 
@@ -31,7 +38,9 @@ class SenderAddress(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     email: str = Field(index=True)
-    code_hash: str = ""
+    code_hash: str = ""  # scrypt with a salt of its own: "scrypt$<salt>$<digest>"
+    code_attempts: int = 0  # wrong codes entered for the current code
+    code_expires_at: datetime | None = timestamp()
     verified_at: datetime | None = timestamp()
     created_at: datetime = created_at()
 

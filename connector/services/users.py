@@ -3,23 +3,24 @@ authorized sender addresses (F8) and exclusion lists (F9)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
+from datetime import datetime
 
 import vobject
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from connector.config import SearchPattern, Settings
 from connector.db import utcnow
 from connector.errors import InputError, NotFound
-from connector.models import Exclusion, RetiredAddress, SenderAddress, Tenant, User
+from connector.models import Exclusion, RetiredAddress, Role, SenderAddress, Tenant, User
 from connector.routing.addresses import Action, action_address, new_token, personal_address
 from connector.routing.decision import Reason
 from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
+from connector.services import verification
 from connector.services.mailboxes import follow_capture_switch
+from connector.services.permissions import ADMIN_ROLE
 from connector.services.tenants import get_role
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -56,13 +57,69 @@ def user_with_login(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email)).first()
 
 
-def active_user_and_tenant(session: Session, user_id: int) -> tuple[User, Tenant] | None:
-    """A signed-in session's user and company; None once the user is deleted or deactivated (signed out)."""
+def active_user_and_tenant(session: Session, user_id: int, epoch: object) -> tuple[User, Tenant] | None:
+    """A signed-in session's user and company; None once the user is deleted or deactivated, or the
+    session was ended (its ``epoch`` is no longer the user's: signed out, role changed)."""
     user = session.get(User, user_id)
     tenant = session.get(Tenant, user.tenant_id) if user else None
-    if user is None or tenant is None or not user.active:
+    if user is None or tenant is None or not user.active or user.session_epoch != epoch:
         return None
     return user, tenant
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Every session of ``user``, in every browser, stops working at its next request."""
+    session.exec(update(User).where(col(User.id) == user.id)  # type: ignore[call-overload]
+                 .values(session_epoch=col(User.session_epoch) + 1))
+    session.refresh(user)
+
+
+def company_user(session: Session, tenant: Tenant, user_id: int) -> User:
+    """A user of ``tenant`` by id; another company's reads like one that does not exist."""
+    user = session.get(User, user_id)
+    if user is None or user.tenant_id != tenant.id:
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+def set_role(session: Session, tenant: Tenant, user_id: int, role_id: int) -> tuple[User, Role]:
+    """Move a user to another role of the company; their sessions end and capture follows the role."""
+    user, role = company_user(session, tenant, user_id), session.get(Role, role_id)
+    if role is None or role.tenant_id != tenant.id:
+        raise NotFound(f"no role {role_id}")
+    if user.role_id != role.id:
+        _keep_an_administrator(session, tenant, user)
+        user.role_id = role.id
+        session.add(user)
+        session.flush()
+        end_sessions(session, user)
+        follow_capture_switch(session, user)
+    return user, role
+
+
+def set_active(session: Session, tenant: Tenant, user_id: int, active: bool) -> User:
+    """Deactivate (signed out everywhere, capture paused) or reactivate a user; their sessions end either way,
+    so a cookie from before a deactivation does not come back to life with the account."""
+    user = company_user(session, tenant, user_id)
+    if user.active != active:
+        if not active:
+            _keep_an_administrator(session, tenant, user)
+        user.active = active
+        session.add(user)
+        session.flush()
+        end_sessions(session, user)
+        follow_capture_switch(session, user)
+    return user
+
+
+def _keep_an_administrator(session: Session, tenant: Tenant, leaving: User) -> None:
+    admin_role = session.exec(select(Role).where(Role.tenant_id == tenant.id, Role.name == ADMIN_ROLE)).first()
+    if admin_role is None or leaving.role_id != admin_role.id:
+        return
+    others = session.exec(select(User.id).where(User.role_id == admin_role.id, User.id != leaving.id,
+                                                col(User.active))).first()
+    if others is None:
+        raise InputError(f"{leaving.email} is the company's last active administrator")
 
 
 def set_capture(session: Session, user: User, enabled: bool) -> None:
@@ -129,39 +186,43 @@ def set_search_pattern(session: Session, user: User, pattern: str, create_as: st
 
 
 # --------------------------------------------------------------------------- sender addresses (F8)
-def _code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
+def add_sender(session: Session, user: User, email: str, settings: Settings,
+               now: datetime | None = None) -> tuple[SenderAddress, str]:
+    """Register an extra address (or issue a new code for one waiting); returns it with the code to send it.
 
-
-def add_sender(session: Session, user: User, email: str, settings: Settings) -> tuple[SenderAddress, str]:
-    """Register an extra address; returns it with the verification code to send to that address."""
+    Whether the address is some other user's, in this company or another, is not said here: every
+    address gets the same answer and a code. Only someone who can read that mailbox learns more, at
+    `verify_sender`.
+    """
     email = _email(email)
     if email == user.email:
         raise InputError(f"{email} is the login address, which is always authorized")
     rows = session.exec(select(SenderAddress).where(SenderAddress.user_id == user.id)).all()
-    if any(r.email == email for r in rows):
+    row = next((r for r in rows if r.email == email), None)
+    if row is not None and row.verified_at is not None:
         raise InputError(f"{email} is already on the list")
-    if len(rows) >= settings.senders.max_extra_addresses:
+    if row is None and len(rows) >= settings.senders.max_extra_addresses:
         raise InputError(f"at most {settings.senders.max_extra_addresses} extra sender addresses per user")
-    taken = session.exec(select(SenderAddress).where(
-        SenderAddress.email == email, col(SenderAddress.verified_at).is_not(None))).first()
-    if taken is not None or session.exec(select(User).where(User.email == email)).first():
-        raise InputError(f"{email} already belongs to another user")
-    code = f"{secrets.randbelow(10**6):06d}"
-    row = SenderAddress(user_id=user.id, email=email, code_hash=_code_hash(code))
-    session.add(row)
+    row = row or SenderAddress(user_id=user.id, email=email)
+    code = verification.issue(user, row, now or utcnow())
+    session.add_all([user, row])
     session.flush()
     return row, code
 
 
-def verify_sender(session: Session, user: User, email: str, code: str) -> None:
+def verify_sender(session: Session, user: User, email: str, code: str, now: datetime | None = None) -> None:
     row = session.exec(select(SenderAddress).where(
         SenderAddress.user_id == user.id, SenderAddress.email == email.strip().lower())).first()
     if row is None:
         raise NotFound(f"{email} is not on {user.email}'s list")
-    if not hmac.compare_digest(row.code_hash, _code_hash(code.strip())):
-        raise InputError(f"wrong verification code for {email}")
-    row.verified_at = utcnow()
+    if row.verified_at is not None:
+        return
+    verification.check(session, row, code, now or utcnow())
+    taken = session.exec(select(SenderAddress.id).where(
+        SenderAddress.email == row.email, col(SenderAddress.verified_at).is_not(None))).first()
+    if taken is not None or session.exec(select(User.id).where(User.email == row.email)).first() is not None:
+        raise InputError(f"{row.email} already belongs to another user")
+    row.verified_at = now or utcnow()
     session.add(row)
     session.flush()
 

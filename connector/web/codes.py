@@ -1,7 +1,9 @@
 """Delivering sender-address verification codes (F8): "we sent a code to that address".
 
-The console only needs `CodeSender`; production plugs in a mail-sending implementation. The default
-logs the code (development), and `RecordingCodeSender` lets tests and the demo read it back.
+The console only needs `CodeSender`; production plugs in a mail-sending implementation. A code is a
+secret, so it never goes to a log: the development default says that one was issued and how an
+operator can issue one to themselves (`bcc-capture user sender add` prints it), and
+`RecordingCodeSender` lets tests and the demo read it back.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ class CodeSender(Protocol):
 
 
 class LoggingCodeSender:
+    """Development: no mail transport, so the code is not delivered; the log says so, without the code."""
+
     def send(self, user_email: str, address: str, code: str) -> None:
-        log.warning("verification code for %s (asked by %s): %s", address, user_email, code)
+        log.warning("a verification code for %s (asked by %s) was issued but no mail transport is configured; "
+                    "an operator can issue one with: bcc-capture user sender add %s %s",
+                    address, user_email, user_email, address)
 
 
 class RecordingCodeSender:

@@ -48,13 +48,14 @@ DbSession = Annotated[Session, Depends(db_session)]
 
 # ------------------------------------------------------------------------------------------ console
 def current_viewer(request: Request, session: DbSession) -> Viewer:
-    """The signed-in user, re-read on every request so a deleted or deactivated user is out at once.
+    """The signed-in user, re-read on every request so a deleted or deactivated user, or a session ended
+    server-side (signed out, role changed), is out at once.
 
     Anonymous → SignInRequired, which the app answers with a redirect to /signin (and back afterwards).
     """
     uid = request.session.get("uid")
     if isinstance(uid, int):
-        found = users.active_user_and_tenant(session, uid)
+        found = users.active_user_and_tenant(session, uid, request.session.get("epoch"))
         if found is not None:
             user, tenant = found
             return Viewer(user, tenant, permissions.is_admin(session, user))

@@ -1,9 +1,10 @@
 """Who is asking: the signed session cookie, CSRF tokens, the signed-in user, flash messages.
 
 The session cookie (Starlette's SessionMiddleware, signed with a key derived from the secret key)
-holds only the user id, the CSRF token, flashes and in-flight OAuth state — the latter encrypted,
-because it carries PKCE verifiers. Every request re-reads the user (`deps.current_viewer`), so a
-deleted or deactivated user is signed out at once.
+holds only the user id and their session epoch, the CSRF token, flashes and in-flight OAuth state —
+the latter encrypted, because it carries PKCE verifiers. Every request re-reads the user
+(`deps.current_viewer`) and compares the epoch, so signing out, a role change or a deactivation ends
+every copy of the cookie at once, not when it expires.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ async def csrf_guard(request: Request) -> None:
 def sign_in(request: Request, user: User) -> None:
     request.session.clear()  # a fresh session: nothing from before sign-in carries over
     request.session["uid"] = user.id
+    request.session["epoch"] = user.session_epoch  # checked on every request: see users.end_sessions
     request.session["csrf"] = secrets.token_urlsafe(32)
 
 

@@ -129,7 +129,27 @@ def remove_exclusion(request: Request, session: DbSession, who: Admin,
 @router.get("/admin/users")
 def users_page(request: Request, session: DbSession, who: Admin) -> Response:
     rows = company_overview.users_overview(session, who.tenant)
-    return render_page(request, "admin_users.html", who, rows=rows, explain=users.explain)
+    roles = [r.role for r in company_overview.roles_overview(session, who.tenant)]
+    return render_page(request, "admin_users.html", who, rows=rows, roles=roles, explain=users.explain)
+
+
+@router.post("/admin/users/{user_id}/role")
+def change_role(user_id: int, request: Request, session: DbSession, who: Admin,
+                role_id: Annotated[int, Form()] = 0) -> Response:
+    def work() -> str:
+        user, role = users.set_role(session, who.tenant, user_id, role_id)
+        return f"{user.email} now has the role {role.name}, and was signed out everywhere."
+    return submit_form(request, session, "/admin/users", work, missing_is_404=True)
+
+
+@router.post("/admin/users/{user_id}/active")
+def switch_user(user_id: int, request: Request, session: DbSession, who: Admin,
+                active: Annotated[str, Form()] = "") -> Response:
+    def work() -> str:
+        user = users.set_active(session, who.tenant, user_id, active == "on")
+        return f"{user.email} is active again." if user.active else \
+            f"{user.email} is deactivated: signed out everywhere, and their mail is no longer captured."
+    return submit_form(request, session, "/admin/users", work, missing_is_404=True)
 
 
 @router.get("/admin/tokens")

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from connector.crypto import TokenCipher
 from connector.errors import InputError
 from connector.routing.decision import Reason
-from connector.services import permissions, tenant_access, users
+from connector.services import permissions, tenant_access, users, verification
 from connector.web.deps import AppSettings, Context, CurrentUser, DbSession
 from connector.web.forms import submit_form
 from connector.web.security import csrf_guard
@@ -76,19 +76,23 @@ def regenerate(request: Request, session: DbSession, who: CurrentUser, settings:
 def add_sender(request: Request, session: DbSession, who: CurrentUser, context: Context,
                email: Annotated[str, Form()] = "") -> Response:
     def work() -> str:
-        row, code = users.add_sender(session, who.user, email, context.settings)
+        row, code = users.add_sender(session, who.user, email, context.settings, context.clock())
         context.code_sender.send(who.user.email, row.email, code)  # before the commit: a failure rolls back
         return f"We sent a verification code to {row.email}. Enter it below to authorize that address."
     return submit_form(request, session, "/me#senders", work)
 
 
 @router.post("/me/senders/verify")
-def verify_sender(request: Request, session: DbSession, who: CurrentUser, email: Annotated[str, Form()] = "",
-                  code: Annotated[str, Form()] = "") -> Response:
+def verify_sender(request: Request, session: DbSession, who: CurrentUser, context: Context,
+                  email: Annotated[str, Form()] = "", code: Annotated[str, Form()] = "") -> Response:
     def work() -> str:
         if not code.strip():
             raise InputError("enter the code we sent to that address")
-        users.verify_sender(session, who.user, email, code)
+        try:
+            users.verify_sender(session, who.user, email, code, context.clock())
+        except verification.WrongCode:
+            session.commit()  # the guess counts, although the form shows an error (and rolls back)
+            raise
         return f"{email.strip().lower()} is now an authorized sender address."
     return submit_form(request, session, "/me#senders", work)
 

@@ -66,7 +66,13 @@ def callback(name: str, request: Request, session: DbSession, context: Context) 
 
 
 @router.post("/signout")
-def signout(request: Request) -> Response:
+def signout(request: Request, session: DbSession) -> Response:
+    """Ends the session on the server too: a copy of the cookie (another tab, a stolen one) stops working."""
+    uid = request.session.get("uid")
+    found = users.active_user_and_tenant(session, uid, request.session.get("epoch")) if isinstance(uid, int) else None
+    if found is not None:
+        users.end_sessions(session, found[0])
+        session.commit()
     request.session.clear()
     flash(request, "You are signed out.")
     return RedirectResponse("/signin", 303)

@@ -73,9 +73,13 @@ def test_revoking_the_permission_pauses_the_roles_mailboxes_and_says_why(client:
     assert post(client, csrf, f"/admin/roles/{role_id}/permission", granted="off") == [
         "Standard User may no longer use email capture."]
     assert alices_mailbox(site) == MailboxState.PAUSED.value
-    users_page = text_of(client.get("/admin/users").text)
-    assert "Alice Archer alice@acme-law.com Standard User Off the user's role lacks the 'use email capture'" \
-           " permission (level 2) alice@acme-law.com Paused" in users_page
+    page = client.get("/admin/users").text
+    alice = site.world.alice.id
+    alices_row = text_of(page.split(f'id="role-{alice}"')[1].split("</tr>")[0])
+    assert re.search(rf'id="role-{alice}">\s*<option value="\d+">Administrator</option><option value="\d+" '
+                     r'selected>Standard User</option>', page)
+    assert "Off the user's role lacks the 'use email capture' permission (level 2) alice@acme-law.com Paused" \
+           in alices_row
     assert post(client, csrf, f"/admin/roles/{role_id}/permission", granted="on") == [
         "Standard User may now use email capture."]
     assert alices_mailbox(site) == MailboxState.INITIAL.value  # restarts from "now"

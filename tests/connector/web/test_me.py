@@ -102,13 +102,13 @@ def test_alice_authorizes_another_sender_address_with_the_code_sent_to_it(client
 
 def test_at_most_five_extra_sender_addresses(client: TestClient, site: Site) -> None:
     csrf = sign_in(client, site, "bob@acme-law.com")
-    assert post(client, csrf, "/me/senders", email="alice@acme-law.com") == [
-        "Alice@acme-law.com already belongs to another user"]
     for n in range(5):
         post(client, csrf, "/me/senders", email=f"bob{n}@example.org")
     assert "the most allowed" in client.get("/me").text  # the form is gone…
     assert post(client, csrf, "/me/senders", email="bob5@example.org") == [  # …and the server says no anyway
         "At most 5 extra sender addresses per user"]
+    assert post(client, csrf, "/me/senders", email="bob0@example.org") == [  # a new code for one waiting
+        "We sent a verification code to bob0@example.org. Enter it below to authorize that address."]
 
 
 def test_alice_keeps_newsletters_out_of_her_contacts(client: TestClient, site: Site) -> None:
