@@ -92,6 +92,7 @@ class SyncSettings(Strict):
     max_backoff_seconds: float = Field(default=900, gt=0)
     worker_threads: int = Field(default=4, ge=1)  # mailboxes one worker process syncs at once
     idle_poll_seconds: float = Field(default=0.5, gt=0)  # idle threads look for due mailboxes this often
+    probe_port: int = Field(default=0, ge=0)  # a worker process's /healthz /readyz /metrics (0: none)
 
 
 class GraphSettings(Strict):

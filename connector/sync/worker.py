@@ -15,6 +15,7 @@ from connector.config import Settings
 from connector.ports import Provider
 from connector.sync import leases
 from connector.sync.engine import StepResult, SyncEngine
+from connector.sync.probes import Heartbeat, count_mailboxes
 from connector.sync.schedule import renew_subscriptions
 from connector.sync.wakeups import WakeSignal
 
@@ -37,9 +38,15 @@ class Worker:
         self.clock = clock
         self.batch = batch  # mailboxes claimed by one `run_once` round
         self.max_pages = max_pages  # per mailbox per claim, so one busy mailbox cannot starve the rest
+        self.heartbeat = Heartbeat()  # /readyz: the loop is going round
 
-    def run_once(self, owner: str | None = None, limit: int | None = None) -> list[StepResult]:
-        """One round: claim due mailboxes, drain each (bounded), release. Returns every step's result."""
+    def run_once(self, owner: str | None = None, limit: int | None = None,
+                 stop: threading.Event | None = None) -> list[StepResult]:
+        """One round: claim due mailboxes, drain each (bounded), release. Returns every step's result.
+
+        Once ``stop`` is set the current step is finished and committed, and no further step starts: a
+        process told to stop (SIGTERM) hands its mailboxes back at once instead of after the lease TTL.
+        """
         owner = owner or self.owner
         ttl = self.settings.sync.lease_seconds
         results: list[StepResult] = []
@@ -49,9 +56,10 @@ class Worker:
                     with leases.heartbeat(self.engine, mailbox_id, owner, ttl, self.clock):
                         result = self.sync.step(mailbox_id, owner)
                     results.append(result)
+                    self.heartbeat.beat()
                     log.info("sync step", extra={"mailbox_id": mailbox_id, "ok": result.ok, "more": result.more,
                                                  "logged": result.logged, "action": result.action})
-                    if not (result.ok and result.more):
+                    if not (result.ok and result.more) or (stop is not None and stop.is_set()):
                         break
                     if not leases.renew(self.engine, mailbox_id, owner, self.clock(), ttl):
                         break
@@ -60,6 +68,7 @@ class Worker:
         return results
 
     def tick_schedules(self) -> int:
+        count_mailboxes(self.engine)
         return renew_subscriptions(self.engine, self.sync, self.providers, self.clock(), self.settings, self.owner,
                                    on_error=lambda mid, exc: log.warning("renewal failed", extra={
                                        "mailbox_id": mid, "error": str(exc)}))
@@ -95,10 +104,11 @@ class Worker:
     def _loop(self, stop: threading.Event, signal: WakeSignal, owner: str, idle: float,
               on_round: Callable[[], None] = lambda: None) -> None:
         while not stop.is_set():
+            self.heartbeat.beat()
             on_round()
             seen = signal.generation  # before claiming: a wake-up announced during the round is not slept through
             try:
-                busy = bool(self.run_once(owner, limit=1))  # one at a time: the oldest wake-up is served next
+                busy = bool(self.run_once(owner, limit=1, stop=stop))  # one at a time: the oldest wake-up next
             except Exception:  # the database went away for a moment: keep the thread, try again later
                 log.exception("sync round failed", extra={"owner": owner})
                 busy = False
