@@ -26,9 +26,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from connector.config import SenderAuthentication, Settings
 from connector.db import transaction, utcnow
@@ -44,7 +42,9 @@ from connector.routing.apply import apply
 from connector.routing.core import Router
 from connector.routing.decision import Decision, Outcome
 from connector.routing.repository import SqlRepository
+from connector.services.capture import retrying
 from connector.services.quarantine import UNAUTHENTICATED, UNFILEABLE, UNREADABLE, quarantine, with_envelope_recipients
+from connector.sync.commit import request_copies
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -93,10 +93,8 @@ class SpoolFiler:
     def file_next(self) -> Filed | None:
         """Claim, file and mark one due row; None when no row is due."""
         claimed: list[int] = []
-        retrying = Retrying(retry=retry_if_exception_type((IntegrityError, spool.LostClaim)),
-                            stop=stop_after_attempt(4), reraise=True)
         try:
-            return retrying(self._once, claimed)
+            return retrying(self._once, claimed, also=(spool.LostClaim,))
         except Exception as exc:
             if not claimed:
                 raise
@@ -144,6 +142,8 @@ class SpoolFiler:
         decision = dataclasses.replace(decision, detail={**decision.detail, **_receipt(row),
                                                          **({"authentication": summary} if summary else {})})
         applied = apply(decision, session, self.settings)
+        if applied.thread_opened and applied.activity_id is not None:  # the users' mailboxes hold its earlier mail
+            request_copies(session, envelope.internet_message_id, applied.activity_id, utcnow())
         return Filed(row.id, applied.outcome.value, applied.reason.value, summary, applied.activity_id)
 
     def _failed(self, row_id: int, exc: Exception) -> Filed:

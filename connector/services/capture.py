@@ -47,9 +47,11 @@ def route_and_apply(session: Session, router: Router, settings: Settings, envelo
     return apply(router.route(envelope), session, settings)
 
 
-def retrying(work: Callable[[], T]) -> T:
-    """Run ``work`` (one whole transaction) again when it lost a unique-key race to another worker."""
-    return Retrying(retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(4), reraise=True)(work)
+def retrying(work: Callable[..., T], *args: object, also: tuple[type[Exception], ...] = ()) -> T:
+    """Run ``work`` (one whole transaction) again when it lost a unique-key race to another worker (or another
+    race the caller names in ``also``)."""
+    retry = retry_if_exception_type((IntegrityError, *also))
+    return Retrying(retry=retry, stop=stop_after_attempt(4), reraise=True)(work, *args)
 
 
 def reoffering(envelopes: Iterable[Envelope], process: Callable[[Envelope], Applied]) -> Captured:

@@ -108,24 +108,10 @@ class Commit:
     def _record_backlog(self, session: Session, envelope: Envelope, activity_id: int, now: datetime) -> None:
         """The earlier messages of a thread just opened (F13): in this mailbox, and in the other users' on it."""
         assert self.mailbox.id is not None
-        own = self._row(session, self.mailbox.id, envelope.internet_message_id)
+        own = _backfill_row(session, self.mailbox.id, envelope.internet_message_id)
         own.provider_message_id, own.thread_key = envelope.provider_message_id, envelope.thread_key
         session.add(own)
-        users = select(Participant.user_id).where(Participant.activity_id == activity_id,
-                                                  col(Participant.user_id).is_not(None))
-        others = session.exec(select(Mailbox.id).where(
-            col(Mailbox.user_id).in_(users), Mailbox.id != self.mailbox.id,
-            col(Mailbox.state).in_([s.value for s in ACTIVE_STATES]))).all()
-        for other in others:
-            assert other is not None
-            session.add(self._row(session, other, envelope.internet_message_id))
-            intake.wake(session, other, now)
-
-    @staticmethod
-    def _row(session: Session, mailbox_id: int, internet_message_id: str) -> ThreadBackfill:
-        found = session.exec(select(ThreadBackfill).where(
-            ThreadBackfill.mailbox_id == mailbox_id, ThreadBackfill.internet_message_id == internet_message_id)).first()
-        return found or ThreadBackfill(mailbox_id=mailbox_id, internet_message_id=internet_message_id)
+        request_copies(session, envelope.internet_message_id, activity_id, now, besides=self.mailbox.id)
 
     def _schedule(self, now: datetime, more: bool) -> dict[str, object]:
         """When to sync next: at once while work is waiting, else one safety-net interval later."""
@@ -143,3 +129,25 @@ class Commit:
             col(Mailbox.id) == self.mailbox.id, col(Mailbox.lease_owner) == self.owner, *guards).values(**values))
         if not result.rowcount:
             raise Superseded(self.mailbox.id)
+
+
+def request_copies(session: Session, internet_message_id: str, activity_id: int, now: datetime,
+                   besides: int | None = None) -> None:
+    """Ask the connected mailboxes of the users on a just-opened thread for their copies and the rest of their
+    own provider thread (replies only they received): a backlog row each, and a wake-up. Called by the sync
+    commit and by every other way a thread can open (the SMTP dropbox)."""
+    users = select(Participant.user_id).where(Participant.activity_id == activity_id,
+                                              col(Participant.user_id).is_not(None))
+    others = session.exec(select(Mailbox.id).where(
+        col(Mailbox.user_id).in_(users), col(Mailbox.state).in_([s.value for s in ACTIVE_STATES]))).all()
+    for other in others:
+        if other is None or other == besides:
+            continue
+        session.add(_backfill_row(session, other, internet_message_id))
+        intake.wake(session, other, now)
+
+
+def _backfill_row(session: Session, mailbox_id: int, internet_message_id: str) -> ThreadBackfill:
+    found = session.exec(select(ThreadBackfill).where(
+        ThreadBackfill.mailbox_id == mailbox_id, ThreadBackfill.internet_message_id == internet_message_id)).first()
+    return found or ThreadBackfill(mailbox_id=mailbox_id, internet_message_id=internet_message_id)

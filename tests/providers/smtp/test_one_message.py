@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 
-from connector.models import Activity, ActivityLink, ActivitySource, AuditEntry
+from connector.crypto import TokenCipher
+from connector.db import transaction
+from connector.models import Activity, ActivityLink, ActivitySource, AuditEntry, Mailbox, ThreadBackfill
+from connector.services import mailboxes, users
 from connector.services.capture import Capture
 from tests.conftest import FIXED_NOW
 from tests.mailbuilder import in_mailbox, mail
@@ -50,3 +54,21 @@ def test_the_rcpt_to_alone_files_a_message_whose_headers_name_no_dropbox(dropbox
     assert filed.outcome == "logged"
     [link] = dropbox.rows(ActivityLink)
     assert (link.record_id, link.reason) == (dropbox.world.matter.id, "address")
+
+
+def test_a_thread_the_dropbox_opens_asks_the_users_mailboxes_for_its_earlier_mail(dropbox: Dropbox) -> None:
+    # Alice replied from Outlook to Carol's question with the matter in Bcc; the dropbox copy arrives before
+    # her mailbox syncs. The sent copy her mailbox reads next is then a duplicate, so the thread's earlier
+    # mail (Carol's question, in Alice's inbox) would never be read unless the dropbox asks for it.
+    with transaction(dropbox.world.engine) as session:
+        alice = users.get_user(session, ALICE)
+        box = mailboxes.connect(session, alice, "graph", "{}", TokenCipher(Fernet.generate_key()))
+    reply = KEYS["acme-law.com"].sign(mail(ALICE, ["carol@clientco.com"], subject="Re: Question",
+                                           message_id="<reply-1@acme-law.com>", in_reply_to="<q-1@clientco.com>"))
+    dropbox.send(reply, [MATTER], ALICE)
+    [filed] = dropbox.file()
+    assert filed.outcome == "logged"
+    [request] = dropbox.rows(ThreadBackfill)
+    assert (request.mailbox_id, request.internet_message_id) == (box.id, "<reply-1@acme-law.com>")
+    [woken] = dropbox.rows(Mailbox)
+    assert woken.pending_since is not None  # a worker reads Alice's copy and its conversation next
