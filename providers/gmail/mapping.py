@@ -21,7 +21,9 @@ from connector.errors import MimeError
 METADATA_HEADERS = ["From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Delivered-To", "Subject", "Date",
                     "Message-ID", "In-Reply-To", "References", "List-Id", "List-Unsubscribe", "Precedence",
                     "Auto-Submitted"]
-MAIL_LABELS = frozenset({"SENT", "INBOX"})  # drafts, chats and spam are not mail anybody sent us
+# Every message is mail except drafts, chats, spam and trash: filters archive mail (no INBOX) or file it
+# under user labels and categories on arrival, so INBOX/SENT cannot be what makes mail.
+NOT_MAIL = frozenset({"DRAFT", "CHAT", "SPAM", "TRASH"})
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 field name: printable ASCII except ":"
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 
@@ -39,7 +41,13 @@ def thread_id_of(envelope: Envelope) -> str | None:
 
 
 def is_mail(label_ids: Sequence[str]) -> bool:
-    return bool(MAIL_LABELS.intersection(label_ids))
+    return not NOT_MAIL.intersection(label_ids)
+
+
+def became_mail(entry: Mapping[str, Any]) -> bool:
+    """A ``labelsRemoved`` history entry that turned a message into mail: "Not spam", out of the trash."""
+    message = entry.get("message") or {}
+    return bool(NOT_MAIL.intersection(entry.get("labelIds") or ())) and is_mail(message.get("labelIds") or ())
 
 
 def direction(label_ids: Sequence[str]) -> Direction:
@@ -87,11 +95,12 @@ def full_envelope(raw: bytes, header_only: Envelope) -> Envelope:
         full = mime.parse(raw, source=Source.GMAIL, mailbox=header_only.mailbox,
                           provider_message_id=header_only.provider_message_id,
                           thread_key=header_only.thread_key, direction=header_only.direction)
-    except MimeError:  # unreadable bytes: file what the headers told us rather than block the mailbox
+    except MimeError as exc:  # unreadable bytes: file what the headers told us rather than block the mailbox
+        note = (*header_only.problems, f"the message could not be read: {exc}")
         if header_only.ids_only:  # they told us nothing: keep it addressable, like header_envelope
             return header_only.with_changes(internet_message_id=_placeholder_id(header_only.provider_message_id),
-                                            ids_only=False, complete=True)
-        return header_only.with_changes(complete=True)
+                                            ids_only=False, complete=True, problems=note)
+        return header_only.with_changes(complete=True, problems=note)
     if header_only.ids_only:  # nothing was decided on headers: everything comes from the raw
         return full
     # The id the core decided on must stay (it differs only for messages without a Message-ID).

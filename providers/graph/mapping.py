@@ -9,6 +9,7 @@ from msgraph.generated.models.message import Message
 from msgraph.generated.models.recipient import Recipient
 
 from connector.envelope import Address, Direction, Envelope, Source, normalize_message_id
+from connector.errors import MimeError
 from connector.mime import parse
 
 # What delta and list calls ask for: enough to decide, nothing of the body. `/messages` spans every
@@ -90,9 +91,16 @@ def message_id_spellings(message_id: str) -> list[str]:
 
 
 def complete_envelope(raw: bytes, header: Envelope) -> Envelope:
-    """The MIME of the message, parsed by the core's parser, keeping what only Graph knows."""
-    full = parse(raw, source=Source.GRAPH, mailbox=header.mailbox, provider_message_id=header.provider_message_id,
-                 thread_key=header.thread_key, direction=header.direction)
+    """The MIME of the message, parsed by the core's parser, keeping what only Graph knows.
+
+    Bytes the parser cannot read at all never block the mailbox: the message is filed with what Graph's
+    JSON said (addresses, subject, dates) and a note, instead of failing the page forever.
+    """
+    try:
+        full = parse(raw, source=Source.GRAPH, mailbox=header.mailbox, provider_message_id=header.provider_message_id,
+                     thread_key=header.thread_key, direction=header.direction)
+    except MimeError as exc:
+        return header.with_changes(complete=True, problems=(*header.problems, f"the MIME could not be read: {exc}"))
     return full.with_changes(bcc=full.bcc or header.bcc, internet_message_id=header.internet_message_id,
                              in_reply_to=full.in_reply_to or header.in_reply_to,
                              references=full.references or header.references)
