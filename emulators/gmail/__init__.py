@@ -11,6 +11,11 @@
 
 Plain http on loopback: google-auth-oauthlib needs OAUTHLIB_INSECURE_TRANSPORT=1 (tests only), and
 googleapiclient media uploads keep https, so send with the JSON ``raw`` body. See `server.py`.
+
+As Gmail does, by default: drafts are DRAFT-labelled messages in their threads and history (`drafts`);
+the users' filters archive or label mail on arrival, spam arrives labelled SPAM, and "Not spam" is a
+label change (`filters`; ``classify_as_spam`` stands in for Google's classifier); a watch's ``exclude``
+filter leaves out every change relating to the labels named.
 """
 
 from .server import GmailEmulator, GmailUrls, serve_forever

@@ -20,7 +20,9 @@ from emulators.clock import Clock
 from emulators.postoffice import PostOffice
 
 from . import fields, history, mime
+from .drafts import Drafts
 from .faults import Faults
+from .filters import Filters
 from .oauth import OAuthServer, Principal
 from .push import GmailWatches
 from .query import compile_query
@@ -33,8 +35,10 @@ SCOPE = "https://www.googleapis.com/auth/"
 MAIL = "https://mail.google.com/"
 MODIFY, READONLY, METADATA = SCOPE + "gmail.modify", SCOPE + "gmail.readonly", SCOPE + "gmail.metadata"
 COMPOSE, SEND, LABELS = SCOPE + "gmail.compose", SCOPE + "gmail.send", SCOPE + "gmail.labels"
+SETTINGS = SCOPE + "gmail.settings.basic"
 READ = (MAIL, MODIFY, READONLY, METADATA)
 WRITE = (MAIL, MODIFY)
+DRAFTING = (MAIL, MODIFY, COMPOSE)  # the discovery document's scopes for drafts.create/update/send/delete
 
 
 @dataclass
@@ -83,6 +87,19 @@ ROUTES = [
     _route("GET", "/labels", "gmail.users.labels.list", (*READ, LABELS), "list_labels"),
     _route("POST", "/labels", "gmail.users.labels.create", (*WRITE, LABELS), "create_label"),
     _route("GET", "/labels/{id}", "gmail.users.labels.get", (*READ, LABELS), "get_label"),
+    _route("POST", "/drafts", "gmail.users.drafts.create", DRAFTING, "drafts.create"),
+    _route("POST", "/drafts/send", "gmail.users.drafts.send", DRAFTING, "drafts.send"),
+    _route("GET", "/drafts", "gmail.users.drafts.list", (MAIL, MODIFY, COMPOSE, READONLY), "drafts.list"),
+    _route("GET", "/drafts/{id}", "gmail.users.drafts.get", (MAIL, MODIFY, COMPOSE, READONLY), "drafts.get"),
+    _route("PUT", "/drafts/{id}", "gmail.users.drafts.update", DRAFTING, "drafts.update"),
+    _route("DELETE", "/drafts/{id}", "gmail.users.drafts.delete", DRAFTING, "drafts.delete"),
+    _route("POST", "/settings/filters", "gmail.users.settings.filters.create", (SETTINGS,), "filters.create"),
+    _route("GET", "/settings/filters", "gmail.users.settings.filters.list", (*WRITE, READONLY, SETTINGS),
+           "filters.list"),
+    _route("GET", "/settings/filters/{id}", "gmail.users.settings.filters.get", (*WRITE, READONLY, SETTINGS),
+           "filters.get"),
+    _route("DELETE", "/settings/filters/{id}", "gmail.users.settings.filters.delete", (SETTINGS,),
+           "filters.delete"),
 ]
 FORMATS = ("minimal", "full", "raw", "metadata")
 
@@ -129,6 +146,8 @@ class GmailApi:
         self.post_office = post_office
         self.clock = clock
         self.sender = Sender(store, post_office)
+        self.drafts = Drafts(self, store, self.sender)
+        self.filters = Filters()
 
     # -- pipeline ---------------------------------------------------------------------------
     def handle(self, req: ApiRequest, *, in_batch: bool = False, batch_index: int = 0) -> ApiResponse:
@@ -154,7 +173,7 @@ class GmailApi:
             self.faults.check_request(method_id, user)
             units = self.quota.charge(user, method_id)
             call = Call(req, principal, mailbox, args, upload, applicable == {METADATA})
-            result = getattr(self, route.handler_name)(call)
+            result = self._handler(route.handler_name)(call)
             if isinstance(result, ApiResponse):
                 response = result
             else:
@@ -165,6 +184,13 @@ class GmailApi:
         self.log.add(LoggedCall(self.clock.now(), method_id, user, response.status, units, in_batch,
                                 req.method, req.path))
         return response
+
+    def _handler(self, name: str) -> Handler:
+        """``"get_message"`` → this object's method; ``"drafts.create"`` → ``self.drafts.create``."""
+        target: Any = self
+        for part in name.split("."):
+            target = getattr(target, part)
+        return target
 
     @staticmethod
     def _match(http_method: str, path: str) -> tuple[Route | None, dict[str, str]]:
@@ -245,7 +271,7 @@ class GmailApi:
         out["internalDate"] = str(msg.internal_date_ms)
         return out
 
-    def _format(self, call: Call, allowed: tuple[str, ...] = FORMATS) -> str:
+    def format_of(self, call: Call, allowed: tuple[str, ...] = FORMATS) -> str:
         fmt = (call.req.param("format") or "full").lower()
         if fmt not in allowed:
             raise invalid(f"Invalid value at 'format' ({fmt})")
@@ -254,7 +280,7 @@ class GmailApi:
         return fmt
 
     def get_message(self, call: Call) -> dict[str, Any]:
-        fmt = self._format(call)
+        fmt = self.format_of(call)
         with self.store.lock:
             msg = self._message(call, call.args["id"])
             return self.render(msg, fmt, call.req.params("metadataHeaders"))
@@ -333,7 +359,7 @@ class GmailApi:
 
     # -- threads ----------------------------------------------------------------------------
     def get_thread(self, call: Call) -> dict[str, Any]:
-        fmt = self._format(call, ("full", "metadata", "minimal"))
+        fmt = self.format_of(call, ("full", "metadata", "minimal"))
         wanted = call.req.params("metadataHeaders")
         with self.store.lock:
             members = call.mailbox.thread_messages(call.args["id"])

@@ -340,8 +340,8 @@ class GmailWatches:
     def _matches(watch: Watch, record: HistoryRecord) -> bool:
         if not watch.label_ids:
             return True
-        if watch.behavior == "exclude":
-            return not set(watch.label_ids) & set(record.labels_after)
+        if watch.behavior == "exclude":  # "all message changes except those relating to labelIds specified"
+            return not set(watch.label_ids) & (set(record.labels_after) | set(record.changed))
         return bool(set(watch.label_ids) & (set(record.labels_after) | set(record.changed)))
 
     def _flush(self, address: str) -> None:

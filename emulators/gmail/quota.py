@@ -35,6 +35,16 @@ UNITS: dict[str, int] = {
     "gmail.users.labels.list": 1,
     "gmail.users.labels.get": 1,
     "gmail.users.labels.create": 5,
+    "gmail.users.drafts.create": 10,
+    "gmail.users.drafts.update": 15,
+    "gmail.users.drafts.get": 5,
+    "gmail.users.drafts.list": 5,
+    "gmail.users.drafts.delete": 10,
+    "gmail.users.drafts.send": 100,
+    "gmail.users.settings.filters.create": 5,
+    "gmail.users.settings.filters.delete": 5,
+    "gmail.users.settings.filters.get": 1,
+    "gmail.users.settings.filters.list": 1,
 }
 
 

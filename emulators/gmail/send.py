@@ -51,21 +51,13 @@ class Sender:
         self._lock = threading.Lock()  # one send at a time keeps thread hints unambiguous
 
     def send(self, mailbox: Mailbox, raw: bytes, thread_id: str | None) -> StoredMessage:
-        msg = BytesParser(policy=WIRE).parsebytes(raw)
-        assert isinstance(msg, EmailMessage)
+        msg = as_account(mailbox, raw)
         if not recipients(msg):
             raise invalid("Recipient address required")
-        sender = msg["From"].addresses[0] if msg["From"] and msg["From"].addresses else None
-        if sender is None or sender.addr_spec.lower() != mailbox.address:
-            display = sender.display_name if sender and sender.display_name else mailbox.display_name
-            del msg["From"]
-            msg["From"] = Address(display or "", addr_spec=mailbox.address)
-        if not msg["Message-ID"]:
-            msg["Message-ID"] = f"<CA+{secrets.token_urlsafe(24)}@mail.gmail.com>"
         rfc822_id = str(msg["Message-ID"]).strip()
         with self._lock:
-            if thread_id:
-                self._expect_thread(mailbox, msg, rfc822_id, str(thread_id))
+            if thread_id and requested_thread(self._store, mailbox, msg, str(thread_id)):
+                self._store.expect_thread(mailbox.address, rfc822_id, str(thread_id))
             self._post_office.send(mailbox.address, msg.as_bytes())
         with self._store.lock:
             sent = [mailbox.messages[i] for i in mailbox.by_rfc822.get(rfc822_id, [])
@@ -74,12 +66,29 @@ class Sender:
             raise ApiError(500, "Internal error encountered.", "backendError")
         return sent[-1]
 
-    def _expect_thread(self, mailbox: Mailbox, msg: EmailMessage, rfc822_id: str, thread_id: str) -> None:
-        with self._store.lock:
-            members = mailbox.thread_messages(thread_id)
-            if not members:
-                raise not_found()
-            has_refs = bool(mime.message_ids(str(msg["References"] or "") + str(msg["In-Reply-To"] or "")))
-            subject = mime.normalize_subject(str(msg["Subject"] or ""))
-            if has_refs and any(mime.normalize_subject(m.subject) == subject for m in members):
-                self._store.expect_thread(mailbox.address, rfc822_id, thread_id)
+
+def as_account(mailbox: Mailbox, raw: bytes) -> EmailMessage:
+    """The message as Gmail stores what the user wrote: From is the account, a Message-ID is added."""
+    msg = BytesParser(policy=WIRE).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    sender = msg["From"].addresses[0] if msg["From"] and msg["From"].addresses else None
+    if sender is None or sender.addr_spec.lower() != mailbox.address:
+        display = sender.display_name if sender and sender.display_name else mailbox.display_name
+        del msg["From"]
+        msg["From"] = Address(display or "", addr_spec=mailbox.address)
+    if not msg["Message-ID"]:
+        msg["Message-ID"] = f"<CA+{secrets.token_urlsafe(24)}@mail.gmail.com>"
+    return msg
+
+
+def requested_thread(store: MailStore, mailbox: Mailbox, msg: EmailMessage, thread_id: str) -> bool:
+    """Whether a message (sent or a draft) joins the thread asked for: it must exist (else 404), and the
+    message must have References/In-Reply-To and a matching Subject — else it starts a thread of its own
+    (developers.google.com/gmail/api/guides/threads)."""
+    with store.lock:
+        members = mailbox.thread_messages(thread_id)
+        if not members:
+            raise not_found()
+        has_refs = bool(mime.message_ids(str(msg["References"] or "") + str(msg["In-Reply-To"] or "")))
+        subject = mime.normalize_subject(str(msg["Subject"] or ""))
+        return has_refs and any(mime.normalize_subject(m.subject) == subject for m in members)

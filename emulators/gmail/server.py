@@ -31,6 +31,7 @@ from .api import GmailApi
 from .app import build_app
 from .consent import ConsentScreen
 from .faults import Faults
+from .filters import Arrival
 from .keys import SigningKey, new_rsa_key_pem
 from .oauth import OAuthServer
 from .push import GmailWatches, PubSub, PushAttempt, PushSubscription
@@ -84,6 +85,8 @@ class GmailEmulator:
         self.keys = SigningKey()
         self.faults = Faults(seed)
         self.store = MailStore(self.clock, seed)
+        self.arrival = Arrival(self.clock)  # spam, then the users' filters (users.settings.filters)
+        self.store.arrival_labels = self.arrival.labels
         self.oauth = OAuthServer(self.clock, self.keys, self.store.mailbox, self._first_user)
         self.consent = ConsentScreen(self.oauth)
         self.quota = QuotaMeter(self.clock, quota_per_user_per_minute)
@@ -311,6 +314,11 @@ class GmailEmulator:
         if found is None:
             raise KeyError(address)
         return found
+
+    def classify_as_spam(self, *senders: str) -> None:
+        """Google's spam classifier (no API steers it): mail from these addresses or ``@domains`` arrives
+        labelled SPAM instead of INBOX; the user rescues it with messages.modify (Not spam)."""
+        self.arrival.spam_senders.update(s.lower() for s in senders)
 
     def modify_labels(self, user: str, message_id: str, add: list[str] | None = None,
                       remove: list[str] | None = None) -> None:

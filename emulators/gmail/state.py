@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import getaddresses
+from typing import Any
 
 from emulators.clock import Clock
 
@@ -37,6 +38,7 @@ SYSTEM_LABELS: dict[str, dict[str, str]] = {
     "UNREAD": {},
 }
 HISTORY_TYPES = ("messageAdded", "messageDeleted", "labelAdded", "labelRemoved")
+INBOX_ARRIVAL = ("INBOX", "UNREAD")
 
 
 @dataclass
@@ -83,6 +85,8 @@ class Mailbox:
     threads: dict[str, list[str]] = field(default_factory=dict)
     by_rfc822: dict[str, list[str]] = field(default_factory=dict)
     user_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    drafts: dict[str, str] = field(default_factory=dict)  # draft id → the id of the message it holds now
+    filters: dict[str, dict[str, Any]] = field(default_factory=dict)  # users.settings.filters, by id
 
     def live(self) -> list[StoredMessage]:
         return [m for m in self.messages.values() if not m.deleted]
@@ -96,6 +100,8 @@ class Mailbox:
 
 
 HistoryListener = Callable[[Mailbox, HistoryRecord], None]
+# The labels a received message gets on arrival (spam classification, the user's filters); see filters.py.
+ArrivalLabels = Callable[[Mailbox, StoredMessage], list[str]]
 
 
 def account_id(address: str) -> str:
@@ -112,6 +118,7 @@ class MailStore:
         self._listeners: list[HistoryListener] = []
         self._pending_threads: dict[tuple[str, str], str] = {}
         self.history_retention = history_retention
+        self.arrival_labels: ArrivalLabels = lambda mailbox, msg: list(INBOX_ARRIVAL)
 
     # -- mailboxes ------------------------------------------------------------------------------
     def add_mailbox(self, address: str, display_name: str = "", domain: str = "") -> Mailbox:
@@ -202,7 +209,8 @@ class MailStore:
                 if records:
                     result = own
                 else:
-                    result = self._add(mailbox, parsed, raw, rfc822_id, subject, at, ["INBOX", "UNREAD"], None)
+                    result = self._add(mailbox, parsed, raw, rfc822_id, subject, at, list(INBOX_ARRIVAL), None)
+                    result.label_ids = self.arrival_labels(mailbox, result)  # filters act before anyone sees it
                     records.append(self._record(mailbox, "messageAdded", result))
             else:
                 hint = self._pending_threads.pop((mailbox.address, rfc822_id), None)
@@ -239,6 +247,17 @@ class MailStore:
         mailbox.messages[message_id] = msg
         mailbox.threads.setdefault(thread_id, []).append(message_id)
         mailbox.by_rfc822.setdefault(rfc822_id, []).append(message_id)
+        return msg
+
+    def add_draft(self, mailbox: Mailbox, raw: bytes, thread_hint: str | None, at: float) -> StoredMessage:
+        """A message carrying only DRAFT, in its thread (messageAdded, as for any message)."""
+        with self.lock:
+            parsed = mime.parse(raw)
+            rfc822_id = mime.first_header(parsed, "Message-ID").strip()
+            msg = self._add(mailbox, parsed, raw, rfc822_id, mime.first_header(parsed, "Subject"), at, ["DRAFT"],
+                            thread_hint)
+            record = self._record(mailbox, "messageAdded", msg)
+        self._emit(mailbox, [record])
         return msg
 
     def modify(self, address: str, message_id: str, add: list[str], remove: list[str]) -> StoredMessage | None:

@@ -1,8 +1,10 @@
 """`GmailProvider`: the Provider protocol over the Gmail API.
 
     start_cursor  users.getProfile → historyId
-    read_changes  one page of users.history.list (messageAdded, with threadId and labels) →
-                  ids-only envelopes of SENT/INBOX mail; nothing else is read
+    read_changes  one page of users.history.list (messageAdded and labelRemoved, with threadId and
+                  labels) → ids-only envelopes of mail: any message but drafts, chats, spam and trash
+                  (filters may archive mail or label it), and messages a label change made mail
+                  ("Not spam" removes SPAM); nothing else is read
     headers       one batch of messages.get(format=metadata) → header-only envelopes, for the
                   ids-only ones the routing core cannot judge without headers (sent mail in an
                   unknown thread: the owner's Bcc is visible only there)
@@ -36,6 +38,7 @@ from providers.gmail.auth import Consent
 from providers.gmail.client import GmailClient, MailboxApi
 from providers.gmail.mapping import (
     METADATA_HEADERS,
+    became_mail,
     full_envelope,
     header_envelope,
     ids_only_envelope,
@@ -48,7 +51,9 @@ from providers.gmail.signin import GoogleSignIn
 log = logging.getLogger("bcc_capture.gmail")
 Clock = Callable[[], datetime]
 
-HISTORY_FIELDS = "history(messagesAdded(message(id,threadId,labelIds))),nextPageToken,historyId"
+HISTORY_TYPES = ["messageAdded", "labelRemoved"]
+HISTORY_FIELDS = ("history(messagesAdded(message(id,threadId,labelIds)),"
+                  "labelsRemoved(message(id,threadId,labelIds),labelIds)),nextPageToken,historyId")
 MESSAGE_FIELDS = "id,threadId,labelIds,internalDate,payload/headers"
 RAW_BATCH = 10  # raw messages can be large; a batch answer is held in memory whole
 
@@ -68,6 +73,22 @@ def _read_cursor(cursor: str) -> tuple[str, str | None]:
         return history_id, data.get("page_token") or None
     except (ValueError, KeyError, TypeError) as exc:  # unreadable: a resync is the way back
         raise CursorExpired(f"unreadable Gmail cursor {cursor!r}") from exc
+
+
+def _mail_in(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The messages of a history page that are (now) mail, by id: added as mail, or made mail by a label
+    change — mail "rescued" from Spam arrives as labelsRemoved/labelsAdded on a message added earlier."""
+    found: dict[str, dict[str, Any]] = {}
+    for record in records:
+        for entry in record.get("messagesAdded") or ():
+            message = entry.get("message") or {}
+            if message.get("id") and is_mail(message.get("labelIds") or ()):
+                found.setdefault(message["id"], message)
+        for entry in record.get("labelsRemoved") or ():
+            message = entry.get("message") or {}
+            if message.get("id") and became_mail(entry):
+                found.setdefault(message["id"], message)
+    return found
 
 
 def _raw_bytes(message: dict[str, Any]) -> bytes:
@@ -96,15 +117,13 @@ class GmailProvider:
     def read_changes(self, mailbox: MailboxRef, cursor: str) -> ChangePage:
         start, page_token = _read_cursor(cursor)
         api = self.client.open(mailbox)
-        params: dict[str, Any] = {"userId": "me", "startHistoryId": start, "historyTypes": ["messageAdded"],
+        params: dict[str, Any] = {"userId": "me", "startHistoryId": start, "historyTypes": HISTORY_TYPES,
                                   "maxResults": self.page_size, "fields": HISTORY_FIELDS}
         if page_token:
             params["pageToken"] = page_token
         page = api.execute(api.users.history().list(**params))
-        added = {m["id"]: m for record in page.get("history") or () for entry in record.get("messagesAdded") or ()
-                 if (m := entry.get("message") or {}).get("id") and is_mail(m.get("labelIds") or ())}
-        # No header read here (labels as they were on arrival): the routing core says which ones need it.
-        envelopes = [ids_only_envelope(m, mailbox.address) for m in added.values()]
+        # No header read here (labels as history saw them): the routing core says which ones need it.
+        envelopes = [ids_only_envelope(m, mailbox.address) for m in _mail_in(page.get("history") or ()).values()]
         next_token = page.get("nextPageToken")
         if next_token:
             return ChangePage(envelopes, _cursor(start, next_token), more=True)
@@ -154,7 +173,7 @@ class GmailProvider:
         page = api.execute(api.users.messages().list(userId="me", q=f"rfc822msgid:{internet_message_id.strip('<>')}",
                                                     maxResults=5, fields="messages(id)"))
         ids = [m["id"] for m in page.get("messages") or ()]
-        found = self._headers(api, mailbox, ids[:1], check_labels=True)
+        found = self._headers(api, mailbox, ids, check_labels=True)  # a draft may carry the same Message-ID
         return found[0] if found else None
 
     def headers(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:

@@ -1,4 +1,9 @@
-"""Gmail push: `users.watch` on INBOX and SENT, renewed by calling watch again, ended by `users.stop`.
+"""Gmail push: `users.watch` on every change but drafts and chats, renewed by calling watch again, ended by
+`users.stop`.
+
+Mail is not only INBOX and SENT: filters archive it or file it under user labels, and "Not spam" is a
+label change, so the watch names what to leave out (``labelFilterBehavior: exclude``) — drafts, whose
+autosaves would push every few seconds while someone types, and chats.
 
 Gmail publishes ``{emailAddress, historyId}`` to ``settings.gmail.topic_name`` (the topic must
 let ``gmail-api-push@system.gserviceaccount.com`` publish). A watch lasts 7 days; Google asks for
@@ -14,7 +19,7 @@ from connector.errors import ConfigError, PermanentError
 from connector.ports import Subscription
 from providers.gmail.client import MailboxApi
 
-WATCHED_LABELS = ["INBOX", "SENT"]
+UNWATCHED_LABELS = ["DRAFT", "CHAT"]
 
 
 def subscription_id(address: str) -> str:
@@ -24,7 +29,7 @@ def subscription_id(address: str) -> str:
 def start(api: MailboxApi, settings: GmailSettings, address: str) -> Subscription:
     if not settings.topic_name:
         raise ConfigError("gmail.topic_name", "is not set: Gmail push is off (mail is still polled)")
-    body = {"topicName": settings.topic_name, "labelIds": WATCHED_LABELS, "labelFilterBehavior": "include"}
+    body = {"topicName": settings.topic_name, "labelIds": UNWATCHED_LABELS, "labelFilterBehavior": "exclude"}
     answer = api.execute(api.users.watch(userId="me", body=body))
     try:
         expires_at = datetime.fromtimestamp(int(answer["expiration"]) / 1000, UTC)
