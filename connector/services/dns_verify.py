@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import dns.exception
-import dns.resolver
-
 from connector.errors import DnsVerificationError
 
 TXT_PREFIX = "bcc-capture-verification="
@@ -22,7 +19,11 @@ class TxtResolver(Protocol):
 
 
 class DnsPythonResolver:
+    """dnspython, imported on first use: most commands that load this module never look anything up."""
+
     def __init__(self, nameservers: list[str] | None = None, port: int = 53, lifetime: float = 5.0) -> None:
+        import dns.resolver
+
         self._resolver = dns.resolver.Resolver(configure=nameservers is None)
         if nameservers is not None:
             self._resolver.nameservers = nameservers
@@ -30,6 +31,9 @@ class DnsPythonResolver:
         self._resolver.lifetime = lifetime
 
     def txt(self, name: str) -> list[str]:
+        import dns.exception
+        import dns.resolver
+
         try:
             answer = self._resolver.resolve(name, "TXT")
         except dns.resolver.NXDOMAIN as exc:

@@ -23,3 +23,12 @@ def test_an_empty_database_is_refused_until_upgraded(tmp_path) -> None:
         require_migrated(fresh)
     upgrade(fresh)
     require_migrated(fresh)
+
+
+def test_the_schema_check_agrees_with_alembic_about_the_head_revision() -> None:
+    from alembic.script import ScriptDirectory
+
+    from connector.db import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(make_engine("sqlite://")))
+    assert head_revision() == script.get_current_head()
