@@ -16,8 +16,9 @@ from sqlmodel import Session, col, select
 
 from connector.db import transaction
 from connector.errors import WebhookRejected
-from connector.models import ACTIVE_STATES, AuditEntry, Mailbox
+from connector.models import ACTIVE_STATES, Mailbox
 from connector.ports import Notification
+from connector.services import rejections
 from connector.sync import metrics, wakeups
 
 
@@ -68,7 +69,5 @@ def accept(engine: Engine, provider: str, notes: Sequence[Notification], now: da
 
 
 def reject(engine: Engine, provider: str, reason: str, detail: str = "") -> None:
-    """Audit a rejected call (forged, replayed, malformed); nothing else happens."""
-    metrics.WEBHOOKS_REJECTED.labels(provider, reason).inc()
-    with transaction(engine) as session:
-        session.add(AuditEntry(action="webhook_rejected", reason=reason, source=provider, detail={"detail": detail}))
+    """Count a rejected call (forged, replayed, malformed), sampled into the audit; nothing else happens."""
+    rejections.record(engine, provider, reason, detail)

@@ -29,6 +29,10 @@ class AppContext:
     code_sender: CodeSender = field(default_factory=LoggingCodeSender)
     # The console's address as the browser sees it (OAuth redirect URIs); None: the request's own.
     public_url: str | None = None
+    # One webhook call may carry this much (Graph batches notifications, a Gmail push is ~1 KB); more is a 413
+    # before the rest is read, so neither memory nor the intake's queries grow with what a forger sends.
+    webhook_max_bytes: int = 1024 * 1024
+    webhook_max_items: int = 1000
 
 
 def app_context(request: Request) -> AppContext:
