@@ -2,7 +2,7 @@
 
 Envelopes as the sync engine hands them over (complete, read from connected mailboxes) go through
 `Capture.process` — route + apply, one transaction each — and through a batched variant (one
-transaction per page of 50, which is what `SyncEngine._commit` does with a page). The mix: about
+transaction per page of 50, which is what `connector.sync.commit.Commit` does with a page). The mix: about
 30% of conversations carry a matter's dropbox address, their replies are logged by thread, the rest
 is unrelated; 85% of the external people are existing contacts; some copies appear in a second
 mailbox. Then the same run at 1k, 10k and 100k contacts (flat means indexed look-ups), EXPLAIN

@@ -38,7 +38,7 @@ class Want(StrEnum):
 
     NOTHING = "nothing"
     HEADERS = "headers"  # ids-only: cannot decide without the headers (ask the provider, then again)
-    SOURCE_ONLY = "source_only"  # already logged: headers suffice to record this copy
+    ANOTHER_COPY = "another_copy"  # already logged: its headers suffice to record this copy as a source
     FULL = "full"
 
 
@@ -68,12 +68,12 @@ class Router:
             # Received, in a thread we do not know: safe to skip. A dropbox address only counts when
             # a user of the company sent the mail (F17), so this message can only matter through its
             # thread: the sender's SENT copy (or the dropbox's own delivery) opens the thread, and the
-            # cross-mailbox backfill (engine `_request_backfills` → `_backfill`: `find` + `thread`)
+            # cross-mailbox backfill (`sync.commit.request_copies` → `sync.step.Reader.backlog`: `find` + `thread`)
             # then pulls this mailbox's copies, replies received earlier included.
             return Want.NOTHING
         thread_id = self.repo.thread_for_keys(owner.tenant_id, threads.lookup_keys(envelope))
         if self._existing(owner.tenant_id, envelope, thread_id) is not None:
-            return Want.SOURCE_ONLY
+            return Want.ANOTHER_COPY
         if thread_id is not None or any(is_dropbox_domain(a.email, self.settings.dropbox) for a in envelope.recipients):
             return Want.FULL
         return Want.NOTHING

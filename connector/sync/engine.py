@@ -63,7 +63,7 @@ class SyncEngine:
         self._credentials_lock = threading.Lock()
         self._credentials_read: dict[int, str] = {}  # mailbox id → the sealed credentials its step started from
 
-    def ref(self, mailbox: Mailbox) -> MailboxRef:
+    def mailbox_ref(self, mailbox: Mailbox) -> MailboxRef:
         assert mailbox.id is not None
         credentials = self.cipher.decrypt(mailbox.credentials) if mailbox.credentials else ""
         with self._credentials_lock:
@@ -79,7 +79,7 @@ class SyncEngine:
         if self._pause_if_not_allowed(mailbox, owner):
             return StepResult(mailbox_id, ok=True)
         provider = self.providers[mailbox.provider]
-        reader = Reader(self.engine, self.settings, self.clock, provider, self.ref(mailbox), mailbox)
+        reader = Reader(self.engine, self.settings, self.clock, provider, self.mailbox_ref(mailbox), mailbox)
         try:
             result = self._run(reader, Commit(self.engine, self.settings, self.clock, mailbox, owner))
         except Superseded:

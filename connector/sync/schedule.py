@@ -60,7 +60,7 @@ def _renew_one(engine: Engine, sync: SyncEngine, providers: Mapping[str, Provide
                            and mailbox.subscription_expires_at >= horizon):
         return 0  # another worker renewed it meanwhile
     provider = providers[mailbox.provider]
-    ref = sync.ref(mailbox)
+    ref = sync.mailbox_ref(mailbox)
     created = False
     try:
         if mailbox.subscription_id and mailbox.subscription_expires_at and mailbox.subscription_expires_at > now:

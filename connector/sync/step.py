@@ -55,16 +55,16 @@ class Reader:
             return Fetched()
         found = [envelope for row in rows for envelope in self._thread_of(row)]
         unique = list({e.provider_message_id: e for e in found}.values())
-        wanted, source_only = self._sort(unique)
+        wanted, copies = self._triage(unique)
         full = list(self.provider.fetch_full(self.ref, wanted)) if wanted else []
-        return Fetched(full + source_only, [r.id for r in rows if r.id is not None], len(full))
+        return Fetched(full + copies, [r.id for r in rows if r.id is not None], len(full))
 
     def page(self) -> tuple[ChangePage, Fetched]:
         """One page of changes, and what of it the core wants."""
         page = self._read()
-        wanted, source_only = self._sort(page.envelopes)
+        wanted, copies = self._triage(page.envelopes)
         full = list(self.provider.fetch_full(self.ref, wanted)) if wanted else []
-        return page, Fetched(full + source_only, [], len(full))
+        return page, Fetched(full + copies, [], len(full))
 
     def _thread_of(self, row: ThreadBackfill) -> list[Envelope]:
         if row.provider_message_id:  # this mailbox's copy opened the thread: the others in its provider thread
@@ -94,21 +94,21 @@ class Reader:
         last = (self.mailbox.last_success_at or floor) - timedelta(hours=1)
         return max(last, floor)
 
-    def _sort(self, envelopes: Sequence[Envelope]) -> tuple[list[Envelope], list[Envelope]]:
+    def _triage(self, envelopes: Sequence[Envelope]) -> tuple[list[Envelope], list[Envelope]]:
         """Header-only or ids-only envelopes → (to fetch in full, to record as another copy); the rest is skipped.
 
         Ids-only envelopes the core cannot judge get their headers read (batched) and are sorted
         again, in their place.
         """
-        sorted_ = self._wants(envelopes)
-        ask = [e for e, want in sorted_ if want is Want.HEADERS]
+        judged = self._wants(envelopes)
+        ask = [e for e, want in judged if want is Want.HEADERS]
         if ask:
             read = {e.provider_message_id: (e, want)
                     for e, want in self._wants(self.provider.headers(self.ref, ask)) if not e.ids_only}
-            sorted_ = [read.get(e.provider_message_id, (e, Want.NOTHING)) if want is Want.HEADERS else (e, want)
-                       for e, want in sorted_]
-        return ([e for e, want in sorted_ if want is Want.FULL],
-                [e for e, want in sorted_ if want is Want.SOURCE_ONLY])
+            judged = [read.get(e.provider_message_id, (e, Want.NOTHING)) if want is Want.HEADERS else (e, want)
+                       for e, want in judged]
+        return ([e for e, want in judged if want is Want.FULL],
+                [e for e, want in judged if want is Want.ANOTHER_COPY])
 
     def _wants(self, envelopes: Sequence[Envelope]) -> list[tuple[Envelope, Want]]:
         with Session(self.engine) as session:  # closed before any provider call
