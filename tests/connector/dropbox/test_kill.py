@@ -26,7 +26,7 @@ from connector.dropbox.server import DropboxServer
 from connector.models import Activity, ActivitySource, AuditEntry, SpooledMessage
 from tests.conftest import build_world
 from tests.mailbuilder import mail
-from tests.providers.smtp.conftest import KEYS, MATTER, DnsServer, crlf, smtp_settings
+from tests.connector.dropbox.conftest import KEYS, MATTER, DnsServer, crlf, smtp_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 MESSAGES = 150

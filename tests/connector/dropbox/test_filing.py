@@ -16,7 +16,7 @@ from connector.services import quarantine as quarantine_service
 from connector.services import tenants
 from tests.conftest import World
 from tests.mailbuilder import mail
-from tests.providers.smtp.conftest import KEYS, MATTER, DnsServer, Dropbox, crlf, smtp_settings, start_dropbox
+from tests.connector.dropbox.conftest import KEYS, MATTER, DnsServer, Dropbox, crlf, smtp_settings, start_dropbox
 
 ALICE = "alice@acme-law.com"
 
@@ -108,7 +108,7 @@ def test_dmarc_p_none_needs_an_aligned_pass_under_the_required_policy(dropbox: D
 
 
 def test_dmarc_p_none_is_filed_when_the_policy_follows_the_domain(world: World, dns_server: DnsServer) -> None:
-    from tests.providers.smtp.conftest import verify_extra_senders
+    from tests.connector.dropbox.conftest import verify_extra_senders
 
     verify_extra_senders(world.engine, world)
     box = start_dropbox(world, smtp_settings(dns_server, authentication=SenderAuthentication.DOMAIN_POLICY))

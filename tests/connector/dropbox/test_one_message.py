@@ -12,7 +12,7 @@ from connector.services import mailboxes, users
 from connector.services.capture import Capture
 from tests.conftest import FIXED_NOW
 from tests.mailbuilder import in_mailbox, mail
-from tests.providers.smtp.conftest import KEYS, MATTER, Dropbox
+from tests.connector.dropbox.conftest import KEYS, MATTER, Dropbox
 
 ALICE = "alice@acme-law.com"
 

@@ -18,7 +18,7 @@ from connector.services import users
 from emulators.tls import shared_test_pki
 from tests.conftest import World
 from tests.mailbuilder import mail
-from tests.providers.smtp.conftest import MATTER, DnsServer, Dropbox, crlf, smtp_settings, start_dropbox
+from tests.connector.dropbox.conftest import MATTER, DnsServer, Dropbox, crlf, smtp_settings, start_dropbox
 
 ALICE = "alice@acme-law.com"
 
