@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from connector import mime
-from connector.envelope import Envelope, Source
 from connector.errors import MimeError
+from connector.mail import mime
+from connector.mail.envelope import Envelope, Source
 from connector.ports import ApiUsage, ChangePage, MailboxRef, Provider, Subscription
 from providers.gmail.adapter import GmailProvider, _cursor, _read_cursor
 from providers.gmail.mapping import direction, is_mail, thread_key

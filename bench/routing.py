@@ -25,7 +25,7 @@ from bench.common import Run, database, parse_args, postgres_available, table, t
 from bench.workload import DROPBOX_DOMAIN, TENANT_SLUG
 from connector.config import Settings, load_settings
 from connector.db import make_engine, transaction, upgrade
-from connector.envelope import Address, Direction, Envelope, Source
+from connector.mail.envelope import Address, Direction, Envelope, Source
 from connector.routing.apply import apply
 from connector.routing.core import Router
 from connector.routing.repository import SqlRepository

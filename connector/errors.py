@@ -65,7 +65,7 @@ def declined(who: str, params: dict[str, str]) -> str:
 
 
 class MimeError(ConnectorError):
-    """Raised by `connector.mime.parse` for bytes that are not a usable message."""
+    """Raised by `connector.mail.mime.parse` for bytes that are not a usable message."""
 
 
 class DnsVerificationError(ConnectorError):

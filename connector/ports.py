@@ -1,6 +1,6 @@
 """The narrow interface the sync engine drives every mail provider through.
 
-A provider adapter (Graph, Gmail) turns its API's objects into `connector.envelope.Envelope`s and
+A provider adapter (Graph, Gmail) turns its API's objects into `connector.mail.envelope.Envelope`s and
 its SDK's exceptions into `connector.errors`. It never decides what to log: it reads changes,
 hands header-only (or ids-only) envelopes to the engine, and reads headers or fetches full
 messages only when asked.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from connector.envelope import Envelope
+from connector.mail.envelope import Envelope
 
 
 @dataclass(frozen=True)

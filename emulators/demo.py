@@ -2,7 +2,7 @@
 
 Runs on the embedded default (a fresh SQLite file under var/demo/) and exits. Everything goes
 through the same code the product runs: the DNS check uses the real dnspython resolver against a
-loopback DNS server, messages are real .eml files parsed by `connector.mime`, routed by the core.
+loopback DNS server, messages are real .eml files parsed by `connector.mail.mime`, routed by the core.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from sqlalchemy.engine import Engine
 from connector import render
 from connector.config import Settings, load_settings
 from connector.db import make_engine, transaction, upgrade
-from connector.envelope import Envelope, Source
-from connector.mime import parse
+from connector.mail.envelope import Envelope, Source
+from connector.mail.mime import parse
 from connector.models import RecordKind
 from connector.routing.apply import Applied
 from connector.services import mailboxes, records, tenants, users, views

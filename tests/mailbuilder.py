@@ -8,8 +8,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from hashlib import sha1
 
-from connector.envelope import Envelope, Source
-from connector.mime import parse
+from connector.mail.envelope import Envelope, Source
+from connector.mail.mime import parse
 
 DATE = datetime(2026, 3, 9, 14, 30, tzinfo=UTC)
 

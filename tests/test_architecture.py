@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSITION_ROOT = "connector/app/assembly.py"
 SDKS = ("msal", "msgraph", "msgraph_core", "kiota_abstractions", "kiota_http", "azure", "google", "googleapiclient",
         "google_auth_oauthlib", "jwt", "oauthlib")
-CORE_FOR_PROVIDERS = ("connector.ports", "connector.envelope", "connector.errors", "connector.mime",
+CORE_FOR_PROVIDERS = ("connector.ports", "connector.mail.envelope", "connector.errors", "connector.mail.mime",
                       "connector.config")
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
 

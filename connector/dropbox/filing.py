@@ -2,7 +2,7 @@
 
 Per row, in order:
 
-1. parse the bytes (`connector.mime.parse`, source SMTP) and add the SMTP envelope recipients the
+1. parse the bytes (`connector.mail.mime.parse`, source SMTP) and add the SMTP envelope recipients the
    headers hide (the Bcc: which dropbox address was used); unreadable MIME is quarantined;
 2. route it (`Router.route`, pure): the dropbox rules decide the company, whether the From address is
    an authorized sender of an enabled user (F7, F8) and what to file it under;
@@ -33,9 +33,9 @@ from connector.db import transaction, utcnow
 from connector.dropbox import spool
 from connector.dropbox.authentication import Authenticator, policy_accepts
 from connector.dropbox.noise import classify
-from connector.envelope import Envelope, Source
 from connector.errors import MimeError
-from connector.mime import parse
+from connector.mail.envelope import Envelope, Source
+from connector.mail.mime import parse
 from connector.models import AuditEntry, SpooledMessage, SpoolState
 from connector.routing.addresses import parse_dropbox_address
 from connector.routing.apply import apply

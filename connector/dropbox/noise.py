@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from connector.envelope import Envelope
+from connector.mail.envelope import Envelope
 
 
 class Noise(StrEnum):

@@ -17,7 +17,7 @@ from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import TypeVar
 
-from connector.envelope import Address, normalize_message_id
+from connector.mail.envelope import Address, normalize_message_id
 
 T = TypeVar("T")
 _MAX_PARSED_HEADER = 16_384  # longer header values are read from their raw text only

@@ -14,7 +14,7 @@ from typing import TypeVar
 from sqlmodel import Session, col, select
 
 from connector.config import Settings
-from connector.envelope import Address
+from connector.mail.envelope import Address
 from connector.models import (
     REFERENCE_PREFIX,
     Activity,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from connector.config import SearchPattern
-from connector.envelope import Address, Envelope
+from connector.mail.envelope import Address, Envelope
 from connector.models import Record, RecordKind, User
 from connector.routing.decision import NewRecord
 from connector.routing.repository import Repository

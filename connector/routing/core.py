@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from connector.config import Settings
-from connector.envelope import MAILBOX_SOURCES, Direction, Envelope
+from connector.mail.envelope import MAILBOX_SOURCES, Direction, Envelope
 from connector.models import User
 from connector.routing import threads
 from connector.routing.addresses import (

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from connector.envelope import Address, Attachment, Direction, Envelope
+from connector.mail.envelope import Address, Attachment, Direction, Envelope
 from connector.models import RecordKind
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from connector.config import SearchPattern, Settings
-from connector.envelope import Address, Direction, Envelope
+from connector.mail.envelope import Address, Direction, Envelope
 from connector.models import Record, RecordKind, User
 from connector.routing import contacts, rules, threads
 from connector.routing.addresses import Action, DropboxAddress, Scheme

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from connector.envelope import Address, Attachment, Envelope
+from connector.mail.envelope import Address, Attachment, Envelope
 from connector.models import REFERENCE_PREFIX, Record, RecordKind, User
 
 _REFERENCE = re.compile(r"#(?P<prefix>CA|CO)(?P<digits>\d{1,12})\b", re.IGNORECASE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.envelope import Address
+from connector.mail.envelope import Address
 from connector.models import USE_EMAIL_CAPTURE, User
 from connector.routing.decision import Reason
 from connector.routing.repository import Repository

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.envelope import Envelope
+from connector.mail.envelope import Envelope
 
 PROVIDER = "provider"
 MESSAGE_ID = "message_id"

@@ -32,7 +32,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from connector.config import Settings
 from connector.db import transaction
-from connector.envelope import Envelope
+from connector.mail.envelope import Envelope
 from connector.routing.apply import Applied, apply
 from connector.routing.core import Router
 from connector.routing.decision import Outcome

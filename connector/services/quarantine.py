@@ -22,9 +22,9 @@ from sqlmodel import Session, col, select
 
 from connector.config import Settings
 from connector.db import utcnow
-from connector.envelope import Address, Envelope, Source
 from connector.errors import InputError, MimeError, NotFound
-from connector.mime import parse
+from connector.mail.envelope import Address, Envelope, Source
+from connector.mail.mime import parse
 from connector.models import AuditEntry, QuarantinedMessage, User
 from connector.routing.apply import Applied, apply
 from connector.routing.core import Router

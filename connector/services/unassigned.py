@@ -6,8 +6,8 @@ from sqlmodel import Session
 
 from connector.config import Settings
 from connector.db import utcnow
-from connector.envelope import Address, Direction, Envelope, Source
 from connector.errors import InputError, NotFound
+from connector.mail.envelope import Address, Direction, Envelope, Source
 from connector.models import Tenant, Unassigned, User
 from connector.routing.apply import apply
 from connector.routing.decision import Decision, Outcome, ParticipantPlan, Reason, RecordRef, Target

@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from connector.config import Settings
 from connector.db import transaction
-from connector.envelope import Envelope
+from connector.mail.envelope import Envelope
 from connector.models import ACTIVE_STATES, Mailbox, Participant, ThreadBackfill
 from connector.ports import ChangePage
 from connector.routing.decision import Outcome

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from connector.config import Settings
-from connector.envelope import Envelope, Source
+from connector.mail.envelope import Envelope, Source
 from connector.models import Mailbox, MailboxState, ThreadBackfill
 from connector.ports import ChangePage, MailboxRef, Provider
 from connector.routing.core import Router, Want

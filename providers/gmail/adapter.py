@@ -11,7 +11,7 @@
     recent        getProfile first (the new cursor), then messages.list(q="after:<epoch>") + metadata
     thread        users.threads.get(format=metadata)
     find          messages.list(q="rfc822msgid:…") + metadata
-    fetch_full    batches of messages.get(format=raw) → `connector.mime.parse` (header-only or ids-only in)
+    fetch_full    batches of messages.get(format=raw) → `connector.mail.mime.parse` (header-only or ids-only in)
     subscribe     users.watch (subscriptions.py); the push comes back through push.py
 
 The cursor is JSON ``{"history_id": …, "page_token": …}``: while a history listing has more pages
@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connector.config import GmailSettings, Settings
-from connector.envelope import Envelope
 from connector.errors import CursorExpired, PermanentError
+from connector.mail.envelope import Envelope
 from connector.ports import ApiUsage, ChangePage, MailboxRef, Subscription
 from providers.gmail import subscriptions
 from providers.gmail.auth import Consent

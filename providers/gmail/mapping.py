@@ -1,7 +1,7 @@
 """Gmail `Message` resources → envelopes.
 
 A ``format=metadata`` message becomes a header-only envelope by parsing its headers with the same
-`connector.mime.parse` that reads the raw download later, so both envelopes of one message agree
+`connector.mail.mime.parse` that reads the raw download later, so both envelopes of one message agree
 on the message-id, addresses and dates the routing core keys on. Gmail hands header values
 unfolded and RFC 2047-decoded; a decoded display name with a comma can split into a stray
 name-only entry, which carries no address and is dropped — the raw download is exact.
@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connector import mime
-from connector.envelope import Direction, Envelope, Source
 from connector.errors import MimeError
+from connector.mail import mime
+from connector.mail.envelope import Direction, Envelope, Source
 
 METADATA_HEADERS = ["From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Delivered-To", "Subject", "Date",
                     "Message-ID", "In-Reply-To", "References", "List-Id", "List-Unsubscribe", "Precedence",

@@ -22,8 +22,8 @@ from msgraph.generated.users.item.messages.messages_request_builder import Messa
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from connector.config import Settings
-from connector.envelope import Envelope
 from connector.errors import PermanentError, ProviderError, Throttled, TokenExpired, TransientError, most_severe
+from connector.mail.envelope import Envelope
 from connector.ports import ApiUsage, ChangePage, MailboxRef, Subscription
 from providers.graph import mapping, subscriptions
 from providers.graph.auth import GraphAuth

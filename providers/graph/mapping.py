@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from msgraph.generated.models.message import Message
 from msgraph.generated.models.recipient import Recipient
 
-from connector.envelope import Address, Direction, Envelope, Source, normalize_message_id
 from connector.errors import MimeError
-from connector.mime import parse
+from connector.mail.envelope import Address, Direction, Envelope, Source, normalize_message_id
+from connector.mail.mime import parse
 
 # What delta and list calls ask for: enough to decide, nothing of the body. `/messages` spans every
 # folder, Drafts included, so isDraft is asked for (and checked) everywhere.

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from connector.config import Settings
-    from connector.envelope import Envelope
+    from connector.mail.envelope import Envelope
     from connector.models import Record, Tenant
 
 
@@ -52,8 +52,8 @@ def ingest_files(paths: list[Path], mailbox_owner: str | None, engine: Engine,
                  settings: Settings) -> list[dict[str, Any]]:
     import dataclasses
 
-    from connector.envelope import Source
-    from connector.mime import parse
+    from connector.mail.envelope import Source
+    from connector.mail.mime import parse
     from connector.services.capture import Capture
 
     source = Source.FILE if mailbox_owner else Source.SMTP

@@ -15,8 +15,8 @@ from connector.models import Activity, ActivityLink, ActivitySource, AuditEntry,
 from connector.services import quarantine as quarantine_service
 from connector.services import tenants
 from tests.conftest import World
-from tests.mailbuilder import mail
 from tests.connector.dropbox.conftest import KEYS, MATTER, DnsServer, Dropbox, crlf, smtp_settings, start_dropbox
+from tests.mailbuilder import mail
 
 ALICE = "alice@acme-law.com"
 

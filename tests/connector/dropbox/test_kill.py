@@ -25,8 +25,8 @@ from connector.db import make_engine, upgrade
 from connector.dropbox.server import DropboxServer
 from connector.models import Activity, ActivitySource, AuditEntry, SpooledMessage
 from tests.conftest import build_world
-from tests.mailbuilder import mail
 from tests.connector.dropbox.conftest import KEYS, MATTER, DnsServer, crlf, smtp_settings
+from tests.mailbuilder import mail
 
 ROOT = Path(__file__).resolve().parents[3]
 MESSAGES = 150

@@ -17,8 +17,8 @@ from connector.models import SpooledMessage
 from connector.services import users
 from emulators.tls import shared_test_pki
 from tests.conftest import World
-from tests.mailbuilder import mail
 from tests.connector.dropbox.conftest import MATTER, DnsServer, Dropbox, crlf, smtp_settings, start_dropbox
+from tests.mailbuilder import mail
 
 ALICE = "alice@acme-law.com"
 

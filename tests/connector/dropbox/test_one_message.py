@@ -11,8 +11,8 @@ from connector.models import Activity, ActivityLink, ActivitySource, AuditEntry,
 from connector.services import mailboxes, users
 from connector.services.capture import Capture
 from tests.conftest import FIXED_NOW
-from tests.mailbuilder import in_mailbox, mail
 from tests.connector.dropbox.conftest import KEYS, MATTER, Dropbox
+from tests.mailbuilder import in_mailbox, mail
 
 ALICE = "alice@acme-law.com"
 

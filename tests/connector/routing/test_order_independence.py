@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.config import Settings
-from connector.envelope import Envelope
+from connector.mail.envelope import Envelope
 from connector.services.capture import Capture
 from tests import inspect_db as db
 from tests.conftest import FIXED_NOW, World, _empty, build_world

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session
 
 from connector.config import Settings
-from connector.envelope import Direction, Envelope, Source
+from connector.mail.envelope import Direction, Envelope, Source
 from connector.routing.core import Router, Want
 from connector.routing.repository import SqlRepository
 from connector.services.capture import Capture

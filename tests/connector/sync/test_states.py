@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
-from connector.envelope import Envelope
 from connector.errors import GrantRevoked, TransientError
+from connector.mail.envelope import Envelope
 from connector.models import Activity, Mailbox, ThreadBackfill
 from connector.ports import ApiUsage, ChangePage, MailboxRef
 from connector.services import mailboxes, users

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
-from connector.envelope import normalize_message_id
+from connector.mail.envelope import normalize_message_id
 from connector.models import Activity, AuditEntry
 from connector.services import mailboxes, users
 from connector.sync import intake

@@ -12,8 +12,8 @@ import pytest
 from googleapiclient.errors import HttpError
 
 from connector.config import Settings
-from connector.envelope import Address, Direction
 from connector.errors import CursorExpired, GrantRevoked, Throttled, TransientError
+from connector.mail.envelope import Address, Direction
 from connector.ports import ChangePage, MailboxRef
 from emulators.gmail import GmailEmulator
 from providers.gmail.adapter import GmailProvider, build

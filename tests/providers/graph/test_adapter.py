@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connector.config import Settings, load_settings
-from connector.envelope import Direction, Envelope
 from connector.errors import CursorExpired, GrantRevoked, InputError, Throttled, TransientError
+from connector.mail.envelope import Direction, Envelope
 from connector.ports import MailboxRef
 from providers.graph.adapter import BATCH_ATTEMPTS, GraphProvider
 from tests.mailbuilder import mail

@@ -23,7 +23,7 @@ from msgraph.generated.users.item.messages.item.reply.reply_post_request_body im
 from msgraph.generated.users.item.messages.messages_request_builder import MessagesRequestBuilder
 from sqlalchemy.engine import Engine
 
-from connector.envelope import normalize_message_id
+from connector.mail.envelope import normalize_message_id
 from connector.ports import MailboxRef
 from providers.graph.adapter import GraphProvider
 from tests import inspect_db as db

@@ -26,8 +26,8 @@ from msgraph.generated.users.item.messages.messages_request_builder import Messa
 from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
 from sqlalchemy.engine import Engine
 
-from connector.envelope import Direction, normalize_message_id
 from connector.errors import CursorExpired
+from connector.mail.envelope import Direction, normalize_message_id
 from providers.graph.adapter import GraphProvider
 from providers.graph.client import from_status
 from tests import inspect_db as db

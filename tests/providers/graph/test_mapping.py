@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.envelope import Address, Direction, Envelope, Source
+from connector.mail.envelope import Address, Direction, Envelope, Source
 from providers.graph.mapping import complete_envelope
 
 

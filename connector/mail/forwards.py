@@ -32,7 +32,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
-from connector.envelope import Address, ForwardedOriginal
+from connector.mail.envelope import Address, ForwardedOriginal
 
 _QUOTE_PREFIX = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 _SEPARATOR = re.compile(

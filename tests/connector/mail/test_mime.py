@@ -1,4 +1,4 @@
-"""connector.mime: real Outlook/Gmail messages (and broken ones) read into envelopes."""
+"""connector.mail.mime: real Outlook/Gmail messages (and broken ones) read into envelopes."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector import mime
-from connector.envelope import Address, Direction, Envelope, Source
 from connector.errors import MimeError
-from connector.forwards import find_inline_forwards, parse_addresses, parse_date
+from connector.mail import mime
+from connector.mail.envelope import Address, Direction, Envelope, Source
+from connector.mail.forwards import find_inline_forwards, parse_addresses, parse_date
 from connector.mail.html_text import html_to_text
-from connector.mime import parse
+from connector.mail.mime import parse
 from tests.mailbuilder import mail
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "eml"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "eml"
 SAMPLES = resources.files("emulators.samples")
 MATTER = "acme+10802@bcc.example.com"
 NOTES = "notes@bcc.example.com"

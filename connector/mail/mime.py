@@ -18,16 +18,16 @@ from email.message import Message
 from email.parser import BytesParser
 from typing import TypeVar
 
-from connector.envelope import (
+from connector.errors import MimeError
+from connector.mail import fields
+from connector.mail.envelope import (
     Attachment,
     Direction,
     Envelope,
     ForwardedOriginal,
     Source,
 )
-from connector.errors import MimeError
-from connector.forwards import find_inline_forwards
-from connector.mail import fields
+from connector.mail.forwards import find_inline_forwards
 from connector.mail.html_text import html_to_text
 
 T = TypeVar("T")
