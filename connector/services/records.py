@@ -80,10 +80,10 @@ def find_records(session: Session, tenant: Tenant, kind: str | None = None, quer
             raise InputError(f"unknown record kind {kind!r}")
         statement = statement.where(Record.kind == kind)
     if query.strip():
-        like = f"%{query.strip().lower()}%"
-        statement = statement.where(or_(
-            col(Record.title).ilike(like), col(Record.number).ilike(like), col(Record.email).ilike(like),
-            col(Record.last_name).ilike(like), col(Record.first_name).ilike(like)))
+        # autoescape: a typed % or _ is a character to find, not a wildcard matching every record
+        text = query.strip().lower()
+        statement = statement.where(or_(*(col(field).icontains(text, autoescape=True) for field in (
+            Record.title, Record.number, Record.email, Record.last_name, Record.first_name))))
     return list(session.exec(statement.order_by(col(Record.kind), col(Record.number), col(Record.id)).limit(limit)))
 
 

@@ -23,6 +23,10 @@ def grant_graph(session: Session, tenant: Tenant, graph_tenant_id: str, cipher: 
     """Record Microsoft admin consent; connect every user who already enabled capture. Returns how many."""
     if not graph_tenant_id.strip():
         raise InputError("Microsoft did not say which tenant consented")
+    taken = session.exec(select(Tenant.id).where(Tenant.graph_tenant_id == graph_tenant_id.strip(),
+                                                 Tenant.id != tenant.id)).first()
+    if taken is not None:  # one organization's mailboxes are read for one company only
+        raise InputError(f"Microsoft 365 tenant {graph_tenant_id.strip()} is already linked to another company")
     tenant.graph_tenant_id = graph_tenant_id.strip()
     session.add(tenant)
     session.flush()

@@ -13,6 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from connector.config import Mode
 from connector.web.context import AppContext
 from connector.web.errors import install_error_pages
+from connector.web.input_guard import InputGuard
 from connector.web.middleware import SecurityHeaders
 from connector.web.routes import admin, api, audit, mailboxes, me, ops, records, signin, unassigned, webhooks
 from connector.web.security import SESSION_COOKIE, SESSION_MAX_AGE, session_secret
@@ -26,6 +27,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.state.context = context
     settings = context.settings
     secure = settings.mode is Mode.PRODUCTION or (context.public_url or "").startswith("https:")
+    app.add_middleware(InputGuard)  # inside the session middleware: its console error page shows who is signed in
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure)
     app.add_middleware(SecurityHeaders)

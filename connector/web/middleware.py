@@ -15,25 +15,32 @@ def is_machine_path(path: str) -> bool:
 
 
 class SecurityHeaders:
-    """CSP, no framing, no sniffing, no caching of private pages (the console only; Swagger UI needs its CDN)."""
+    """CSP, no framing, no sniffing, no caching of private pages (the console); no caching of API answers either,
+    which carry a company's mail (the other machine paths keep their own headers: Swagger UI needs its CDN)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_machine_path(scope["path"]):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = scope["path"].startswith("/static/")
+        path = scope["path"]
+        if path.startswith("/api/"):
+            extra = {b"cache-control": b"no-store"}
+        elif is_machine_path(path):
+            await self.app(scope, receive, send)
+            return
+        else:
+            extra = {b"content-security-policy": CONSOLE_CSP.encode(), b"x-content-type-options": b"nosniff",
+                     b"x-frame-options": b"DENY", b"referrer-policy": b"same-origin"}
+            if not path.startswith("/static/"):
+                extra[b"cache-control"] = b"no-store"
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 present = {name.lower() for name, _ in headers}
-                extra = {b"content-security-policy": CONSOLE_CSP.encode(), b"x-content-type-options": b"nosniff",
-                         b"x-frame-options": b"DENY", b"referrer-policy": b"same-origin"}
-                if not static:
-                    extra[b"cache-control"] = b"no-store"
                 headers.extend((k, v) for k, v in extra.items() if k not in present)
             await send(message)
 

@@ -8,6 +8,7 @@ stores it.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from urllib.parse import urlencode
@@ -16,7 +17,7 @@ import msal
 import requests
 
 from connector.config import GraphSettings
-from connector.errors import GrantRevoked, InputError, TokenExpired
+from connector.errors import GrantRevoked, InputError, TokenExpired, TransientError
 from connector.ports import Connected, MailboxRef
 
 SCOPES = ["Mail.Read", "User.Read"]  # msal adds openid, profile and offline_access itself
@@ -87,6 +88,27 @@ class GraphAuth:
     def admin_consent_url(self, redirect_uri: str, tenant: str = "organizations") -> str:
         query = urlencode({"client_id": self.settings.client_id, "redirect_uri": redirect_uri})
         return f"{self.settings.authority_host.rstrip('/')}/{tenant}/adminconsent?{query}"
+
+    def tenant_consent(self, domain: str) -> tuple[str, bool]:
+        """The Microsoft tenant that owns ``domain`` ("" when none does), and whether it granted this app admin
+        consent (application roles in an app-only token; without consent Entra still issues one, without roles).
+
+        For the console's admin-consent callback, whose ``tenant`` parameter anyone can type. The token comes
+        straight from the token endpoint over TLS, so its claims are read without checking a signature, and
+        through a client of its own, so no token cached before the consent answers.
+        """
+        try:
+            app = self._app(domain, msal.SerializableTokenCache())
+            result = app.acquire_token_for_client(APP_SCOPES)
+        except ValueError:  # msal: no such authority (no tenant owns the domain)
+            return "", False
+        except requests.RequestException as exc:
+            raise TransientError(f"cannot reach Microsoft to confirm the consent: {exc}") from exc
+        if not result or "access_token" not in result:
+            return "", False
+        payload = str(result["access_token"]).split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(claims.get("tid", "")), bool(claims.get("roles"))
 
     # ------------------------------------------------------------------------------ tokens
     def access_token(self, mailbox: MailboxRef, force_refresh: bool = False) -> str:

@@ -4,7 +4,7 @@ the capture permission (level 2), tenant-wide access, users and their mailboxes,
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Protocol, runtime_checkable
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -12,10 +12,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from connector.config import Settings
 from connector.crypto import TokenCipher
-from connector.errors import DnsVerificationError, InputError
+from connector.errors import DnsVerificationError, InputError, ProviderError
+from connector.models import Tenant
 from connector.services import api_tokens, company_overview, tenant_access, tenants, users
 from connector.services.dns_verify import expected_record
 from connector.web import security
+from connector.web.context import AppContext
 from connector.web.deps import Admin, AppSettings, Context, DbSession
 from connector.web.forms import submit_form
 from connector.web.security import csrf_guard, flash
@@ -90,23 +92,60 @@ def permission(role_id: int, request: Request, session: DbSession, who: Admin,
     return submit_form(request, session, "/admin#roles", work, missing_is_404=True)
 
 
+@runtime_checkable
+class TenantConsentCheck(Protocol):
+    """What confirms an admin-consent answer with Microsoft (providers/graph/auth.py `GraphAuth`)."""
+
+    def tenant_consent(self, domain: str) -> tuple[str, bool]: ...
+
+
 @router.get(ACCESS_CALLBACK)
-def access_callback(request: Request, session: DbSession, who: Admin, settings: AppSettings) -> Response:
-    """Microsoft's answer to the admin-consent request made from /admin (tenant-wide access)."""
+def access_callback(request: Request, session: DbSession, who: Admin, context: Context) -> Response:
+    """Microsoft's answer to the admin-consent request made from /admin (tenant-wide access).
+
+    The answer comes through the browser, so the administrator could have typed it: the state must be the
+    one this session started, and Microsoft itself must confirm that the tenant named owns the company's
+    verified domain and consented. Otherwise an administrator could claim another organization's tenant.
+    """
     params = request.query_params
     expected = request.session.pop("access_state", None)
-    if not expected or params.get("state") != expected:
+    claimed = params.get("tenant", "").strip()
+    if not expected or not secrets.compare_digest(params.get("state", "").encode(), str(expected).encode()):
         flash(request, "This admin-consent answer does not belong to a request made here.", "error")
-    elif params.get("admin_consent") == "True":
-        cipher = TokenCipher.from_settings(settings)
-        count = tenant_access.grant_graph(session, who.tenant, params.get("tenant", ""), cipher)
-        session.commit()
-        flash(request, f"Microsoft 365 tenant {params.get('tenant', '')} granted tenant-wide access; "
-                       f"{count} mailbox(es) of users with capture on are now connected.")
-    else:
+    elif params.get("admin_consent") != "True":
         flash(request, "Tenant-wide access was not granted: "
               f"{params.get('error_description') or params.get('error') or 'no answer'}", "error")
+    elif (problem := _unconfirmed(context, who.tenant, claimed)) is not None:
+        flash(request, f"Tenant-wide access was not granted: {problem}", "error")
+    else:
+        try:
+            count = tenant_access.grant_graph(session, who.tenant, claimed, TokenCipher.from_settings(context.settings))
+            session.commit()
+        except InputError as exc:
+            session.rollback()
+            flash(request, f"Tenant-wide access was not granted: {exc}", "error")
+        else:
+            flash(request, f"Microsoft 365 tenant {claimed} granted tenant-wide access; "
+                           f"{count} mailbox(es) of users with capture on are now connected.")
     return RedirectResponse("/admin#access", 303)
+
+
+def _unconfirmed(context: AppContext, tenant: Tenant, claimed: str) -> str | None:
+    """Why Microsoft does not confirm that ``claimed`` is the company's consenting tenant (None: it does)."""
+    check = context.consent_flows.get("graph")
+    if not isinstance(check, TenantConsentCheck):
+        return "Microsoft sign-in is not configured here, so the answer cannot be confirmed"
+    if not (tenant.domain and tenant.verified_at):
+        return "verify the company's domain first: Microsoft confirms the tenant that owns it"
+    try:
+        owner, consented = check.tenant_consent(tenant.domain)
+    except ProviderError as exc:
+        return f"Microsoft could not be asked to confirm it ({exc}); please try again"
+    if not claimed or owner != claimed:
+        return f"Microsoft 365 tenant {claimed or '(none named)'} is not the one that owns {tenant.domain}"
+    if not consented:
+        return f"Microsoft has no admin consent for this app from tenant {claimed}"
+    return None
 
 
 @router.post("/admin/exclusions")

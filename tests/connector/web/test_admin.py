@@ -1,11 +1,9 @@
 """Administration: proving the domain through real DNS, switching the company on, roles and their
-permission, tenant-wide access, users and their connections, API tokens."""
+permission, users and their connections, API tokens (tenant-wide access: test_admin_consent.py)."""
 
 from __future__ import annotations
 
-import html
 import re
-from urllib.parse import parse_qs, urlparse
 
 from fastapi.testclient import TestClient
 from sqlmodel import select
@@ -13,7 +11,7 @@ from sqlmodel import select
 from connector.db import transaction
 from connector.models import Mailbox, MailboxState, Tenant
 from connector.services import tenants
-from tests.connector.web.conftest import Site, flash_of, sign_in, sqlite_only, text_of
+from tests.connector.web.conftest import Site, flash_of, sign_in, text_of
 
 
 def post(client: TestClient, csrf: str, url: str, **data: str) -> list[str]:
@@ -83,29 +81,6 @@ def test_revoking_the_permission_pauses_the_roles_mailboxes_and_says_why(client:
     assert post(client, csrf, f"/admin/roles/{role_id}/permission", granted="on") == [
         "Standard User may now use email capture."]
     assert alices_mailbox(site) == MailboxState.INITIAL.value  # restarts from "now"
-
-
-@sqlite_only
-def test_tenant_wide_access_links_to_microsoft_admin_consent(client: TestClient, site: Site) -> None:
-    sign_in(client, site, "ada@acme-law.com")
-    page = client.get("/admin").text
-    found = re.search(r'href="([^"]+/adminconsent\?[^"]+)"', page)
-    assert found
-    parsed = urlparse(html.unescape(found.group(1)))
-    assert f"{parsed.scheme}://{parsed.netloc}" == site.idps.graph_urls.authority_host
-    query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-    assert parsed.path.endswith("/v2.0/adminconsent") and query["client_id"] == site.settings.graph.client_id
-    assert query["redirect_uri"] == "http://testserver/admin/access/callback"
-    assert "Not in use" in page
-    assert client.get("/admin/access/callback?admin_consent=True&tenant=t1&state=forged").status_code == 303
-    assert flash_of(client.get("/admin").text) == [
-        "This admin-consent answer does not belong to a request made here."]
-    state = client.get("/admin").text.split("state=")[1].split('"')[0]
-    client.get(f"/admin/access/callback?admin_consent=True&tenant=t1&state={state}")
-    page = client.get("/admin").text
-    assert flash_of(page) == ["Microsoft 365 tenant t1 granted tenant-wide access; 2 mailbox(es) of users with "
-                              "capture on are now connected."]
-    assert "read with tenant-wide access" in page  # the users with capture on are now connected app-only
 
 
 def test_ada_creates_an_api_token_sees_it_once_and_revokes_it(client: TestClient, site: Site) -> None:
