@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from connector.models import SenderAddress, Tenant
 from connector.services import api_tokens
-from tests.connector.web.conftest import Site, sign_in, sqlite_only
+from tests.connector.web.conftest import Site, csrf_of, log_matter_mail, sign_in, sqlite_only
+from tests.mailbuilder import mail, to_dropbox
+
+FORM = re.compile(r'<form[^>]*method="post"[^>]*action="([^"]+)"[^>]*>(.*?)</form>', re.S | re.I)
 
 pytestmark = sqlite_only  # forms and flows; their queries run on both databases in the records and API stories
 
@@ -27,7 +33,7 @@ def console_post_paths(site: Site) -> list[str]:
 
 def concrete(path: str, site: Site) -> str:
     ids = {"{role_id}": "1", "{token_id}": "1", "{mailbox_id}": "1", "{activity_id}": "1", "{unassigned_id}": "1",
-           "{provider}": "gmail", "{name}": "microsoft"}
+           "{user_id}": "1", "{record_id}": "1", "{attachment_id}": "1", "{provider}": "gmail", "{name}": "microsoft"}
     for placeholder, value in ids.items():
         path = path.replace(placeholder, value)
     return path
@@ -36,7 +42,8 @@ def concrete(path: str, site: Site) -> str:
 def test_every_console_form_refuses_a_missing_or_wrong_csrf_token(client: TestClient, site: Site) -> None:
     paths = console_post_paths(site)
     assert {"/me/capture", "/me/senders", "/admin/domain/verify", "/activities/{activity_id}/unlog",
-            "/unassigned/{unassigned_id}/link", "/admin/tokens", "/signin/{name}", "/signout"} <= set(paths)
+            "/unassigned/{unassigned_id}/link", "/admin/tokens", "/signin/{name}", "/signout",
+            "/admin/users/{user_id}/role", "/admin/users/{user_id}/active"} <= set(paths)
     sign_in(client, site, "ada@acme-law.com")
     for path in paths:
         url = concrete(path, site)
@@ -58,3 +65,32 @@ def test_a_token_from_another_session_does_not_work(client: TestClient, site: Si
     with TestClient(site.app, follow_redirects=False) as other_browser:
         sign_in(other_browser, site, "alice@acme-law.com")
         assert other_browser.post("/me/capture", data={"enabled": "off", "csrf": theirs}).status_code == 403
+
+
+def test_every_form_on_every_page_carries_the_csrf_token(client: TestClient, site: Site) -> None:
+    """Each form a page shows posts to a route the test above covers, with the session's token in it."""
+    activity_id = log_matter_mail(site)
+    site.capture.process(to_dropbox(mail("Bob Baker <bob@acme-law.com>", ["quinn@newclient.example"],
+                                         bcc=["notes@bcc.example.com"], subject="Intro call")))
+    forms: dict[str, list[str]] = {}
+    signin = client.get("/signin").text
+    forms["/signin"] = FORM.findall(signin)
+    csrf = sign_in(client, site, "ada@acme-law.com")
+    client.post("/me/senders", data={"csrf": csrf, "email": "ada.home@example.org"})
+    client.post("/admin/tokens", data={"csrf": csrf, "name": "probe"})
+    client.post("/me/exclusions", data={"csrf": csrf, "pattern": "@news.example"})
+    pages = ["/records", f"/records/{site.world.matter.id}", "/unassigned", "/audit", "/mailboxes", "/me",
+             "/me/address/regenerate", f"/activities/{activity_id}/unlog", "/admin", "/admin/users", "/admin/tokens"]
+    for url in pages:
+        page = client.get(url)
+        assert page.status_code == 200, url
+        forms[url] = FORM.findall(page.text)
+    routes = [re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(p)) + "$") for p in console_post_paths(site)]
+    seen = 0
+    for url, found in forms.items():
+        for action, body in found:
+            target = html.unescape(action).split("?")[0]
+            assert any(r.match(target) for r in routes), (url, target)
+            assert f'name="csrf" value="{csrf if url != "/signin" else csrf_of(signin)}"' in body, (url, target)
+            seen += 1
+    assert seen >= 25 and {len(found) > 0 for found in forms.values()} == {True}
