@@ -37,6 +37,7 @@ __all__ = ["StepResult", "Superseded", "SyncEngine"]
 
 Clock = Callable[[], datetime]
 BACKLOG_ROUNDS = 3  # threads opened by a thread's earlier messages: rows left after these wait for the next step
+QUOTA = "(quota units)"  # the key the running quota total is kept under, beside the endpoints
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,17 @@ class SyncEngine:
     def _count_calls(self, provider: Provider) -> None:
         """Export the adapter's per-endpoint call counters as Prometheus counters."""
         with self._calls_lock:
-            for endpoint, total in provider.usage().by_endpoint.items():
+            usage = provider.usage()
+            for endpoint, total in usage.by_endpoint.items():
                 key = (provider.name, endpoint)
                 delta = total - self._calls_seen.get(key, 0)
                 if delta > 0:
                     metrics.API_CALLS.labels(provider.name, endpoint).inc(delta)
                     self._calls_seen[key] = total
+            units = usage.quota_units - self._calls_seen.get((provider.name, QUOTA), 0)
+            if units > 0:  # Gmail bills each method in quota units; Graph reports none
+                metrics.QUOTA_UNITS.labels(provider.name).inc(units)
+                self._calls_seen[(provider.name, QUOTA)] = usage.quota_units
 
     def store_credentials(self, provider: Provider, finished: int) -> None:
         """Persist rotated tokens (encrypted) so a restart never falls back to a spent refresh token.

@@ -1,4 +1,8 @@
-"""Prometheus metrics of the sync engine and the webhook intake."""
+"""Prometheus metrics of the sync engine, the webhook intake and the dropbox spool.
+
+docs/monitoring/ holds a Grafana dashboard and Prometheus alert rules built on these names
+(tests/test_monitoring.py keeps them in step).
+"""
 
 from __future__ import annotations
 
@@ -13,3 +17,6 @@ SYNC_LAG = Histogram("bcc_capture_sync_lag_seconds", "From the first pending wak
                      ["provider"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 180, 600))
 MAILBOXES = Gauge("bcc_capture_mailboxes", "Connected mailboxes by state", ["state"])
 API_CALLS = Counter("bcc_capture_api_calls_total", "Provider API calls by endpoint", ["provider", "endpoint"])
+QUOTA_UNITS = Counter("bcc_capture_quota_units_total", "Provider quota units spent (Gmail's per-method units)",
+                      ["provider"])
+SPOOL_DEPTH = Gauge("bcc_capture_spool_depth", "Dropbox messages stored and not filed yet")

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from connector.models import Mailbox, MailboxState
+from connector.models import Mailbox, MailboxState, SpooledMessage, SpoolState
 from connector.services.readiness import readiness_problem
 from connector.sync import metrics
 
@@ -39,11 +39,14 @@ class Heartbeat:
 
 
 def count_mailboxes(engine: Engine) -> None:
-    """Set the mailboxes-by-state gauge (every state, so a state that emptied shows 0)."""
+    """Set the mailboxes-by-state gauge (every state, so a state that emptied shows 0) and the spool depth."""
     with Session(engine) as session:
         counts = dict(session.exec(select(Mailbox.state, func.count()).group_by(Mailbox.state)).all())
+        waiting = session.exec(select(func.count()).select_from(SpooledMessage)
+                               .where(SpooledMessage.state == SpoolState.PENDING.value)).one()
     for state in MailboxState:
         metrics.MAILBOXES.labels(state.value).set(counts.get(state.value, 0))
+    metrics.SPOOL_DEPTH.set(waiting)
 
 
 def _app(engine: Engine, heartbeat: Heartbeat, allowed: float) -> Callable[[dict[str, Any], StartResponse],
