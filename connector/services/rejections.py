@@ -53,7 +53,7 @@ def record(engine: Engine, source: str, reason: str, detail: str = "", *, action
         minute = _minutes.get(key)
         if minute is not None and minute.start == start:
             minute.count += 1
-            if _update(engine, minute, last, now):
+            if _update(engine, minute, (action, source, reason), last, now):
                 return
         _minutes[key] = _insert(engine, action, source, reason, last, start, now)
 
@@ -62,10 +62,13 @@ def _detail(start: datetime, count: int, last: str, now: datetime) -> dict[str, 
     return {"detail": last, "last": last, "count": count, "minute": start.isoformat(), "last_at": now.isoformat()}
 
 
-def _update(engine: Engine, minute: _Minute, last: str, now: datetime) -> bool:
-    with transaction(engine) as session:
-        result = session.exec(update(AuditEntry).where(col(AuditEntry.id) == minute.row_id)  # type: ignore[call-overload]
-                              .values(detail=_detail(minute.start, minute.count, last, now)))
+def _update(engine: Engine, minute: _Minute, what: tuple[str, str, str], last: str, now: datetime) -> bool:
+    action, source, reason = what
+    with transaction(engine) as session:  # the row by id, if it is still this one (ids can be reused after a purge)
+        result = session.exec(update(AuditEntry).where(  # type: ignore[call-overload]
+            col(AuditEntry.id) == minute.row_id, col(AuditEntry.action) == action, col(AuditEntry.source) == source,
+            col(AuditEntry.reason) == reason, col(AuditEntry.at) >= minute.start)
+            .values(detail=_detail(minute.start, minute.count, last, now)))
         return bool(result.rowcount)  # 0: the row is gone (pruned), so a new one is written
 
 
