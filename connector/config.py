@@ -130,6 +130,7 @@ class SenderAuthentication(StrEnum):
 class SmtpSettings(Strict):
     """The dropbox's own SMTP listener (`bcc-capture smtp`), the MX of the dropbox domain(s)."""
 
+    enabled: bool = False  # `bcc-capture serve` runs the listener and its filers too (`bcc-capture smtp` always does)
     host: str = "127.0.0.1"
     port: int = Field(default=2525, ge=0, le=65535)  # 0: any free port
     hostname: str = ""  # the name in the greeting and Authentication-Results ("": the first dropbox domain)
@@ -156,6 +157,49 @@ class SmtpSettings(Strict):
         return self
 
 
+class InboundSettings(Strict):
+    """Inbound-mail services posting received mail to /webhooks/inbound/… (docs/dropbox.md): each endpoint
+    answers 404 until its secret is set. Secrets come from the environment (or ``…_FILE``) only."""
+
+    postmark_username: str = "postmark"  # the user in the webhook URL's basic auth (https://user:password@…)
+    postmark_password: str | None = None  # env: BCC_CAPTURE_INBOUND__POSTMARK_PASSWORD
+    mailgun_signing_key: str | None = None  # env: BCC_CAPTURE_INBOUND__MAILGUN_SIGNING_KEY ("HTTP webhook signing key")
+    sendgrid_username: str = "sendgrid"
+    sendgrid_password: str | None = None  # env: BCC_CAPTURE_INBOUND__SENDGRID_PASSWORD (basic auth in the URL)
+    sendgrid_public_key: str = ""  # the Parse security policy's ECDSA public key (base64 DER or PEM): calls signed
+    ses_topic_arns: tuple[str, ...] = ()  # the SNS topics the SES receipt rule publishes to; none: SES is off
+
+
+class OutboundSecurity(StrEnum):
+    STARTTLS = "starttls"  # submission on 587, upgraded with STARTTLS (RFC 6409, RFC 3207)
+    TLS = "tls"  # implicit TLS from the first byte, port 465 (RFC 8314)
+    NONE = "none"  # plain text: only to a relay on this machine
+
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class OutboundSettings(Strict):
+    """Mail the product sends (sender verification codes, notices), through a submission server.
+    ``host: ""``: nothing is sent (development): the CLI shows a code to the operator who asked for it."""
+
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    security: OutboundSecurity = OutboundSecurity.STARTTLS
+    username: str = ""
+    password: str | None = None  # env: BCC_CAPTURE_OUTBOUND__PASSWORD
+    sender: str = ""  # the From: of what is sent ("": bcc-capture <no-reply@first dropbox domain>)
+    ca_file: str | None = None  # trust this CA for the server's certificate (a private CA); none: the system's
+    timeout_seconds: float = Field(default=30, gt=0)
+    quarantine_notices_per_hour: int = Field(default=5, ge=0)  # per user: a forger must not flood a mailbox
+
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> OutboundSettings:
+        if self.security is OutboundSecurity.NONE and self.password and self.host not in _LOOPBACK:
+            raise ValueError("a password is sent only over TLS: use security starttls or tls")
+        return self
+
+
 class Mode(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
@@ -178,6 +222,8 @@ class Settings(BaseSettings):
     graph: GraphSettings = GraphSettings()
     gmail: GmailSettings = GmailSettings()
     smtp: SmtpSettings = SmtpSettings()
+    inbound: InboundSettings = InboundSettings()
+    outbound: OutboundSettings = OutboundSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -215,7 +261,16 @@ class _YamlSource(PydanticBaseSettingsSource):
         if "secret_key" in data:
             raise ConfigError("secret_key", f"must come from the environment ({ENV_PREFIX}SECRET_KEY), "
                               f"not from {path}")
+        for section, key in _SECRETS:
+            if key in (data.get(section) or {}):
+                raise ConfigError(f"{section}.{key}", f"must come from the environment "
+                                  f"({ENV_PREFIX}{section.upper()}__{key.upper()} or …_FILE), not from {path}")
         return data
+
+
+# Secrets of the inbound and outbound mail sections: like the secret key, never read from the settings file.
+_SECRETS = (("inbound", "postmark_password"), ("inbound", "mailgun_signing_key"), ("inbound", "sendgrid_password"),
+            ("outbound", "password"))
 
 
 def settings_path() -> Path | None:

@@ -119,7 +119,8 @@ class SpoolFiler:
         except MimeError as exc:
             tenant_id, user_id = _addressed(SqlRepository(session), self.settings, row.rcpt_tos)
             quarantine(session, row.raw, UNREADABLE, source=Source.SMTP.value, tenant_id=tenant_id, user_id=user_id,
-                       envelope_recipients=row.rcpt_tos, detail={**_receipt(row), "error": str(exc)[:500]})
+                       envelope_recipients=row.rcpt_tos, detail={**_receipt(row), "error": str(exc)[:500]},
+                       notify=self.settings)
             return Filed(row.id, "quarantined", UNREADABLE)
         repo = SqlRepository(session)
         decision = Router(repo, self.settings, self.clock).route(envelope)
@@ -137,7 +138,7 @@ class SpoolFiler:
                 user = repo.user_by_sender_address(claimed.email) if claimed else None
                 quarantine(session, row.raw, UNAUTHENTICATED, source=Source.SMTP.value,
                            tenant_id=decision.tenant_id, user_id=user.id if user else None, verdict=summary,
-                           envelope_recipients=row.rcpt_tos, detail=_receipt(row))
+                           envelope_recipients=row.rcpt_tos, detail=_receipt(row), notify=self.settings)
                 return Filed(row.id, "quarantined", UNAUTHENTICATED, summary)
         decision = dataclasses.replace(decision, detail={**decision.detail, **_receipt(row),
                                                          **({"authentication": summary} if summary else {})})
@@ -159,7 +160,7 @@ class SpoolFiler:
             if row is not None:
                 tenant_id, user_id = _addressed(SqlRepository(session), self.settings, row.rcpt_tos)
                 quarantine(session, row.raw, UNFILEABLE, source=Source.SMTP.value, tenant_id=tenant_id,
-                           user_id=user_id, envelope_recipients=row.rcpt_tos,
+                           user_id=user_id, envelope_recipients=row.rcpt_tos, notify=self.settings,
                            detail={**_receipt(row), "error": error[:500], "attempts": attempts})
                 spool.finish(session, row_id, utcnow(), outcome="quarantined", reason=UNFILEABLE)
         return Filed(row_id, "quarantined", UNFILEABLE)

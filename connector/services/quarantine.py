@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from connector.config import Settings
 from connector.db import utcnow
+from connector.dropbox import notices
 from connector.errors import InputError, MimeError, NotFound
 from connector.mail.envelope import Address, Envelope, Source
 from connector.mail.mime import parse
@@ -40,8 +41,11 @@ _HEADER_LIMIT = 64 * 1024  # enough for any real header block; a hostile one is 
 
 def quarantine(session: Session, raw: bytes, reason: str, *, source: str = "", tenant_id: int | None = None,
                user_id: int | None = None, verdict: str = "", envelope_recipients: Iterable[str] = (),
-               detail: dict | None = None) -> QuarantinedMessage:
-    """Keep ``raw`` with ``reason`` (and audit it) in the caller's transaction."""
+               detail: dict | None = None, notify: Settings | None = None) -> QuarantinedMessage:
+    """Keep ``raw`` with ``reason`` (and audit it) in the caller's transaction.
+
+    ``notify``: the settings to tell the user the message claims to come from by mail (``outbound``), once
+    the caller's transaction commits; None: nobody is mailed."""
     message_id, from_email, subject = _peek(raw)
     item = QuarantinedMessage(
         tenant_id=tenant_id, user_id=user_id, source=source, reason=reason, verdict=verdict, raw=bytes(raw),
@@ -50,6 +54,8 @@ def quarantine(session: Session, raw: bytes, reason: str, *, source: str = "", t
     session.add(item)
     session.flush()
     _audit(session, item, "quarantined", verdict=verdict, **item.detail)
+    if notify is not None:
+        notices.quarantined(session, notify, item)
     return item
 
 

@@ -3,18 +3,11 @@ DMARC, messages DKIM-signed by the test with its own keys, and the filer run aga
 
 from __future__ import annotations
 
-import base64
 import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import dkim
-import dns.message
-import dns.rdatatype
-import dns.rrset
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -24,53 +17,10 @@ from connector.dropbox.filing import Filed, SpoolFiler
 from connector.dropbox.server import DropboxServer
 from connector.models import AuditEntry, QuarantinedMessage, SpooledMessage
 from connector.services import users
-from emulators.dns import TxtServer
+from emulators.dkim import DnsServer, SigningKey, crlf
 from tests.conftest import FIXED_NOW, World
 
 MATTER = "acme+10802@bcc.example.com"
-
-
-class DnsServer(TxtServer):
-    """The emulators' TXT server, splitting long values into 255-byte strings as real zones do (2048-bit keys)."""
-
-    def _answer(self, query: dns.message.Message) -> dns.message.Message:
-        response = dns.message.make_response(query)
-        question = query.question[0]
-        name = question.name.to_text().rstrip(".").lower()
-        if name not in self.records:
-            response.set_rcode(dns.rcode.NXDOMAIN)
-        elif question.rdtype == dns.rdatatype.TXT:
-            quoted = [" ".join(f'"{v[i:i + 255]}"' for i in range(0, len(v), 255)) for v in self.records[name]]
-            response.answer.append(dns.rrset.from_text(question.name, 60, "IN", "TXT", *quoted))
-        return response
-
-
-@dataclass
-class SigningKey:
-    domain: str
-    selector: str = "sel"
-    private_pem: bytes = b""
-    txt: str = ""
-
-    @classmethod
-    def make(cls, domain: str, selector: str = "sel") -> SigningKey:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                        serialization.NoEncryption())
-        public_der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
-        return cls(domain, selector, private_pem, f"v=DKIM1; k=rsa; p={base64.b64encode(public_der).decode()}")
-
-    def sign(self, raw: bytes) -> bytes:
-        raw = crlf(raw)
-        signature = dkim.sign(raw, self.selector.encode(), self.domain.encode(), self.private_pem,
-                              include_headers=[b"from", b"to", b"subject", b"date", b"message-id"])
-        return signature + raw
-
-
-def crlf(raw: bytes) -> bytes:
-    """Lines as SMTP carries them (the email package writes LF; smtplib sends bytes unchanged)."""
-    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 # Who publishes what: the firm signs with DKIM and its SPF does not list loopback (DKIM must carry it);
