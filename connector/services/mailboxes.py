@@ -104,3 +104,30 @@ def get_mailbox(session: Session, mailbox_id: int, tenant_id: int | None = None)
     if mailbox is None or (tenant_id is not None and mailbox.tenant_id != tenant_id):
         raise NotFound(f"no mailbox {mailbox_id}")
     return mailbox
+
+
+def sync_now(session: Session, tenant_id: int | None, addresses: list[str], now: datetime) -> list[Health]:
+    """Ask for an immediate sync of the named mailboxes (all of the company's when none is named).
+
+    Paused and needs-reconnect mailboxes are left as they are (their health says why), and a mailbox backing
+    off after errors keeps its wait: Microsoft and Google throttle a caller that does not.
+    """
+    from connector.sync import intake
+
+    statement = select(Mailbox).order_by(col(Mailbox.id))
+    if tenant_id is not None:
+        statement = statement.where(Mailbox.tenant_id == tenant_id)
+    if addresses:
+        statement = statement.where(col(Mailbox.address).in_([a.lower() for a in addresses]))
+    found = list(session.exec(statement))
+    named = {m.address for m in found}
+    missing = [a for a in addresses if a.lower() not in named]
+    if missing:
+        raise NotFound(f"no connected mailbox {', '.join(missing)}")
+    for mailbox in found:
+        assert mailbox.id is not None
+        intake.wake(session, mailbox.id, now)
+    session.flush()
+    for mailbox in found:
+        session.refresh(mailbox)
+    return [health(m) for m in found]
