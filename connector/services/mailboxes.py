@@ -78,10 +78,10 @@ def health(mailbox: Mailbox) -> Health:
         status = mailbox.state
     elif mailbox.state == MailboxState.RESYNC.value:
         status = "resyncing"
+    elif mailbox.attempts:  # a first sync that keeps failing is not "connecting": its last error shows why
+        status = "retrying"
     elif mailbox.state == MailboxState.INITIAL.value:
         status = "connecting"
-    elif mailbox.attempts:
-        status = "retrying"
     elif mailbox.pending_since is not None or mailbox.backlog:
         status = "syncing"
     else:

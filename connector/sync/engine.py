@@ -24,7 +24,8 @@ from sqlmodel import Session, col
 from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
-from connector.models import AuditEntry, Mailbox, User
+from connector.errors import PermanentError
+from connector.models import AuditEntry, Mailbox, MailboxState, User
 from connector.ports import MailboxRef, Provider
 from connector.routing.decision import Reason
 from connector.routing.repository import SqlRepository
@@ -171,7 +172,7 @@ class SyncEngine:
                                      "last_error_kind": action.value, "last_error_at": now}
         delay = policy.delay_for(error, attempts, self.settings.sync.max_backoff_seconds)
         values["next_sync_at"] = now + timedelta(seconds=delay)
-        moved = self._failure_transition(mailbox, action, attempts, now)
+        moved = self._failure_transition(mailbox, action, attempts, now, never_worked=_no_such_mailbox(mailbox, error))
         with transaction(self.engine) as session:
             statement = update(Mailbox).where(col(Mailbox.id) == mailbox.id, col(Mailbox.lease_owner) == owner)
             if moved is not None:
@@ -187,13 +188,20 @@ class SyncEngine:
                                        detail={"error": values["last_error"], "attempts": attempts}))
         return action
 
-    def _failure_transition(self, mailbox: Mailbox, action: policy.Action, attempts: int,
-                            now: datetime) -> states.Transition | None:
+    def _failure_transition(self, mailbox: Mailbox, action: policy.Action, attempts: int, now: datetime,
+                            never_worked: bool = False) -> states.Transition | None:
         """The state change a failure makes, if any: the policy's action as an event of the machine."""
         if action is policy.Action.RESYNC:
             return states.expire_cursor(mailbox, now, self.settings.sync.max_resyncs_per_day)
         if action is policy.Action.NEEDS_RECONNECT:
             return states.transition(mailbox, states.Event.GRANT_REVOKED, now)
-        if action is policy.Action.FAIL and attempts >= self.settings.sync.failing_after_attempts:
+        if action is policy.Action.FAIL and (never_worked or attempts >= self.settings.sync.failing_after_attempts):
             return states.transition(mailbox, states.Event.FAILED_REPEATEDLY, now)
         return None
+
+
+def _no_such_mailbox(mailbox: Mailbox, error: Exception) -> bool:
+    """A first sync answered 404 by the provider (Graph ErrorInvalidUser: an Outlook mailbox connected for a user
+    whose mail is elsewhere) can never work: it fails at once with its reason instead of retrying for hours."""
+    return (mailbox.state == MailboxState.INITIAL.value and isinstance(error, PermanentError)
+            and error.status == 404)

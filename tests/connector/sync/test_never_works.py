@@ -1,0 +1,34 @@
+"""A mailbox that can never work fails at once with its reason instead of showing "connecting" for hours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulators.world import Plan, World, build
+from tests.conftest import build_world
+
+SECRET = "q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
+
+
+@pytest.fixture
+def world(fresh_pg_url: str, tmp_path: Path) -> Iterator[World]:
+    # Only Alice has an Outlook mailbox; Bob's mail is elsewhere (Gmail, another tenant).
+    plan = Plan(fresh_pg_url, people=[("alice@acme-law.com", "Alice Archer", "graph")], secret_key=SECRET,
+                migrate=True, webhooks=False, log_dir=tmp_path)
+    with build(plan) as world:
+        build_world(world.engine)
+        yield world
+
+
+def test_an_outlook_mailbox_for_a_user_microsoft_does_not_know_fails_at_once_with_the_reason(world: World) -> None:
+    assert world.grant_tenant_wide("acme") == 2  # both users have capture on: both get an Outlook mailbox
+    worker = world.assembly.worker()
+    for _ in range(3):
+        worker.run_once()
+    status = {h.address: h for h in world.health()}
+    assert status["alice@acme-law.com"].status == "synced"
+    bob = status["bob@acme-law.com"]
+    assert bob.status == "failing" and "ErrorInvalidUser" in bob.last_error
