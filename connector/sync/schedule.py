@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_
@@ -33,26 +34,63 @@ def webhook_url(settings: Settings, provider: str) -> str:
     return f"{settings.sync.public_url.rstrip('/')}/webhooks/{provider}"
 
 
+@dataclass
+class RenewalBackoff:
+    """When a failed renewal may be tried again, per mailbox: 30 s doubling to an hour, reset by a success.
+
+    Kept by each worker in memory: a subscription that cannot be created (a misconfigured push endpoint, a
+    mailbox that does not exist) is tried a few times an hour, not at every schedule tick.
+    """
+
+    first: float = 30.0
+    cap: float = 3600.0
+    failures: dict[int, tuple[int, datetime]] = field(default_factory=dict)
+
+    def waiting(self, mailbox_id: int, now: datetime) -> bool:
+        failed = self.failures.get(mailbox_id)
+        return failed is not None and now < failed[1]
+
+    def failed(self, mailbox_id: int, now: datetime) -> datetime:
+        count = self.failures.get(mailbox_id, (0, now))[0] + 1
+        retry_at = now + timedelta(seconds=min(self.first * 2 ** (count - 1), self.cap))
+        self.failures[mailbox_id] = (count, retry_at)
+        return retry_at
+
+    def succeeded(self, mailbox_id: int) -> None:
+        self.failures.pop(mailbox_id, None)
+
+
 def renew_subscriptions(engine: Engine, sync: SyncEngine, providers: Mapping[str, Provider], now: datetime,
                         settings: Settings, owner: str,
-                        on_error: Callable[[int, Exception], None] | None = None) -> int:
+                        on_error: Callable[[int, Exception, datetime], None] | None = None,
+                        backoff: RenewalBackoff | None = None) -> int:
     """Create missing subscriptions/watches and renew those expiring soon; returns how many changed.
 
-    Each mailbox is leased first, so several workers never create two subscriptions for one mailbox.
+    Each mailbox is leased first, so several workers never create two subscriptions for one mailbox. A failure
+    is reported once (``on_error`` with the time of the next try) and waits out ``backoff``.
     """
+    backoff = backoff if backoff is not None else RenewalBackoff()
     changed = 0
     for mailbox_id in due_for_renewal(engine, now, settings):
-        if not leases.claim(engine, mailbox_id, owner, now, settings.sync.lease_seconds):
+        if backoff.waiting(mailbox_id, now) or not leases.claim(engine, mailbox_id, owner, now,
+                                                                 settings.sync.lease_seconds):
             continue
         try:
-            changed += _renew_one(engine, sync, providers, mailbox_id, now, settings, on_error)
+            renewed = _renew_one(engine, sync, providers, mailbox_id, now, settings)
+        except Exception as exc:  # retried after the backoff; the safety-net sync covers the gap meanwhile
+            retry_at = backoff.failed(mailbox_id, now)
+            if on_error:
+                on_error(mailbox_id, exc, retry_at)
+        else:
+            backoff.succeeded(mailbox_id)
+            changed += renewed
         finally:
             leases.release(engine, mailbox_id, owner)
     return changed
 
 
 def _renew_one(engine: Engine, sync: SyncEngine, providers: Mapping[str, Provider], mailbox_id: int, now: datetime,
-               settings: Settings, on_error: Callable[[int, Exception], None] | None) -> int:
+               settings: Settings) -> int:
     with Session(engine, expire_on_commit=False) as session:
         mailbox = session.get(Mailbox, mailbox_id)
     horizon = now + timedelta(minutes=settings.sync.renew_before_minutes)
@@ -70,10 +108,6 @@ def _renew_one(engine: Engine, sync: SyncEngine, providers: Mapping[str, Provide
             created = True
             fresh = provider.subscribe(ref, webhook_url(settings, mailbox.provider), now,
                                        client_state=mailbox.client_state or secrets.token_urlsafe(48))
-    except Exception as exc:  # a failed renewal is retried next tick; the safety-net sync covers the gap
-        if on_error:
-            on_error(mailbox_id, exc)
-        return 0
     finally:
         sync.store_credentials(provider, mailbox_id)  # a token rotated by the call is kept before the lease goes
     with transaction(engine) as session:

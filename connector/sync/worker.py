@@ -16,7 +16,7 @@ from connector.ports import Provider
 from connector.sync import leases
 from connector.sync.engine import StepResult, SyncEngine
 from connector.sync.probes import Heartbeat, count_mailboxes
-from connector.sync.schedule import renew_subscriptions
+from connector.sync.schedule import RenewalBackoff, renew_subscriptions
 from connector.sync.wakeups import WakeSignal
 
 log = logging.getLogger("bcc_capture.worker")
@@ -39,6 +39,7 @@ class Worker:
         self.batch = batch  # mailboxes claimed by one `run_once` round
         self.max_pages = max_pages  # per mailbox per claim, so one busy mailbox cannot starve the rest
         self.heartbeat = Heartbeat()  # /readyz: the loop is going round
+        self.renewals = RenewalBackoff()  # failed subscription renewals wait before they are tried again
 
     def run_once(self, owner: str | None = None, limit: int | None = None,
                  stop: threading.Event | None = None) -> list[StepResult]:
@@ -70,8 +71,12 @@ class Worker:
     def tick_schedules(self) -> int:
         count_mailboxes(self.engine)
         return renew_subscriptions(self.engine, self.sync, self.providers, self.clock(), self.settings, self.owner,
-                                   on_error=lambda mid, exc: log.warning("renewal failed", extra={
-                                       "mailbox_id": mid, "error": str(exc)}))
+                                   on_error=self._renewal_failed, backoff=self.renewals)
+
+    @staticmethod
+    def _renewal_failed(mailbox_id: int, error: Exception, retry_at: datetime) -> None:
+        log.warning("subscription renewal failed", extra={"mailbox_id": mailbox_id, "error": f"{type(error).__name__}: "
+                                                          f"{error}", "retry_at": retry_at.isoformat()})
 
     def run_forever(self, stop: threading.Event, idle_seconds: float | None = None,
                     schedule_every: float = 60.0) -> None:

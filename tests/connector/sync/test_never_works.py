@@ -32,3 +32,14 @@ def test_an_outlook_mailbox_for_a_user_microsoft_does_not_know_fails_at_once_wit
     assert status["alice@acme-law.com"].status == "synced"
     bob = status["bob@acme-law.com"]
     assert bob.status == "failing" and "ErrorInvalidUser" in bob.last_error
+
+
+def test_a_subscription_that_cannot_be_created_is_retried_after_a_backoff_not_every_tick(world: World) -> None:
+    # Nothing answers the webhook URL (webhooks=False): Graph's validation handshake fails every time.
+    assert world.grant_tenant_wide("acme") == 2
+    worker = world.assembly.worker()
+    worker.tick_schedules()
+    worker.tick_schedules()  # the same moment: both mailboxes wait out their backoff
+    posts = [r for r in world.sandbox.graph.request_log() if r.method == "POST" and r.path.endswith("/subscriptions")]
+    assert len(posts) == 2  # one try per mailbox, not one per tick
+    assert all(count == 1 for count, _ in worker.renewals.failures.values())
