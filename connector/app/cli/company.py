@@ -190,7 +190,7 @@ def user_disable(email: str) -> None:
 @user_app.command("pattern")
 @fails_cleanly
 def user_pattern(email: str, pattern: str, create_as: str | None = None) -> None:
-    """Contact search pattern: contacts_only | leads_only | contacts_then_leads (F10)."""
+    """Where a personal dropbox looks for people: contacts_only | leads_only | contacts_then_leads."""
     from connector.services import users
 
     with session() as db:
