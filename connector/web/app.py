@@ -34,6 +34,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (webhooks, api, signin, me, mailboxes, records, unassigned, audit, admin, ops):
         app.include_router(module.router)
+    app.include_router(__import__("connector.web.routes.inbound", fromlist=["router"]).router)  # inbound-mail services
     mailboxes.include_consent_callbacks(app, settings)
     install_error_pages(app)
     return app

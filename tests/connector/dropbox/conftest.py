@@ -6,6 +6,7 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -19,6 +20,10 @@ from connector.models import AuditEntry, QuarantinedMessage, SpooledMessage
 from connector.services import users
 from emulators.dkim import DnsServer, SigningKey, crlf
 from tests.conftest import FIXED_NOW, World
+from tests.connector.dropbox.inbound_calls import FakeAws
+
+if TYPE_CHECKING:
+    from tests.connector.dropbox.inbound_front import Front
 
 MATTER = "acme+10802@bcc.example.com"
 
@@ -119,3 +124,19 @@ def verify_extra_senders(engine: Engine, world: World) -> None:
         for address in ("alice@fastmail.example", "alice@oldmail.example"):
             _, code = users.add_sender(session, alice, address, settings)
             users.verify_sender(session, alice, address, code)
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[FakeAws]:
+    """AWS's SNS certificate host and subscription endpoint, played on loopback."""
+    fake = FakeAws()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def front(world: World, dns_server: DnsServer, aws: FakeAws) -> Iterator[Front]:
+    """The web app with every inbound-mail service configured, on the test's database."""
+    from tests.connector.dropbox.inbound_front import inbound_settings, start_front
+
+    yield from start_front(world, inbound_settings(dns_server), aws)
