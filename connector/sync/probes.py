@@ -54,6 +54,7 @@ def _app(engine: Engine, heartbeat: Heartbeat, allowed: float) -> Callable[[dict
     def answer(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
+            count_mailboxes(engine)  # gauges read at scrape time, so they are never older than the scrape
             start("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
             return [generate_latest()]
         if path == "/healthz":

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connector.services.readiness import readiness_problem
+from connector.sync.probes import count_mailboxes
 from connector.web.deps import Context
 
 router = APIRouter(tags=["ops"])
@@ -26,5 +27,6 @@ def readyz(context: Context) -> Response:
 
 
 @router.get("/metrics")
-def metrics() -> Response:
+def metrics(context: Context) -> Response:
+    count_mailboxes(context.engine)  # the mailboxes-by-state and spool gauges, as of this scrape
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

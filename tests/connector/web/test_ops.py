@@ -1,0 +1,31 @@
+"""What the orchestrator and Prometheus read from the web process."""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
+
+from connector.crypto import TokenCipher
+from connector.db import transaction
+from connector.services import mailboxes, users
+from tests.connector.web.conftest import Site
+
+
+def _gauge(client: TestClient, series: str) -> float:
+    [line] = [line for line in client.get("/metrics").text.splitlines() if line.startswith(series + " ")]
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_metrics_count_the_connected_mailboxes_by_state_as_of_the_scrape(client: TestClient, site: Site) -> None:
+    before = _gauge(client, 'bcc_capture_mailboxes{state="initial"}')
+    with transaction(site.world.engine) as session:
+        mailboxes.connect(session, users.get_user(session, "alice@acme-law.com"), "graph", "{}",
+                          TokenCipher(Fernet.generate_key()))
+    assert _gauge(client, 'bcc_capture_mailboxes{state="initial"}') == before + 1
+    assert _gauge(client, 'bcc_capture_mailboxes{state="failing"}') == 0
+    assert _gauge(client, "bcc_capture_spool_depth") == 0
+
+
+def test_health_and_readiness_answer_for_the_orchestrator(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
