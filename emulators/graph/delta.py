@@ -22,7 +22,7 @@ from typing import Any
 
 from emulators.clock import Clock
 
-from .odata import Clause, QueryError, matches, parse_filter, parse_select
+from .odata import Clause, QueryError, matches, parse_expand, parse_filter, parse_select
 from .render import message_json
 from .router import Call, RouteSpec, route
 from .state import World
@@ -47,6 +47,7 @@ class DeltaCursor:
     upto_seq: int = 0
     me: bool = False
     expired: bool = False
+    expand: list[str] | None = None  # extended properties asked for ($expand lives in the token too)
     token: str = field(default_factory=lambda: "GwcBoT" + secrets.token_urlsafe(30))
 
 
@@ -102,7 +103,7 @@ class DeltaApi:
                 raise QueryError("BadRequest", f"Invalid value '{change_type}' for changeType.")
             cursor = DeltaCursor(call.user.id, folder.id, parse_select(req.query.get("$select")), change_type,
                                  clauses, self.default_page_size, self.clock.now(), base_seq=-1,
-                                 me=req.path.lower().startswith("/me"))
+                                 me=req.path.lower().startswith("/me"), expand=parse_expand(req.query.get("$expand")))
         page_size, preferred = self._page_size(call, cursor.page_size)
         if cursor.pending is not None:
             entries, upto = list(cursor.pending), cursor.upto_seq
@@ -113,7 +114,7 @@ class DeltaApi:
         body: dict[str, Any] = {"@odata.context": f"{req.root}/$metadata#Collection(message)",
                                 "value": [self._render(cursor, mid, kind) for mid, kind in page]}
         follow = DeltaCursor(cursor.user_id, cursor.folder_id, cursor.select, cursor.change_type, cursor.clauses,
-                             page_size, self.clock.now(), me=cursor.me)
+                             page_size, self.clock.now(), me=cursor.me, expand=cursor.expand)
         if rest:
             follow.pending, follow.upto_seq = rest, upto
         else:
@@ -159,4 +160,4 @@ class DeltaApi:
         message = self.world.messages.get(message_id)
         if kind == "removed" or message is None or message.folder_id != cursor.folder_id:
             return {"@odata.type": "#microsoft.graph.message", "id": message_id, "@removed": {"reason": "deleted"}}
-        return message_json(self.world, message, cursor.select, None, typed=True)
+        return message_json(self.world, message, cursor.select, None, typed=True, expand=cursor.expand)

@@ -18,7 +18,7 @@ from emulators.clock import Clock
 from emulators.postoffice import Delivery, PostOffice
 
 from . import mime
-from .odata import QueryError, matches_any, parse_filter_any, parse_int, parse_orderby, parse_select
+from .odata import QueryError, matches_any, parse_expand, parse_filter_any, parse_int, parse_orderby, parse_select
 from .render import (
     attachment_json,
     folder_json,
@@ -171,6 +171,7 @@ class MailApi:
                 return not_found()
             folder_id = folder.id
         select = parse_select(req.query.get("$select"))
+        expand = parse_expand(req.query.get("$expand"))
         alternatives = parse_filter_any(req.query.get("$filter"))
         newest_first = parse_orderby(req.query.get("$orderby"))
         top = parse_int(req.query.get("$top"), 10, "$top")
@@ -183,7 +184,7 @@ class MailApi:
         preference = body_preference(req)
         body: dict[str, Any] = {
             "@odata.context": message_context(req.root, call.user, select, entity=False),
-            "value": [message_json(self.world, m, select, preference) for m in page],
+            "value": [message_json(self.world, m, select, preference, expand=expand) for m in page],
         }
         if skip + top < len(found):
             query = {k: v for k, v in req.query.items() if k != "$skip"}
@@ -197,10 +198,11 @@ class MailApi:
             return not_found()
         assert call.user is not None
         select = parse_select(call.req.query.get("$select"))
+        expand = parse_expand(call.req.query.get("$expand"))
         preference = body_preference(call.req)
         context = message_context(call.req.root, call.user, select, entity=True)
-        return GraphResponse(200, message_json(self.world, message, select, preference, context=context),
-                             _applied(preference))
+        return GraphResponse(200, message_json(self.world, message, select, preference, context=context,
+                                               expand=expand), _applied(preference))
 
     def update_message(self, call: Call) -> GraphResponse:
         message = self.message_of(call)

@@ -52,6 +52,29 @@ def parse_select(value: str | None, kind: str = "message") -> list[str] | None:
     return chosen
 
 
+_EXPAND = re.compile(r"^\s*singleValueExtendedProperties\s*\(\s*\$filter\s*=\s*(.+?)\s*\)\s*$", re.IGNORECASE)
+_PROPERTY_ID = re.compile(r"^\s*id\s+eq\s+'([^']+)'\s*$", re.IGNORECASE)
+
+
+def parse_expand(value: str | None) -> list[str] | None:
+    """``$expand=singleValueExtendedProperties($filter=id eq 'String 0x1042' or id eq …)`` → the property ids
+    asked for, in their canonical spelling (``String 0x1042``); None without ``$expand``. The only expansion
+    of a message the emulator knows (Graph's "Get singleValueLegacyExtendedProperty" shape)."""
+    if not value:
+        return None
+    match = _EXPAND.match(value)
+    if match is None:
+        raise QueryError("BadRequest", f"Parsing OData Select and Expand failed: unsupported expand '{value}'.")
+    wanted: list[str] = []
+    for part in _split(match.group(1), "or"):
+        found = _PROPERTY_ID.match(part)
+        if found is None:
+            raise QueryError("ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
+        kind, _, tag = found.group(1).strip().partition(" ")
+        wanted.append(f"{kind.capitalize()} {tag.strip().lower()}")
+    return wanted
+
+
 def parse_int(value: str | None, default: int, name: str, upper: int = 1000) -> int:
     if value in (None, ""):
         return default

@@ -83,8 +83,23 @@ def message_values(message: StoredMessage, names: list[str], preference: str | N
     return {name: values[name] for name in names if name in values}
 
 
+# MAPI properties a client may $expand as singleValueExtendedProperties: PidTagInReplyToId (0x1042) and
+# PidTagInternetReferences (0x1039), [MS-OXPROPS]. Exchange keeps them on every item that has them, the
+# Sent Items copy included (office-js#4717 reads PR_IN_REPLY_TO_ID_W of Outlook replies), while that copy
+# has no internetMessageHeaders.
+EXTENDED = {
+    "String 0x1042": lambda parsed: " ".join(parsed.in_reply_to),
+    "String 0x1039": lambda parsed: " ".join(parsed.references),
+}
+
+
+def extended_properties(message: StoredMessage, wanted: list[str]) -> list[dict[str, str]]:
+    found = [(pid, EXTENDED[pid](message.parsed)) for pid in wanted if pid in EXTENDED]
+    return [{"id": pid, "value": value} for pid, value in found if value]
+
+
 def message_json(world: World, message: StoredMessage, select: list[str] | None, preference: str | None,
-                 *, context: str | None = None, typed: bool = False) -> dict[str, Any]:
+                 *, context: str | None = None, typed: bool = False, expand: list[str] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if context:
         data["@odata.context"] = context
@@ -93,6 +108,10 @@ def message_json(world: World, message: StoredMessage, select: list[str] | None,
     data["@odata.etag"] = f'W/"{message.change_key}"'
     data["id"] = message.id
     data.update(message_values(message, select or MESSAGE_DEFAULT, preference))
+    if expand is not None:
+        properties = extended_properties(message, expand)
+        if properties:  # none of them set: the navigation property is left out
+            data["singleValueExtendedProperties"] = properties
     return data
 
 

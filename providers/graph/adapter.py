@@ -1,7 +1,8 @@
 """`GraphProvider`: Microsoft Graph behind the `Provider` protocol the sync engine drives.
 
 Reads Sent Items and Inbox by per-folder delta (the cursor keeps both links), decides on
-header-only metadata (`$select`, no bodies), and downloads a message's MIME only when the core
+header-only metadata (`$select`, no bodies; a sent copy's In-Reply-To/References through `$expand`ed MAPI
+properties, as Sent Items has no internetMessageHeaders), and downloads a message's MIME only when the core
 will log it, 20 messages per JSON `$batch`. Every call carries `Prefer: IdType="ImmutableId"` so
 ids survive folder moves.
 """
@@ -100,7 +101,7 @@ class GraphProvider:
             for folder in FOLDERS:
                 builder = self._user(mailbox).mail_folders.by_mail_folder_id(folder).messages.delta
                 query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
-                    select=mapping.SELECT, filter=f"receivedDateTime ge {since}")
+                    select=mapping.SELECT, expand=mapping.EXPAND, filter=f"receivedDateTime ge {since}")
                 page = await call(builder.get(_config(query, page_size=500)), "delta")
                 while page is not None and page.odata_next_link:
                     page = await call(builder.with_url(page.odata_next_link).get(_config(page_size=500)), "delta")
@@ -141,7 +142,8 @@ class GraphProvider:
         """Bounded resync: fresh delta links first (nothing slips between), then recent mail."""
         cursor = self.start_cursor(mailbox)
         query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
-            select=mapping.SELECT, filter=f"receivedDateTime ge {since.isoformat().replace('+00:00', 'Z')}",
+            select=mapping.SELECT, expand=mapping.EXPAND,
+            filter=f"receivedDateTime ge {since.isoformat().replace('+00:00', 'Z')}",
             top=100)
         newest_first = self._list(mailbox, query, RECENT_LIMIT)
         return ChangePage(newest_first[::-1], cursor)  # oldest first: threads open before their replies
@@ -149,14 +151,15 @@ class GraphProvider:
     def thread(self, mailbox: MailboxRef, envelope: Envelope) -> Sequence[Envelope]:
         conversation = mapping.conversation_of(envelope)
         query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
-            select=mapping.SELECT, filter=f"conversationId eq {_odata_string(conversation)}", top=100)
+            select=mapping.SELECT, expand=mapping.EXPAND, filter=f"conversationId eq {_odata_string(conversation)}",
+            top=100)
         return [e for e in self._list(mailbox, query, 1_000) if e.provider_message_id != envelope.provider_message_id]
 
     def find(self, mailbox: MailboxRef, internet_message_id: str) -> Envelope | None:
         spellings = mapping.message_id_spellings(internet_message_id)
         wanted = " or ".join(f"internetMessageId eq {_odata_string(spelling)}" for spelling in spellings)
         query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
-            select=mapping.SELECT, filter=wanted, top=5)
+            select=mapping.SELECT, expand=mapping.EXPAND, filter=wanted, top=5)
         found = self._list(mailbox, query, 5)
         return found[0] if found else None
 

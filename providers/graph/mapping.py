@@ -17,6 +17,11 @@ from connector.mail.mime import parse
 SELECT = ["id", "internetMessageId", "conversationId", "subject", "from", "sender", "toRecipients",
           "ccRecipients", "bccRecipients", "replyTo", "sentDateTime", "receivedDateTime",
           "internetMessageHeaders", "parentFolderId", "isDraft"]
+# Sent Items copies have no internetMessageHeaders (microsoftgraph/microsoft-graph-docs#2716), yet a sent reply
+# must find its logged thread before anything is downloaded: its In-Reply-To and References are also the MAPI
+# properties PidTagInReplyToId (0x1042) and PidTagInternetReferences (0x1039), [MS-OXPROPS], on every copy.
+IN_REPLY_TO, REFERENCES = "String 0x1042", "String 0x1039"
+EXPAND = [f"singleValueExtendedProperties($filter=id eq '{IN_REPLY_TO}' or id eq '{REFERENCES}')"]
 _ID = re.compile(r"<[^<>\s]+>")
 
 
@@ -62,12 +67,14 @@ def header_envelope(message: Message, mailbox: str, *, sent: bool) -> Envelope |
         return None
     headers = tuple((h.name or "", h.value or "") for h in message.internet_message_headers or [])
     by_name = {name.lower(): value for name, value in headers}
+    extended = {(p.id or "").lower(): p.value or "" for p in message.single_value_extended_properties or []}
     sender = _one(message.from_)
     return Envelope(
         source=Source.GRAPH, internet_message_id=normalize_message_id(message.internet_message_id),
         subject=message.subject or "", mailbox=mailbox.lower(), provider_message_id=message.id,
         thread_key=thread_key(mailbox.lower(), message.conversation_id or message.id),
-        in_reply_to=_ids(by_name.get("in-reply-to")), references=_ids(by_name.get("references")),
+        in_reply_to=_ids(by_name.get("in-reply-to") or extended.get(IN_REPLY_TO.lower())),
+        references=_ids(by_name.get("references") or extended.get(REFERENCES.lower())),
         from_=sender, sender=_one(message.sender), reply_to=_addresses(message.reply_to),
         to=_addresses(message.to_recipients), cc=_addresses(message.cc_recipients),
         bcc=_addresses(message.bcc_recipients), sent_at=message.sent_date_time or message.received_date_time,

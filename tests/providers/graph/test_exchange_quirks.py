@@ -20,7 +20,9 @@ from msgraph.generated.models.body_type import BodyType
 from msgraph.generated.models.email_address import EmailAddress
 from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.models.message import Message
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.recipient import Recipient
+from msgraph.generated.users.item.messages.item.message_item_request_builder import MessageItemRequestBuilder
 from msgraph.generated.users.item.messages.item.reply.reply_post_request_body import ReplyPostRequestBody
 from msgraph.generated.users.item.messages.messages_request_builder import MessagesRequestBuilder
 from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
@@ -30,6 +32,7 @@ from connector.errors import CursorExpired
 from connector.mail.envelope import Direction, normalize_message_id
 from providers.graph.adapter import GraphProvider
 from providers.graph.client import from_status
+from providers.graph.mapping import EXPAND
 from tests import inspect_db as db
 from tests.mailbuilder import mail
 from tests.providers.graph.conftest import Seeded, graph_client, run
@@ -80,6 +83,33 @@ def test_only_copies_received_from_the_transport_carry_internet_headers(seeded: 
     assert message_from_bytes(mime)["In-Reply-To"] == received.internet_message_id  # the MIME still has them
 
 
+def test_a_sent_copy_keeps_its_thread_ids_as_mapi_properties(seeded: Seeded) -> None:
+    token = delegated_token(seeded.urls, seeded.bob.address)
+    seeded.emulator.send(CAROL, mail(f"Carol <{CAROL}>", ["bob@contoso.com"], subject="Offer",
+                                     message_id="<p1@clientco.com>", references=["<p0@clientco.com>"]))
+    [original] = seeded.emulator.messages("bob@contoso.com", "inbox")
+    expand = MessageItemRequestBuilder.MessageItemRequestBuilderGetQueryParameters(
+        select=["subject"], expand=list(EXPAND))
+
+    async def scenario() -> tuple[Message, Message, ODataError]:
+        client = graph_client(seeded.urls, token)
+        await client.me.messages.by_message_id(original.id).reply.post(ReplyPostRequestBody(comment="Yes."))
+        [sent] = (await client.me.mail_folders.by_mail_folder_id("sentitems").messages.get()).value
+        config = RequestConfiguration(query_parameters=expand)
+        bad = MessageItemRequestBuilder.MessageItemRequestBuilderGetQueryParameters(expand=["attachments"])
+        with pytest.raises(ODataError) as refused:
+            await client.me.messages.by_message_id(sent.id).get(RequestConfiguration(query_parameters=bad))
+        return (await client.me.messages.by_message_id(sent.id).get(config),
+                await client.me.messages.by_message_id(original.id).get(config), refused.value)
+
+    sent, received, refused = run(scenario())
+    assert {(p.id, p.value) for p in sent.single_value_extended_properties} == {
+        ("String 0x1042", "<p1@clientco.com>"), ("String 0x1039", "<p0@clientco.com> <p1@clientco.com>")}
+    assert [(p.id, p.value) for p in received.single_value_extended_properties] == [
+        ("String 0x1039", "<p0@clientco.com>")]  # no In-Reply-To on Carol's mail: that property is not there
+    assert refused.response_status_code == 400  # the one expansion the emulator knows
+
+
 def test_exchange_writes_message_ids_with_its_server_name_in_upper_case(seeded: Seeded) -> None:
     token = delegated_token(seeded.urls, seeded.alice.address)
 
@@ -121,7 +151,7 @@ async def _send(seeded: Seeded, token: str, body: SendMailPostRequestBody) -> No
     await graph_client(seeded.urls, token).me.send_mail.post(body)
 
 
-def test_a_sent_reply_has_its_thread_headers_only_once_downloaded(provider: GraphProvider, seeded: Seeded) -> None:
+def test_a_sent_reply_names_its_thread_before_any_download(provider: GraphProvider, seeded: Seeded) -> None:
     ref = connect(provider, seeded, seeded.alice.address)
     cursor = provider.start_cursor(ref)
     seeded.emulator.send(CAROL, mail(f"Carol <{CAROL}>", [seeded.alice.address], subject="Offer",
@@ -136,7 +166,11 @@ def test_a_sent_reply_has_its_thread_headers_only_once_downloaded(provider: Grap
     run(reply())
     page = provider.read_changes(ref, cursor)
     [sent] = [e for e in page.envelopes if e.direction is Direction.SENT]
-    assert sent.in_reply_to == () and sent.headers == ()  # Sent Items: no internetMessageHeaders
+    assert sent.headers == ()  # Sent Items: no internetMessageHeaders ...
+    assert sent.in_reply_to == ("<q1@clientco.com>",)  # ... but PidTagInReplyToId, $expanded with the delta
+    assert sent.references == ("<q1@clientco.com>",) and not sent.complete
+    [found] = [e for e in provider.thread(ref, sent)]
+    assert found.internet_message_id == "<q1@clientco.com>"
     [full] = provider.fetch_full(ref, [sent])
     assert full.in_reply_to == ("<q1@clientco.com>",) and full.references == ("<q1@clientco.com>",)
 
