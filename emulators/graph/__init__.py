@@ -91,9 +91,10 @@ IdType="ImmutableId"`` is acknowledged in ``Preference-Applied``. ``conversation
 In-Reply-To/References first, then the normalised subject for messages that look like replies.
 As Exchange does, by default: drafts live in Drafts with ``isDraft`` and an ``internetMessageId`` and
 show in ``/messages`` and conversation filters (`drafts`); Sent Items copies and drafts carry no
-``internetMessageHeaders``; Message-IDs are written Exchange's way, server name in upper case
-(`mime.exchange_message_id`), and ``internetMessageId eq`` compares exactly; an expired delta token
-answers 410 ``SyncStateNotFound``.
+``internetMessageHeaders`` (their thread ids remain as the MAPI properties a client may ``$expand`` as
+``singleValueExtendedProperties``: 0x1042 In-Reply-To, 0x1039 References); Message-IDs are written
+Exchange's way, server name in upper case (`mime.exchange_message_id`), and ``internetMessageId eq``
+compares exactly; an expired delta token answers 410 ``SyncStateNotFound``.
 Delta and subscription details: see `delta`, `subscriptions`, `notifier`, `throttle`.
 """
 
