@@ -114,6 +114,8 @@ class Envelope:
     # record); the engine asks the provider for the headers when it cannot decide without them.
     ids_only: bool = False
     problems: tuple[str, ...] = ()  # what the parser could not read or cut at a limit (kept as notes)
+    # The RFC 5322 bytes as received, when the message was parsed from them: kept for export (records).
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()

@@ -146,6 +146,7 @@ def _envelope(raw: bytes, headers: list[tuple[str, str, str]], content: _Content
         forwarded=(*content.forwarded, *_inline_forwards(text)),
         complete=True,
         problems=tuple(content.problems),
+        raw=raw,
     )
 
 

@@ -100,6 +100,13 @@ class Blob(SQLModel, table=True):
     content: bytes = Field(sa_type=LargeBinary)
 
 
+class RawMessage(SQLModel, table=True):
+    """The message exactly as first received (RFC 5322 bytes in a blob): what an export hands back."""
+
+    activity_id: int = Field(foreign_key="activity.id", primary_key=True)
+    sha256: str = Field(foreign_key="blob.sha256", index=True)
+
+
 class Attachment(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("activity_id", "name", "sha256"),)
     id: int | None = Field(default=None, primary_key=True)

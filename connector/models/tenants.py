@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
-from connector.models._types import created_at, timestamp
+from connector.models._types import created_at, json_list, timestamp
 
 USE_EMAIL_CAPTURE = "use_email_capture"
 
@@ -24,6 +24,11 @@ class Tenant(SQLModel, table=True):
     # granted admin consent, and whether the Workspace admin authorized domain-wide delegation.
     graph_tenant_id: str | None = None
     gmail_domain_wide: bool = False
+    # What is never captured (connector/routing/privacy.py, docs/records.md): all off means the most private.
+    file_internal_mail: bool = False  # thread replies/forwards among colleagues only are filed
+    headers_only: bool = False  # who, when, subject, filed under: no body, attachments or raw MIME
+    blocked_labels: list[str] = json_list()  # Purview label names (or GUIDs) whose mail is never filed
+    headers_only_labels: list[str] = json_list()  # Purview labels whose mail is filed as headers only
     created_at: datetime = created_at()
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
-from connector.models._types import created_at, timestamp
+from connector.models._types import created_at, json_list, timestamp
 
 
 class User(SQLModel, table=True):
@@ -28,6 +28,10 @@ class User(SQLModel, table=True):
     # buy fresh guesses without limit.
     codes_sent: int = 0
     codes_since: datetime | None = timestamp()
+    # The user's own privacy: mail with any of these addresses (`x@y.com`) or domains (`@y.com`) is never
+    # filed from their mailbox or by their hand; header-only keeps no body or attachments of their mail.
+    never_file: list[str] = json_list()
+    headers_only: bool = False
     created_at: datetime = created_at()
 
 

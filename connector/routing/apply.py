@@ -31,6 +31,7 @@ from connector.models import (
     ThreadTarget,
     Unassigned,
 )
+from connector.models.mail import RawMessage
 from connector.routing.decision import Decision, NewRecord, Outcome, Reason, RecordRef
 
 T = TypeVar("T")
@@ -95,6 +96,7 @@ def _log(decision: Decision, session: Session, settings: Settings) -> Applied:
               defaults={"provider_message_id": envelope.provider_message_id})
     if created:
         _store_attachments(session, decision, activity.id)
+        _store_raw(session, decision, activity.id)
     _audit(session, decision, "logged" if created else "duplicate", activity_id=activity.id,
            targets=[rid for rid, _ in target_ids])
     return Applied(Outcome.LOGGED, decision.reason, activity_id=activity.id, created=created,
@@ -136,6 +138,18 @@ def _store_attachments(session: Session, decision: Decision, activity_id: int) -
         _get_or_add(session, Attachment, activity_id=activity_id, name=attachment.name, sha256=digest,
                     defaults={"content_type": attachment.content_type, "size": len(content),
                               "record_id": project_id})
+
+
+def _store_raw(session: Session, decision: Decision, activity_id: int) -> None:
+    """The message byte for byte as first received, for export (when it came as bytes at all)."""
+    raw = decision.envelope.raw
+    if raw is None:
+        return
+    digest = hashlib.sha256(raw).hexdigest()
+    if session.get(Blob, digest) is None:
+        session.add(Blob(sha256=digest, size=len(raw), content=raw))
+        session.flush()
+    session.add(RawMessage(activity_id=activity_id, sha256=digest))
 
 
 # --------------------------------------------------------------------------- unassigned

@@ -38,6 +38,12 @@ class Reason(StrEnum):
     USER_INACTIVE = "user_inactive"
     MISSING_SUBJECT = "missing_subject"
     NO_USER = "no_user_involved"
+    # Privacy (connector/routing/privacy.py): never captured, whatever the thread or address says.
+    AUTOMATED = "automated_mail"  # a bounce, auto-reply, list or no-reply mail met by thread following
+    INTERNAL_ONLY = "internal_only"  # a thread reply among colleagues only; the company did not opt in
+    MARKED_PRIVATE = "marked_private"  # Outlook sensitivity Private or Confidential
+    PROTECTED_LABEL = "protected_label"  # a Purview label the company blocks
+    NEVER_FILE = "never_file_address"  # an address or domain on the user's "never file mail with" list
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from connector.config import SearchPattern, Settings
 from connector.mail.envelope import Address, Direction, Envelope
 from connector.models import Record, RecordKind, User
-from connector.routing import contacts, rules, threads
+from connector.routing import contacts, privacy, rules, threads
 from connector.routing.addresses import Action, DropboxAddress, Scheme
 from connector.routing.decision import (
     Decision,
@@ -61,6 +61,11 @@ class Filer:
         self.domains = settings.dropbox.domains
 
     def file(self, envelope: Envelope, tenant_id: int, acting: User, instructions: list[DropboxAddress],
+             thread_id: int | None, existing: int | None) -> Decision:
+        decision = self._file(envelope, tenant_id, acting, instructions, thread_id, existing)
+        return privacy.screen(decision, self.repo.tenant(tenant_id), acting)  # what is never captured
+
+    def _file(self, envelope: Envelope, tenant_id: int, acting: User, instructions: list[DropboxAddress],
               thread_id: int | None, existing: int | None) -> Decision:
         exclusions = self.repo.exclusions(tenant_id, acting.id)
         user_addresses = set(self.repo.tenant_users_by_address(tenant_id,
