@@ -24,6 +24,9 @@ def create_record(session: Session, tenant: Tenant, kind: str, *, number: str | 
         raise InputError(f"a {kind} needs an e-mail address")
     if number and find_record(session, tenant, record_kind, number) is not None:
         raise InputError(f"{kind} {number} already exists")
+    if email and (same := _with_email(session, tenant, record_kind, email)) is not None:
+        # one contact per address: a second would split the person's mail between two timelines
+        raise InputError(f"{kind} {same.email} already exists (record {same.id}): not created again")
     first, _, last = name.strip().rpartition(" ")
     record = Record(tenant_id=tenant.id, kind=record_kind.value, number=number, title=title or name,
                     email=email.strip().lower() if email else None, first_name=first, last_name=last or name,
@@ -42,6 +45,11 @@ def _customer_id(session: Session, tenant: Tenant, customer: str | None) -> int 
     if found is None:
         raise NotFound(f"no customer {customer!r}")
     return found.id
+
+
+def _with_email(session: Session, tenant: Tenant, kind: RecordKind, email: str) -> Record | None:
+    return session.exec(select(Record).where(Record.tenant_id == tenant.id, Record.kind == kind.value,
+                                             Record.email == email.strip().lower())).first()
 
 
 def find_record(session: Session, tenant: Tenant, kind: RecordKind, number: str) -> Record | None:

@@ -31,8 +31,11 @@ def create_tenant(session: Session, name: str, slug: str, domain: str | None = N
     session.flush()
     if domain:
         set_domain(session, tenant, domain)
-    for role_name in ("Administrator", "Standard User"):
-        session.add(Role(tenant_id=tenant.id, name=role_name))
+    admin = Role(tenant_id=tenant.id, name="Administrator")
+    session.add_all([admin, Role(tenant_id=tenant.id, name="Standard User")])
+    session.flush()
+    # An administrator files mail like anyone: promoting a user must not switch their capture off.
+    session.add(RolePermission(role_id=admin.id, permission=USE_EMAIL_CAPTURE))
     session.flush()
     return tenant
 

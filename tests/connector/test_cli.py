@@ -137,3 +137,50 @@ def test_a_bad_key_fails_before_enabling_anything(cli: CliRunner, monkeypatch: p
     get_settings.cache_clear()
     result = cli.invoke(app, ["user", "enable", "alice@acme-law.com"])
     assert result.exit_code == 1 and "enabled" not in result.output and "bcc-capture secret new" in result.output
+
+
+def _company_with_alice(cli: CliRunner) -> None:
+    from connector.db import make_engine, transaction
+    from connector.services import tenants
+    from tests.conftest import StaticTxt
+
+    run("db", "upgrade")
+    run("tenant", "create", "Acme Law", "--slug", "acme", "--domain", "acme-law.com")
+    with transaction(make_engine(get_settings().database.url)) as session:
+        firm = tenants.get_tenant(session, "acme")
+        tenants.verify_domain(session, firm, StaticTxt({"acme-law.com": [tenants.txt_record(firm)]}))
+    run("tenant", "enable", "acme")
+    run("role", "grant", "Standard User")
+    run("user", "create", "alice@acme-law.com", "--name", "Alice Archer")
+    run("user", "enable", "alice@acme-law.com")
+
+
+def test_a_contacts_log_lists_the_mail_she_took_part_in(cli: CliRunner, tmp_path: Path) -> None:
+    _company_with_alice(cli)
+    run("record", "create", "matter", "--number", "10802", "--title", "Smith v. Jones")
+    run("record", "create", "contact", "--email", "carol@clientco.com", "--name", "Carol Client")
+    sent = tmp_path / "sent.eml"
+    sent.write_bytes(mail("alice@acme-law.com", ["carol@clientco.com"], bcc=["acme+10802@bcc.example.com"],
+                          subject="Settlement", message_id="<s@acme>"))
+    run("ingest", str(sent))
+    threads = json.loads(run("log", "--contact", "carol@clientco.com", "--json"))
+    assert [m["subject"] for t in threads for m in t["messages"]] == ["Settlement"]  # filed under the matter only
+    assert "No e-mail logged yet" not in run("log", "--contact", "carol@clientco.com")
+
+
+def test_a_contact_is_not_created_twice(cli: CliRunner) -> None:
+    _company_with_alice(cli)
+    run("record", "create", "contact", "--email", "carol@clientco.com", "--name", "Carol Client")
+    again = cli.invoke(app, ["record", "create", "contact", "--email", "Carol@ClientCo.com", "--name", "C. Client"])
+    assert again.exit_code == 1 and "contact carol@clientco.com already exists" in again.output
+    assert len(json.loads(run("record", "list", "--kind", "contact", "--json"))) == 1
+
+
+def test_the_first_administrator_is_made_from_the_cli_and_keeps_capturing(cli: CliRunner) -> None:
+    _company_with_alice(cli)
+    run("user", "create", "ada@acme-law.com", "--name", "Ada Admin", "--role", "Administrator")
+    assert "capture enabled" in run("user", "enable", "ada@acme-law.com")  # administrators may use capture
+    assert "alice@acme-law.com now has the role Administrator" in run("user", "role", "alice@acme-law.com",
+                                                                       "Administrator")
+    unknown = cli.invoke(app, ["user", "role", "alice@acme-law.com", "Overlord"])
+    assert unknown.exit_code == 1 and "no role 'Overlord'" in unknown.output

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from connector.app.cli.common import (
+    JsonOpt,
     TenantOpt,
     address_app,
     company,
@@ -161,6 +162,21 @@ def user_create(email: str, tenant: TenantOpt = None, name: str = "", role: str 
         typer.echo(f"user {user.email} created; personal dropbox {users.dropbox_address(user, settings())}")
 
 
+@user_app.command("role")
+@fails_cleanly
+def user_role(email: str, role: str) -> None:
+    """Move a user to another role of their company (e.g. Administrator); their sessions end."""
+    from connector.models import Tenant
+    from connector.services import tenants, users
+
+    with session() as db:
+        user = users.get_user(db, email)
+        firm = db.get(Tenant, user.tenant_id)
+        assert firm is not None and user.id is not None
+        _, found = users.set_role(db, firm, user.id, tenants.get_role(db, firm, role).id or 0)
+    typer.echo(f"{user.email} now has the role {found.name}")
+
+
 @user_app.command("enable")
 @fails_cleanly
 def user_enable(email: str) -> None:
@@ -302,3 +318,21 @@ def record_create(kind: str, tenant: TenantOpt = None, number: str | None = None
         record = records.create_record(db, company(db, tenant), kind, number=number, title=title,
                                        email=email, name=name, customer=customer)
         typer.echo(f"{record.kind} {record.label} created")
+
+
+@record_app.command("list")
+@fails_cleanly
+def record_list(tenant: TenantOpt = None, kind: str | None = None, query: Annotated[str, typer.Option("--q")] = "",
+                as_json: JsonOpt = False) -> None:
+    """Records of one kind (or all) whose number, title, name or address contains --q."""
+    from connector import render
+    from connector.services import records
+
+    with session() as db:
+        found = records.find_records(db, company(db, tenant), kind, query)
+        rows = [{"id": r.id, "kind": r.kind, "number": r.number, "label": r.label, "email": r.email} for r in found]
+    if as_json:
+        typer.echo(render.as_json(rows))
+        return
+    for row in rows:
+        typer.echo(f"{row['id']:>6} {row['kind']:<12} {row['label']}")

@@ -33,13 +33,13 @@ def records_page(request: Request, session: DbSession, who: CurrentUser, kind: s
 
 @router.get("/records/{record_id}")
 def record_page(record_id: int, request: Request, session: DbSession, who: CurrentUser,
-                settings: AppSettings) -> Response:
+                settings: AppSettings, q: str = "", page: int = 1) -> Response:
     with missing_as_404():
         record = records.get_record(session, who.tenant, record_id)
-    threads = views.communications(session, who.tenant, record)
+    found = views.communications_page(session, who.tenant, record, query=q, page=page)
     return render_page(request, "record.html", who, record=record, customer=records.customer_of(session, record),
-                       threads=threads, address=records.record_address(record, who.tenant, settings),
-                       messages=sum(len(t.messages) for t in threads))
+                       threads=found.threads, address=records.record_address(record, who.tenant, settings),
+                       messages=found.messages, page=found.page, pages=found.pages, q=q)
 
 
 @router.get("/attachments/{attachment_id}")

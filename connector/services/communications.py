@@ -1,0 +1,194 @@
+"""The Communications tab: threads (newest first) and their messages (oldest first), one page at a time.
+
+A contact's or lead's tab holds the mail filed under them *and* every logged mail they took part in (from,
+to or cc): a client who replies in a thread filed under a matter is still on that client's timeline.
+Rows are read in a fixed number of queries per page (never per message), so a page costs the same at
+100 messages as at 100,000; search is a case-insensitive substring over subject, text and participants.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, nulls_last, or_
+from sqlmodel import Session, col, select
+
+from connector.models import (
+    Activity,
+    ActivityLink,
+    ActivitySource,
+    Attachment,
+    Participant,
+    Record,
+    RecordKind,
+    Tenant,
+    Thread,
+    User,
+)
+
+PAGE_SIZE = 50
+TIMELINE_ROLES = ("from", "to", "cc")  # a Bcc'd person did not visibly take part
+# "Re: Fwd: AW: …": each prefix is one step further down the thread than the message it answers
+_PREFIX = re.compile(r"^\s*(re|fw|fwd|aw|wg|sv|vs|tr|rv|antw)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+
+
+@dataclass
+class MessageRow:
+    activity_id: int
+    internet_message_id: str
+    direction: str
+    subject: str
+    sent_at: datetime | None
+    from_: str
+    owner: str
+    participants: list[tuple[str, str, str]]  # (email, role, kind)
+    filed_under: list[str]
+    text: str
+    html: str | None
+    attachments: list[tuple[int, str, int]]  # (id, name, size)
+    sources: list[str]
+    notes: list[str]
+    type: str
+    performed_by: str
+    status: str
+
+
+@dataclass
+class ThreadRow:
+    thread_id: int
+    subject: str
+    messages: list[MessageRow] = field(default_factory=list)
+
+    @property
+    def latest(self) -> datetime | None:
+        return max((m.sent_at for m in self.messages if m.sent_at), default=None)
+
+
+@dataclass(frozen=True)
+class CommunicationsPage:
+    threads: list[ThreadRow]
+    messages: int  # every matching message, on all pages
+    page: int
+    pages: int
+
+
+def communications(session: Session, tenant: Tenant, record: Record | None = None,
+                   query: str = "") -> list[ThreadRow]:
+    """Every thread at once (the CLI and the API's full read)."""
+    return communications_page(session, tenant, record, query=query, page_size=None).threads
+
+
+def communications_page(session: Session, tenant: Tenant, record: Record | None = None, *, query: str = "",
+                        page: int = 1, page_size: int | None = PAGE_SIZE) -> CommunicationsPage:
+    """One page of threads (``page_size`` threads; None: all) for a record, or the whole company."""
+    where = _filters(tenant, record, query)
+    total = session.exec(select(func.count(col(Activity.id))).where(*where)).one()
+    latest = func.max(Activity.sent_at)
+    statement: Select[Any] = (select(Activity.thread_id).where(*where).group_by(col(Activity.thread_id))
+                              .order_by(nulls_last(latest.desc()), col(Activity.thread_id).desc()))
+    pages = 1
+    if page_size is not None:
+        thread_count = session.exec(select(func.count(func.distinct(Activity.thread_id))).where(*where)).one()
+        pages = max(1, -(-thread_count // page_size))
+        page = min(max(page, 1), pages)
+        statement = statement.limit(page_size).offset((page - 1) * page_size)
+    thread_ids = list(session.exec(statement))  # type: ignore[call-overload]
+    activities = list(session.exec(select(Activity).where(*where, col(Activity.thread_id).in_(thread_ids))))
+    rows = _message_rows(session, activities)
+    subjects = dict(session.exec(select(Thread.id, Thread.subject).where(col(Thread.id).in_(thread_ids))).all())
+    threads = {tid: ThreadRow(tid, subjects.get(tid, "")) for tid in thread_ids}
+    for activity, row in zip(activities, rows, strict=True):
+        threads[activity.thread_id].messages.append(row)
+    for thread in threads.values():
+        thread.messages.sort(key=_position)
+    return CommunicationsPage(list(threads.values()), total, page, pages)
+
+
+def _position(row: MessageRow) -> tuple[Any, ...]:
+    """Sent time, then thread depth: a forward of a reply sent in the same second comes after that reply."""
+    return row.sent_at is None, row.sent_at, _depth(row.subject), row.activity_id
+
+
+def _depth(subject: str) -> int:
+    depth = 0
+    while match := _PREFIX.match(subject):
+        subject, depth = subject[match.end():], depth + 1
+    return depth
+
+
+def _filters(tenant: Tenant, record: Record | None, query: str) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [col(Activity.tenant_id) == tenant.id, col(Activity.unlogged_at).is_(None)]
+    if record is not None:
+        filed = col(Activity.id).in_(select(ActivityLink.activity_id).where(ActivityLink.record_id == record.id))
+        if record.kind in (RecordKind.CONTACT, RecordKind.LEAD) and record.email:
+            took_part = col(Activity.id).in_(select(Participant.activity_id).where(
+                Participant.email == record.email, col(Participant.role).in_(TIMELINE_ROLES)))
+            where.append(or_(filed, took_part))
+        else:
+            where.append(filed)
+    text = query.strip().lower()
+    if text:
+        # autoescape: a typed % or _ is a character to find, not a wildcard
+        people = select(Participant.activity_id).where(or_(
+            col(Participant.email).icontains(text, autoescape=True),
+            col(Participant.name).icontains(text, autoescape=True)))
+        where.append(or_(*(col(f).icontains(text, autoescape=True) for f in (
+            Activity.subject, Activity.text, Activity.from_email, Activity.from_name)),
+            col(Activity.id).in_(people)))
+    return where
+
+
+def _message_rows(session: Session, activities: list[Activity]) -> list[MessageRow]:
+    """The rows of ``activities``, with their children read in one query per kind."""
+    ids = [a.id for a in activities]
+    people: dict[int, list[Participant]] = defaultdict(list)
+    for p in session.exec(select(Participant).where(col(Participant.activity_id).in_(ids))
+                          .order_by(col(Participant.id))):
+        people[p.activity_id].append(p)
+    links: dict[int, list[tuple[Record, str]]] = defaultdict(list)
+    for activity_id, record, reason in session.exec(
+            select(ActivityLink.activity_id, Record, ActivityLink.reason)
+            .join(Record, col(ActivityLink.record_id) == col(Record.id))
+            .where(col(ActivityLink.activity_id).in_(ids)).order_by(col(Record.id))):
+        links[activity_id].append((record, reason))
+    files: dict[int, list[Attachment]] = defaultdict(list)
+    for a in session.exec(select(Attachment).where(col(Attachment.activity_id).in_(ids))
+                          .order_by(col(Attachment.id))):
+        files[a.activity_id].append(a)
+    seen: dict[int, list[ActivitySource]] = defaultdict(list)
+    for s in session.exec(select(ActivitySource).where(col(ActivitySource.activity_id).in_(ids))
+                          .order_by(col(ActivitySource.id))):
+        seen[s.activity_id].append(s)
+    owner_ids = {a.owner_user_id for a in activities if a.owner_user_id}
+    owners = dict(session.exec(select(User.id, User.email).where(col(User.id).in_(owner_ids))).all())
+    return [_row(a, people[a.id or 0], links[a.id or 0], files[a.id or 0], seen[a.id or 0],
+                 owners.get(a.owner_user_id, "")) for a in activities]
+
+
+def _row(activity: Activity, participants: list[Participant], links: list[tuple[Record, str]],
+         attachments: list[Attachment], sources: list[ActivitySource], owner: str) -> MessageRow:
+    assert activity.id is not None
+    filed_people = {r.id for r, _ in links if r.kind in (RecordKind.CONTACT, RecordKind.LEAD)}
+    return MessageRow(
+        activity_id=activity.id, internet_message_id=activity.internet_message_id, direction=activity.direction,
+        subject=activity.subject, sent_at=activity.sent_at,
+        from_=f"{activity.from_name} <{activity.from_email}>" if activity.from_name else activity.from_email,
+        owner=owner, participants=[(p.email, p.role, _kind(p, filed_people)) for p in participants],
+        filed_under=[f"{r.kind} {r.label}" + ("" if reason in ("address", "contact") else f" ({reason})")
+                     for r, reason in links],
+        text=activity.text, html=activity.html,
+        attachments=[(a.id or 0, a.name, a.size) for a in attachments],
+        sources=[f"{s.source}:{s.mailbox}" if s.mailbox else s.source for s in sources],
+        notes=list(activity.notes), type=activity.type, performed_by=activity.performed_by, status=activity.status)
+
+
+def _kind(participant: Participant, filed_people: set[int | None]) -> str:
+    """A person the mail is filed under is a contact here, even when routing called them external (several
+    customers on one mail make every contact external for the customer rule, not for the reader)."""
+    if participant.kind == "external" and participant.record_id is not None and participant.record_id in filed_people:
+        return "contact"
+    return participant.kind
