@@ -23,7 +23,7 @@ def _patterns(values: Iterable[str]) -> list[str]:
             continue
         if "@" not in pattern:
             pattern = f"@{pattern}"
-        local, _, domain = pattern.partition("@")
+        domain = pattern.partition("@")[2]
         if "." not in domain or " " in pattern or "@" in domain:
             raise InputError(f"{value!r} is neither an address nor a domain")
         if pattern not in found:

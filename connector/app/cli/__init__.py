@@ -5,6 +5,7 @@ company.py  db, secret, tenant, role, user (addresses, senders), exclude, record
 mail.py     ingest, log, unassigned, audit
 running.py  status, worker, serve, smtp
 mailboxes.py  sync (now)
+records.py  export, audit verify
 
 Other installed distributions may add commands through the ``bcc_capture.commands`` entry point
 (``bcc-capture emulate`` comes from bcc-capture-emulators).
@@ -16,7 +17,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from connector.app.cli import company, mail, mailboxes, running  # noqa: F401  (their commands register on `app`)
+from connector.app.cli import company, mail, mailboxes, records, running  # noqa: F401  (their commands register on `app`)
 from connector.app.cli.common import app, fails_cleanly
 
 __all__ = ["app", "main"]

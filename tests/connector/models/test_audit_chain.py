@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from typer.testing import CliRunner
 
+from connector.app.cli import app
+from connector.config import get_settings
 from connector.models import AuditEntry
 from connector.models.audit import chains, verify
 from connector.services.capture import Capture
@@ -81,5 +86,26 @@ def test_concurrent_writers_extend_one_unbroken_chain(world: World) -> None:
     assert [(r.tenant_id, r.ok, r.entries, r.pending) for r in reports] == [(None, True, 40, 0),
                                                                             (world.tenant.id, True, 40, 0)]
     with Session(world.engine) as session:
-        seqs = sorted(e.seq or 0 for e in session.exec(select(AuditEntry).where(AuditEntry.tenant_id == world.tenant.id)))
+        ours = select(AuditEntry).where(AuditEntry.tenant_id == world.tenant.id)
+        seqs = sorted(e.seq or 0 for e in session.exec(ours))
     assert seqs == list(range(1, 41))
+
+
+def test_bcc_capture_audit_verify_proves_the_chain_or_names_the_altered_entry(
+        world: World, capture: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCC_CAPTURE_DATABASE__URL", world.engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    try:
+        file_some_mail(capture)
+        runner = CliRunner()
+        good = runner.invoke(app, ["audit", "verify"])
+        assert good.exit_code == 0 and "5 entries unbroken" in good.output, good.output
+        ids = entry_ids(world.engine, world.tenant.id)
+        with world.engine.begin() as conn:
+            conn.execute(text("UPDATE auditentry SET detail = :d WHERE id = :id"), {"d": "{}", "id": ids[0]})
+        bad = runner.invoke(app, ["audit", "verify", "--tenant", "acme"])
+        assert bad.exit_code == 1 and f"BROKEN at entry {ids[0]}: its content was changed" in bad.output
+        listed = runner.invoke(app, ["audit", "--action", "refused", "--json"])  # the listing is still there
+        assert listed.exit_code == 0 and [e["reason"] for e in json.loads(listed.output)] == ["unknown_matter"]
+    finally:
+        get_settings.cache_clear()

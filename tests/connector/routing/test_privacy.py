@@ -112,7 +112,8 @@ def test_purview_labels_the_company_chose_block_filing_or_keep_headers_only(worl
     def labelled(name: str, message_id: str) -> bytes:
         guid = "3c2b8a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6" if name != "General" else "00000000-1b2c-4d5e-8f90-a1b2c3d4e5f6"
         return mail(ALICE, ["carol@clientco.com"], bcc=[MATTER], subject=f"{name} memo", message_id=message_id,
-                    body="The strategy.", attachments=[PDF], headers={"msip_labels": LABEL.format(guid=guid, name=name)})
+                    body="The strategy.", attachments=[PDF],
+                    headers={"msip_labels": LABEL.format(guid=guid, name=name)})
 
     assert capture.process(to_dropbox(labelled("Highly Confidential", "<l1@acme>"))).reason is Reason.PROTECTED_LABEL
     assert capture.process(to_dropbox(labelled("General", "<l2@acme>"))).outcome is Outcome.LOGGED
@@ -134,7 +135,8 @@ def test_a_users_never_file_list_keeps_their_mail_with_those_people_out(world: W
                   subject="Re: Settlement", message_id="<n2@c>", references=["<t1@acme>"])
     open_thread(capture)
     assert capture.process(in_mailbox(second, "alice@acme-law.com")).reason is Reason.NEVER_FILE
-    bobs = mail("Bob Baker <bob@acme-law.com>", ["mum@family.example"], bcc=[MATTER], subject="Bob's", message_id="<n3@a>")
+    bobs = mail("Bob Baker <bob@acme-law.com>", ["mum@family.example"], bcc=[MATTER], subject="Bob's",
+                message_id="<n3@a>")
     assert capture.process(to_dropbox(bobs)).outcome is Outcome.LOGGED  # Alice's list is hers alone
     assert db.audit_reasons(world.engine, "refused") == ["never_file_address", "never_file_address"]
 
