@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from connector.app.cli.common import JsonOpt, TenantOpt, app, console, engine, fails_cleanly, session, settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from connector.config import Settings
+    from connector.dropbox.server import DropboxServer
 
 
 # --------------------------------------------------------------------------------------------- sync
@@ -73,28 +79,64 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @fails_cleanly
 def serve(host: str = "127.0.0.1", port: int = 8080,
           workers: Annotated[int, typer.Option(help="In-process sync workers.")] = 1) -> None:
-    """The web app (webhooks, health, metrics) plus in-process workers: the one-machine default."""
+    """The web app (webhooks, inbound-mail services, health, metrics) plus in-process workers, and the SMTP
+    dropbox with its filers when smtp.enabled: the one-machine default."""
+    import dataclasses
+    import signal
+    from types import FrameType
+
     import uvicorn
 
     from connector import logs
     from connector.app.assembly import assemble
     from connector.web.app import create_app
+    from connector.web.codes import code_sender_for
 
     logs.configure()
     assembly = assemble(settings())
     stop = threading.Event()
     threads = [threading.Thread(target=assembly.worker().run_forever, args=(stop,), daemon=True)
                for _ in range(workers)]
+    dropbox = _smtp_dropbox(assembly.engine, assembly.settings)
     for thread in threads:
         thread.start()
+    context = dataclasses.replace(assembly.app_context(), code_sender=code_sender_for(assembly.settings))
+    server = uvicorn.Server(uvicorn.Config(create_app(context), host=host, port=port, log_level="warning",
+                                           log_config=None))
+
+    def shut_down(number: int, frame: FrameType | None) -> None:
+        stop.set()
+        server.handle_exit(number, frame)
+
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the handler it found.
+    # That is this one: the workers and the dropbox are then stopped below instead of the process dying there,
+    # and a signal that comes before uvicorn listens for its own still ends the server.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, shut_down)
     typer.echo(f"serving on http://{host}:{port} with {workers} worker(s)")
-    try:  # uvicorn shuts down gracefully on SIGTERM/SIGINT; then the workers finish their steps
-        uvicorn.run(create_app(assembly.app_context()), host=host, port=port, log_level="warning",
-                    log_config=None)
+    try:
+        server.run()
     finally:
         stop.set()
+        if dropbox is not None:
+            dropbox.stop()  # the listener first (no new 250s), then the filers finish their rows
         for thread in threads:
             thread.join(timeout=assembly.settings.sync.lease_seconds)
+    typer.echo("stopped")
+
+
+def _smtp_dropbox(engine: Engine, config: Settings) -> DropboxServer | None:
+    """The SMTP listener and its filers, started, when ``smtp.enabled``."""
+    if not config.smtp.enabled:
+        return None
+    from connector.dropbox.server import DropboxServer
+
+    dropbox = DropboxServer(engine, config)
+    dropbox.start()
+    assert dropbox.listener is not None
+    typer.echo(f"smtp dropbox listening on {config.smtp.host}:{dropbox.listener.port} "
+               f"with {len(dropbox.filers)} filer(s)")
+    return dropbox
 
 
 @app.command("smtp")
