@@ -3,23 +3,36 @@
 Microsoft: admin consent for the application (client-credential tokens for the tenant). Google
 Workspace: domain-wide delegation to the service account. Only users who enabled capture (with
 the permission, in an enabled company) get a mailbox; switching capture off pauses it as usual.
+
+Tenant-wide access reaches only the mail the organization holds: a user is connected only when their login
+is in the company's verified domain and, for Microsoft, the tenant's directory has them. A colleague whose
+mail lives elsewhere (a Gmail user in a Microsoft company) would otherwise get a mailbox failing forever.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Protocol, runtime_checkable
 
 from sqlmodel import Session, select
 
 from connector.crypto import TokenCipher
-from connector.errors import InputError
+from connector.errors import InputError, ProviderError
 from connector.models import Mailbox, Tenant, User
 from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
 from connector.services.mailboxes import connect
 
 
-def grant_graph(session: Session, tenant: Tenant, graph_tenant_id: str, cipher: TokenCipher) -> int:
+@runtime_checkable
+class Directory(Protocol):
+    """Who a Microsoft 365 tenant holds (providers/graph/auth.py `GraphAuth.holds_user`)."""
+
+    def holds_user(self, graph_tenant_id: str, address: str) -> bool: ...
+
+
+def grant_graph(session: Session, tenant: Tenant, graph_tenant_id: str, cipher: TokenCipher,
+                directory: Directory | None = None) -> int:
     """Record Microsoft admin consent; connect every user who already enabled capture. Returns how many."""
     if not graph_tenant_id.strip():
         raise InputError("Microsoft did not say which tenant consented")
@@ -30,23 +43,32 @@ def grant_graph(session: Session, tenant: Tenant, graph_tenant_id: str, cipher: 
     tenant.graph_tenant_id = graph_tenant_id.strip()
     session.add(tenant)
     session.flush()
-    return _connect_enabled(session, tenant, cipher)
+    return _connect_enabled(session, tenant, cipher, directory)
 
 
-def set_gmail_domain_wide(session: Session, tenant: Tenant, enabled: bool, cipher: TokenCipher) -> int:
+def set_gmail_domain_wide(session: Session, tenant: Tenant, enabled: bool, cipher: TokenCipher,
+                          service_account_file: str | None = None) -> int:
+    """Switch Google domain-wide delegation on or off; on needs the service account it is delegated to."""
+    if enabled and not service_account_file:
+        raise InputError("domain-wide delegation needs a Google service account: set gmail.service_account_file "
+                         "in the settings (its key file) and authorize its client id in the Google Admin console")
+    if enabled and not (tenant.domain and tenant.verified_at):
+        raise InputError(f"verify the domain of {tenant.slug!r} first: delegation reaches that domain's users only")
     tenant.gmail_domain_wide = enabled
     session.add(tenant)
     session.flush()
     return _connect_enabled(session, tenant, cipher) if enabled else 0
 
 
-def connect_user(session: Session, user: User, cipher: TokenCipher) -> list[Mailbox]:
-    """Connect ``user`` with the company's tenant-wide access, if any and if the user may capture."""
+def connect_user(session: Session, user: User, cipher: TokenCipher,
+                 directory: Directory | None = None) -> list[Mailbox]:
+    """Connect ``user`` with the company's tenant-wide access, if any, if the user may capture and if the
+    organization holds their mailbox (``directory`` is asked for Microsoft, when there is one to ask)."""
     tenant = session.get(Tenant, user.tenant_id)
-    if tenant is None or enablement_problem(user, SqlRepository(session)) is not None:
+    if tenant is None or enablement_problem(user, SqlRepository(session)) is not None or not _in_domain(tenant, user):
         return []
     connected: list[Mailbox] = []
-    if tenant.graph_tenant_id and not _has(session, user, "graph"):
+    if tenant.graph_tenant_id and not _has(session, user, "graph") and _held(directory, tenant.graph_tenant_id, user):
         credentials = json.dumps({"tenant_id": tenant.graph_tenant_id})
         connected.append(connect(session, user, "graph", credentials, cipher, app_only=True))
     if tenant.gmail_domain_wide and not _has(session, user, "gmail"):
@@ -54,11 +76,25 @@ def connect_user(session: Session, user: User, cipher: TokenCipher) -> list[Mail
     return connected
 
 
+def _in_domain(tenant: Tenant, user: User) -> bool:
+    return bool(tenant.domain and tenant.verified_at and user.email.rpartition("@")[2] == tenant.domain)
+
+
+def _held(directory: Directory | None, graph_tenant_id: str, user: User) -> bool:
+    if directory is None:  # nobody to ask (tests of the flow, the emulated world): the domain decides
+        return True
+    try:
+        return directory.holds_user(graph_tenant_id, user.email)
+    except ProviderError as exc:
+        raise InputError(f"could not ask Microsoft whether {user.email} has a mailbox there ({exc}): "
+                         "nothing was connected, please try again") from exc
+
+
 def _has(session: Session, user: User, provider: str) -> bool:
     statement = select(Mailbox.id).where(Mailbox.user_id == user.id, Mailbox.provider == provider)
     return session.exec(statement).first() is not None
 
 
-def _connect_enabled(session: Session, tenant: Tenant, cipher: TokenCipher) -> int:
+def _connect_enabled(session: Session, tenant: Tenant, cipher: TokenCipher, directory: Directory | None = None) -> int:
     users = session.exec(select(User).where(User.tenant_id == tenant.id, User.capture_enabled)).all()
-    return sum(len(connect_user(session, user, cipher)) for user in users)
+    return sum(len(connect_user(session, user, cipher, directory)) for user in users)

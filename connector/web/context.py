@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings
 from connector.ports import ConsentFlow, NotificationParser, SignIn
 from connector.services.dns_verify import DnsPythonResolver, TxtResolver
+from connector.services.tenant_access import Directory
 from connector.web.codes import CodeSender, LoggingCodeSender
 
 
@@ -33,6 +34,11 @@ class AppContext:
     # before the rest is read, so neither memory nor the intake's queries grow with what a forger sends.
     webhook_max_bytes: int = 1024 * 1024
     webhook_max_items: int = 1000
+
+    def directory(self) -> Directory | None:
+        """Microsoft's directory, asked which users a consenting tenant holds (the Graph adapter's auth)."""
+        found = self.consent_flows.get("graph")
+        return found if isinstance(found, Directory) else None
 
 
 def app_context(request: Request) -> AppContext:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import msal
 import requests
@@ -109,6 +109,24 @@ class GraphAuth:
         payload = str(result["access_token"]).split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         return str(claims.get("tid", "")), bool(claims.get("roles"))
+
+    def holds_user(self, graph_tenant_id: str, address: str) -> bool:
+        """Whether the tenant's directory has a user signing in as ``address`` (app-only ``GET /users/{upn}``).
+
+        Tenant-wide access connects only those: Graph answers ErrorInvalidUser for anyone else, for ever.
+        """
+        token = _token_or_raise(self._app(graph_tenant_id).acquire_token_for_client(APP_SCOPES), address)
+        url = f"{self.settings.graph_url.rstrip('/')}/users/{quote(address)}"
+        try:
+            reply = self.session.get(url, params={"$select": "id"}, timeout=30,
+                                     headers={"Authorization": f"Bearer {token}"})
+        except requests.RequestException as exc:
+            raise TransientError(f"cannot reach Microsoft Graph: {exc}") from exc
+        if reply.status_code == 404:
+            return False
+        if not reply.ok:
+            raise TransientError(f"Microsoft Graph answered {reply.status_code} for the user {address}")
+        return True
 
     # ------------------------------------------------------------------------------ tokens
     def access_token(self, mailbox: MailboxRef, force_refresh: bool = False) -> str:

@@ -184,3 +184,10 @@ def test_the_first_administrator_is_made_from_the_cli_and_keeps_capturing(cli: C
                                                                        "Administrator")
     unknown = cli.invoke(app, ["user", "role", "alice@acme-law.com", "Overlord"])
     assert unknown.exit_code == 1 and "no role 'Overlord'" in unknown.output
+
+
+def test_google_delegation_is_refused_without_a_service_account(cli: CliRunner) -> None:
+    _company_with_alice(cli)
+    refused = cli.invoke(app, ["tenant", "access", "acme", "gmail"])
+    assert refused.exit_code == 1 and "needs a Google service account" in refused.output
+    assert "mailbox" not in run("user", "enable", "alice@acme-law.com")  # nothing was switched on or connected

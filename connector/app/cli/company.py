@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +26,9 @@ from connector.app.cli.common import (
     user_app,
 )
 from connector.errors import InputError
+
+if TYPE_CHECKING:
+    from connector.services.tenant_access import Directory
 
 
 # --------------------------------------------------------------------------------------------- db
@@ -110,13 +113,28 @@ def tenant_access_cmd(slug: str, provider: Annotated[str, typer.Argument(help="g
                 db.add(tenant)
                 count = 0
             else:
-                count = tenant_access.grant_graph(db, tenant, graph_tenant or "", cipher)
+                count = tenant_access.grant_graph(db, tenant, graph_tenant or "", cipher, _directory())
         elif provider == "gmail":
-            count = tenant_access.set_gmail_domain_wide(db, tenant, not disable, cipher)
+            count = tenant_access.set_gmail_domain_wide(db, tenant, not disable, cipher,
+                                                        settings().gmail.service_account_file)
         else:
             raise InputError(f"tenant-wide access for graph or gmail, not {provider!r}")
     state = "off" if disable else f"on; {count} mailbox(es) connected"
     typer.echo(f"tenant-wide {provider} access for {slug}: {state}")
+
+
+def _directory() -> Directory | None:
+    """Microsoft's directory through the Graph adapter, when Microsoft is configured (asked by tenant access)."""
+    import importlib
+
+    from connector.app.assembly import PROVIDERS
+    from connector.services.tenant_access import Directory
+
+    graph = settings().graph
+    if not (graph.enabled and graph.client_id):
+        return None
+    found = importlib.import_module(PROVIDERS["graph"]).consent_flow(settings())
+    return found if isinstance(found, Directory) else None
 
 
 @tenant_app.command("enable")
@@ -187,7 +205,7 @@ def user_enable(email: str) -> None:
     with session() as db:
         user = users.get_user(db, email)
         users.set_capture(db, user, True)
-        connected = [m.provider for m in tenant_access.connect_user(db, user, cipher)]
+        connected = [m.provider for m in tenant_access.connect_user(db, user, cipher, _directory())]
     typer.echo(f"email capture enabled for {email}")  # said once it is committed
     for provider in connected:
         typer.echo(f"{provider} mailbox connected through the company's tenant-wide access")

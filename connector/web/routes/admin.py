@@ -119,7 +119,8 @@ def access_callback(request: Request, session: DbSession, who: Admin, context: C
         flash(request, f"Tenant-wide access was not granted: {problem}", "error")
     else:
         try:
-            count = tenant_access.grant_graph(session, who.tenant, claimed, TokenCipher.from_settings(context.settings))
+            count = tenant_access.grant_graph(session, who.tenant, claimed, TokenCipher.from_settings(context.settings),
+                                              context.directory())
             session.commit()
         except InputError as exc:
             session.rollback()

@@ -33,14 +33,14 @@ def settings_page(request: Request, session: DbSession, who: CurrentUser, settin
 
 
 @router.post("/me/capture")
-def switch_capture(request: Request, session: DbSession, who: CurrentUser, settings: AppSettings,
+def switch_capture(request: Request, session: DbSession, who: CurrentUser, settings: AppSettings, context: Context,
                    enabled: Annotated[str, Form()] = "") -> Response:
     def work() -> str:
         users.set_capture(session, who.user, enabled == "on")
         if enabled != "on":
             return "Email capture is off for you."
         cipher = TokenCipher.from_settings(settings)
-        connected = tenant_access.connect_user(session, who.user, cipher)  # tenant-wide access: no consent
+        connected = tenant_access.connect_user(session, who.user, cipher, context.directory())  # no consent
         names = ", ".join("Outlook" if m.provider == "graph" else "Gmail" for m in connected)
         return f"Email capture is on for you; {names} connected by your company." if connected else \
             "Email capture is on for you."

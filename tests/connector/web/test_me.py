@@ -38,7 +38,11 @@ def test_alice_switches_capture_off_and_on(client: TestClient, site: Site) -> No
 
 
 def test_the_page_names_the_missing_level_when_capture_cannot_be_enabled(client: TestClient, site: Site) -> None:
-    csrf = sign_in(client, site, "ada@acme-law.com")  # Administrators were never given the permission
+    with transaction(site.engine) as session:  # Administrators have the permission unless it is taken away
+        tenant = session.get(Tenant, site.world.tenant.id)
+        assert tenant is not None
+        tenants.revoke(session, tenants.get_role(session, tenant, "Administrator"))
+    csrf = sign_in(client, site, "ada@acme-law.com")
     assert "the user's role lacks the 'use email capture' permission (level 2)" in text_of(client.get("/me").text)
     assert post(client, csrf, "/me/capture", enabled="on") == [
         "Cannot enable capture for ada@acme-law.com: the user's role lacks the 'use email capture' "
