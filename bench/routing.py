@@ -26,10 +26,7 @@ from bench.workload import DROPBOX_DOMAIN, TENANT_SLUG
 from connector.config import Settings, load_settings
 from connector.db import make_engine, transaction, upgrade
 from connector.mail.envelope import Address, Direction, Envelope, Source
-from connector.routing.apply import apply
-from connector.routing.core import Router
-from connector.routing.repository import SqlRepository
-from connector.services.capture import Capture
+from connector.services.capture import Capture, capture_batch
 
 NAME = "routing"
 USERS = 50
@@ -110,10 +107,8 @@ def batched(engine: Engine, settings: Settings, items: Sequence[Envelope], deadl
         if time.perf_counter() > deadline:
             break
         with transaction(engine) as session:
-            router = Router(SqlRepository(session), settings, lambda: START)
-            for envelope in items[start:start + PAGE]:
-                outcome = apply(router.route(envelope), session, settings).outcome.value
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            for _, applied in capture_batch(session, settings, lambda: START, items[start:start + PAGE]):
+                outcomes[applied.outcome.value] = outcomes.get(applied.outcome.value, 0) + 1
     return outcomes
 
 

@@ -2,6 +2,7 @@
 
 from connector.models.api_tokens import ApiToken
 from connector.models.audit import AuditEntry
+from connector.models.imports import ImportCheckpoint
 from connector.models.mail import (
     Activity,
     ActivityLink,
@@ -33,6 +34,7 @@ __all__ = [
     "AuditEntry",
     "Blob",
     "Exclusion",
+    "ImportCheckpoint",
     "Mailbox",
     "MailboxState",
     "Participant",

@@ -3,18 +3,27 @@
 Every write is get-or-create on a natural key (internet message id per tenant, contact e-mail,
 the message that created a case or task, thread keys), so applying the same decision twice, or a
 second copy of the same message, changes nothing but the list of sources.
+
+`Writer` applies a whole batch: rows whose id a later write needs (threads, activities, records,
+unassigned mail) are inserted at once, one statement each; every other row (thread keys and targets,
+links, participants, sources, attachments, audit entries) is queued and inserted at `flush` with one
+multi-row INSERT per table. What exists is asked once per parent and remembered (in the repository for
+what routing reads too), so the rows a batch writes are exactly those one transaction per message
+would write (tests/connector/routing/test_bulk_equivalence.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, insert, update
+from sqlmodel import Session, SQLModel, col, select
 
 from connector.config import Settings
-from connector.mail.envelope import Address
+from connector.db import utcnow
 from connector.models import (
     REFERENCE_PREFIX,
     Activity,
@@ -33,9 +42,17 @@ from connector.models import (
 )
 from connector.models.mail import RawMessage
 from connector.routing.decision import Decision, NewRecord, Outcome, Reason, RecordRef
+from connector.routing.repository import SqlRepository, chunks
 
-T = TypeVar("T")
 _NOT_FOLLOWED = {"customer"}  # derived per message (F11), never inherited by the thread
+# Queued rows are inserted parents first (blobs before attachments); ids of the others exist already.
+_QUEUED: tuple[type[SQLModel], ...] = (Blob, ThreadKey, ThreadTarget, ActivityLink, Participant, ActivitySource,
+                                       Attachment, RawMessage, AuditEntry)
+# The natural key of each child row under its activity, as the unique constraints define them.
+_CHILD_KEYS: dict[type[SQLModel], tuple[str, ...]] = {
+    ActivityLink: ("record_id",), Participant: ("email", "role"), ActivitySource: ("source", "mailbox"),
+    Attachment: ("name", "sha256")}
+_COPIES_ADD = (ActivityLink, Participant, ActivitySource)  # what another copy of a logged message may add
 
 
 @dataclass(frozen=True)
@@ -48,200 +65,233 @@ class Applied:
     thread_opened: bool = False  # the thread had no logged message before
 
 
-def apply(decision: Decision, session: Session, settings: Settings) -> Applied:
-    if decision.outcome is Outcome.IGNORED:
-        return Applied(decision.outcome, decision.reason)
-    if decision.outcome is Outcome.REFUSED:
-        _audit(session, decision, "refused")
-        return Applied(decision.outcome, decision.reason)
-    if decision.outcome is Outcome.UNASSIGNED:
-        return _keep_unassigned(decision, session)
-    return _log(decision, session, settings)
+def apply(decision: Decision, session: Session, settings: Settings, repo: SqlRepository | None = None) -> Applied:
+    """One decision, written before returning. Pass the router's repository when routing more mail in this
+    transaction: it then knows what was written (it remembers what it read)."""
+    writer = Writer(session, settings, repo or SqlRepository(session))
+    applied = writer.apply(decision)
+    writer.flush()
+    return applied
 
 
-# --------------------------------------------------------------------------- logging
-def _log(decision: Decision, session: Session, settings: Settings) -> Applied:
-    assert decision.tenant_id is not None
-    envelope = decision.envelope
-    records = _Records(session, decision.tenant_id)
-    target_ids = [(records.resolve(t.record), t.reason) for t in decision.targets]
-    activity = session.exec(select(Activity).where(
-        Activity.tenant_id == decision.tenant_id,
-        Activity.internet_message_id == envelope.internet_message_id)).first()
-    created = activity is None
-    thread_id, opened = _thread(session, decision, activity)
-    if activity is None:
-        activity = Activity(
-            tenant_id=decision.tenant_id, internet_message_id=envelope.internet_message_id, thread_id=thread_id,
-            type=settings.activity.type, status=settings.activity.status,
-            performed_by=settings.activity.performed_by, direction=decision.direction.value,
-            subject=decision.subject, text=decision.text, html=decision.html, sent_at=decision.sent_at,
-            from_email=decision.from_.email if decision.from_ else "",
-            from_name=decision.from_.name if decision.from_ else "",
-            owner_user_id=decision.owner_user_id, customer_id=decision.customer_id, notes=list(decision.notes))
-        session.add(activity)
-        session.flush()
-    assert activity.id is not None
-    # A new activity (or thread) has no rows yet: add them without asking first, once per key.
-    links, targets = _Rows(session, fresh=created), _Rows(session, fresh=opened)
-    for record_id, reason in target_ids:
-        links.add(ActivityLink, activity_id=activity.id, record_id=record_id, defaults={"reason": reason})
-        if reason not in _NOT_FOLLOWED:
-            targets.add(ThreadTarget, thread_id=activity.thread_id, record_id=record_id)
-    for plan in decision.participants:
-        links.add(Participant, activity_id=activity.id, email=plan.address.email, role=plan.role,
-                  defaults={"name": plan.address.name, "kind": plan.kind, "user_id": plan.user_id,
-                            "record_id": records.resolve(plan.record) if plan.record else None})
-    links.add(ActivitySource, activity_id=activity.id, source=envelope.source.value, mailbox=envelope.mailbox,
-              defaults={"provider_message_id": envelope.provider_message_id})
-    if created:
-        _store_attachments(session, decision, activity.id)
-        _store_raw(session, decision, activity.id)
-    _audit(session, decision, "logged" if created else "duplicate", activity_id=activity.id,
-           targets=[rid for rid, _ in target_ids])
-    return Applied(Outcome.LOGGED, decision.reason, activity_id=activity.id, created=created,
-                   thread_opened=opened)
+def _table(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined, no-any-return]
 
 
-def _thread(session: Session, decision: Decision, activity: Activity | None) -> tuple[int, bool]:
-    """The activity's thread (found, or opened now), with every key of this message added to it."""
-    assert decision.tenant_id is not None
-    keys = [key for _, key in decision.thread_keys]
-    rows = session.exec(select(ThreadKey.key, ThreadKey.thread_id).where(  # one look-up for all the keys
-        ThreadKey.tenant_id == decision.tenant_id, col(ThreadKey.key).in_(keys))).all() if keys else []
-    thread_id = activity.thread_id if activity else decision.thread_id
-    if thread_id is None and rows:  # re-checked inside this transaction: another copy may have opened it
-        thread_id = min(found for _, found in rows)
-    opened = thread_id is None
-    if thread_id is None:
-        thread = Thread(tenant_id=decision.tenant_id, subject=decision.subject)
-        session.add(thread)
-        session.flush()
-        assert thread.id is not None
-        thread_id = thread.id
-    known = {key for key, _ in rows}
-    for kind, key in decision.thread_keys:
-        if key not in known:
-            session.add(ThreadKey(tenant_id=decision.tenant_id, thread_id=thread_id, kind=kind, key=key))
-            known.add(key)
-    return thread_id, opened
-
-
-def _store_attachments(session: Session, decision: Decision, activity_id: int) -> None:
-    project_id = decision.project_ids[0] if decision.project_ids else None
-    for attachment in decision.attachments:
-        content = attachment.read()
-        digest = hashlib.sha256(content).hexdigest()
-        if session.get(Blob, digest) is None:
-            session.add(Blob(sha256=digest, size=len(content), content=content))
-            session.flush()
-        _get_or_add(session, Attachment, activity_id=activity_id, name=attachment.name, sha256=digest,
-                    defaults={"content_type": attachment.content_type, "size": len(content),
-                              "record_id": project_id})
-
-
-def _store_raw(session: Session, decision: Decision, activity_id: int) -> None:
-    """The message byte for byte as first received, for export (when it came as bytes at all)."""
-    raw = decision.envelope.raw
-    if raw is None:
-        return
-    digest = hashlib.sha256(raw).hexdigest()
-    if session.get(Blob, digest) is None:
-        session.add(Blob(sha256=digest, size=len(raw), content=raw))
-        session.flush()
-    session.add(RawMessage(activity_id=activity_id, sha256=digest))
-
-
-# --------------------------------------------------------------------------- unassigned
-def _keep_unassigned(decision: Decision, session: Session) -> Applied:
-    assert decision.tenant_id is not None
-    envelope = decision.envelope
-    row = _get_or_add(
-        session, Unassigned, tenant_id=decision.tenant_id, internet_message_id=envelope.internet_message_id,
-        defaults={"user_id": decision.user_id, "from_email": decision.from_.email if decision.from_ else "",
-                  "from_name": decision.from_.name if decision.from_ else "", "subject": decision.subject,
-                  "sent_at": decision.sent_at, "text": decision.text, "html": decision.html,
-                  "recipients": [a.email for a in envelope.to + envelope.cc], "reason": decision.reason.value})
-    _audit(session, decision, "unassigned", unassigned_id=row.id)
-    return Applied(Outcome.UNASSIGNED, decision.reason, unassigned_id=row.id)
-
-
-# --------------------------------------------------------------------------- records
-class _Records:
-    """Resolves RecordRefs, creating new people/cases/tasks once per natural key."""
-
-    def __init__(self, session: Session, tenant_id: int) -> None:
+class Writer:
+    def __init__(self, session: Session, settings: Settings, repo: SqlRepository) -> None:
+        session.flush()  # the caller's pending ORM changes first: the inserts below bypass the unit of work
         self.session = session
-        self.tenant_id = tenant_id
+        self.settings = settings
+        self.repo = repo
+        self.connection = session.connection()
+        self.queued: dict[type[SQLModel], list[dict[str, Any]]] = {model: [] for model in _QUEUED}
+        self.children: dict[tuple[type[SQLModel], int], set[tuple[object, ...]]] = {}
+        self.blobs: dict[str, bytes] = {}  # content to store unless the database has it: asked at flush, at once
+        self.origins: dict[tuple[int, str, str], int] = {}
 
-    def resolve(self, ref: RecordRef) -> int:
+    def apply(self, decision: Decision) -> Applied:
+        if decision.outcome is Outcome.IGNORED:
+            return Applied(decision.outcome, decision.reason)
+        if decision.outcome is Outcome.REFUSED:
+            self._audit(decision, "refused")
+            return Applied(decision.outcome, decision.reason)
+        if decision.outcome is Outcome.UNASSIGNED:
+            return self._keep_unassigned(decision)
+        return self._log(decision)
+
+    def flush(self) -> None:
+        """Insert the queued rows: one multi-row INSERT per table."""
+        self._queue_new_blobs()
+        for model, rows in self.queued.items():
+            for part in chunks(rows):
+                self.connection.execute(insert(_table(model)), list(part))
+            rows.clear()
+
+    def prefetch_children(self, activity_ids: Sequence[int]) -> None:
+        """The links, participants and sources of activities a batch may add copies to: one query per kind."""
+        for model in _COPIES_ADD:
+            table, names = _table(model), _CHILD_KEYS[model]
+            for part in chunks(activity_ids):
+                for activity_id in part:
+                    self.children.setdefault((model, activity_id), set())
+                rows = self.connection.execute(select(table.c.activity_id, *(table.c[n] for n in names))
+                                               .where(table.c.activity_id.in_(part)))
+                for activity_id, *key in rows:
+                    self.children[(model, activity_id)].add(tuple(key))
+
+    # ----------------------------------------------------------------- logging
+    def _log(self, decision: Decision) -> Applied:
+        assert decision.tenant_id is not None
+        envelope = decision.envelope
+        target_ids = [(self._record_id(t.record, decision.tenant_id), t.reason) for t in decision.targets]
+        found = self.repo.activity(decision.tenant_id, envelope.internet_message_id)
+        created = found is None
+        thread_id, opened = self._thread(decision, found[1] if found else None)
+        activity_id = found[0] if found else self._insert_activity(decision, thread_id)
+        targets = self.repo.thread_target_set(thread_id)
+        for record_id, reason in target_ids:
+            self._child(ActivityLink, activity_id, fresh=created, record_id=record_id, reason=reason)
+            if reason not in _NOT_FOLLOWED and record_id not in targets:
+                targets.add(record_id)
+                self.queued[ThreadTarget].append({"thread_id": thread_id, "record_id": record_id})
+        for plan in decision.participants:
+            record_id = self._record_id(plan.record, decision.tenant_id) if plan.record else None
+            self._child(Participant, activity_id, fresh=created, email=plan.address.email, role=plan.role,
+                        name=plan.address.name, kind=plan.kind, user_id=plan.user_id, record_id=record_id)
+        self._child(ActivitySource, activity_id, fresh=created, source=envelope.source.value, mailbox=envelope.mailbox,
+                    provider_message_id=envelope.provider_message_id, seen_at=utcnow())
+        if created:
+            self._store_attachments(decision, activity_id)
+            self._store_raw(decision, activity_id)
+        self._audit(decision, "logged" if created else "duplicate", activity_id=activity_id,
+                    targets=[rid for rid, _ in target_ids])
+        return Applied(Outcome.LOGGED, decision.reason, activity_id=activity_id, created=created,
+                       thread_opened=opened)
+
+    def _insert_activity(self, decision: Decision, thread_id: int) -> int:
+        assert decision.tenant_id is not None
+        activity = self.settings.activity
+        sender = decision.from_
+        activity_id = self._insert_returning(Activity, {
+            "tenant_id": decision.tenant_id, "internet_message_id": decision.envelope.internet_message_id,
+            "thread_id": thread_id, "type": activity.type, "status": activity.status,
+            "performed_by": activity.performed_by, "direction": decision.direction.value, "subject": decision.subject,
+            "text": decision.text, "html": decision.html, "sent_at": decision.sent_at,
+            "from_email": sender.email if sender else "", "from_name": sender.name if sender else "",
+            "owner_user_id": decision.owner_user_id, "customer_id": decision.customer_id,
+            "notes": list(decision.notes), "unlogged_at": None, "logged_at": utcnow()})
+        self.repo.remember_activity(decision.tenant_id, decision.envelope.internet_message_id, activity_id, thread_id)
+        return activity_id
+
+    def _thread(self, decision: Decision, activity_thread: int | None) -> tuple[int, bool]:
+        """The activity's thread (found, or opened now), with every key of this message added to it."""
+        assert decision.tenant_id is not None
+        known = self.repo.threads_by_key(decision.tenant_id, [key for _, key in decision.thread_keys])
+        thread_id = activity_thread if activity_thread is not None else decision.thread_id
+        if thread_id is None and known:  # re-checked: an earlier message of the batch may have opened it
+            thread_id = min(known.values())
+        opened = thread_id is None
+        if thread_id is None:
+            thread_id = self._insert_returning(Thread, {"tenant_id": decision.tenant_id, "subject": decision.subject,
+                                                        "created_at": utcnow()})
+            self.repo.opened_thread(thread_id)
+        for kind, key in decision.thread_keys:
+            if key not in known:
+                known[key] = thread_id
+                self.repo.remember_thread_key(decision.tenant_id, key, thread_id)
+                self.queued[ThreadKey].append({"tenant_id": decision.tenant_id, "thread_id": thread_id,
+                                               "kind": kind, "key": key})
+        return thread_id, opened
+
+    def _store_attachments(self, decision: Decision, activity_id: int) -> None:
+        project_id = decision.project_ids[0] if decision.project_ids else None
+        for attachment in decision.attachments:
+            content = attachment.read()
+            digest = hashlib.sha256(content).hexdigest()
+            self.blobs.setdefault(digest, content)
+            self._child(Attachment, activity_id, fresh=True, name=attachment.name, sha256=digest,
+                        content_type=attachment.content_type, size=len(content), record_id=project_id)
+
+    def _store_raw(self, decision: Decision, activity_id: int) -> None:
+        """The message byte for byte as first received, for export (when it came as bytes at all)."""
+        raw = decision.envelope.raw
+        if raw is None:
+            return
+        digest = hashlib.sha256(raw).hexdigest()
+        self.blobs.setdefault(digest, raw)
+        self.queued[RawMessage].append({"activity_id": activity_id, "sha256": digest})
+
+    def _queue_new_blobs(self) -> None:
+        table = _table(Blob)
+        digests = sorted(self.blobs)
+        for part in chunks(digests):
+            for (known,) in self.connection.execute(select(table.c.sha256).where(table.c.sha256.in_(part))):
+                del self.blobs[known]
+        self.queued[Blob] += [{"sha256": d, "size": len(c), "content": c} for d, c in self.blobs.items()]
+        self.blobs.clear()
+
+    # ----------------------------------------------------------------- unassigned
+    def _keep_unassigned(self, decision: Decision) -> Applied:
+        assert decision.tenant_id is not None
+        envelope = decision.envelope
+        row_id = self.session.exec(select(Unassigned.id).where(
+            Unassigned.tenant_id == decision.tenant_id,
+            Unassigned.internet_message_id == envelope.internet_message_id)).first()
+        if row_id is None:
+            row_id = self._insert_returning(Unassigned, {
+                "tenant_id": decision.tenant_id, "internet_message_id": envelope.internet_message_id,
+                "user_id": decision.user_id, "from_email": decision.from_.email if decision.from_ else "",
+                "from_name": decision.from_.name if decision.from_ else "", "subject": decision.subject,
+                "sent_at": decision.sent_at, "text": decision.text, "html": decision.html,
+                "recipients": [a.email for a in envelope.to + envelope.cc], "reason": decision.reason.value,
+                "activity_id": None, "linked_at": None, "created_at": utcnow()})
+        self._audit(decision, "unassigned", unassigned_id=row_id)
+        return Applied(Outcome.UNASSIGNED, decision.reason, unassigned_id=row_id)
+
+    # ----------------------------------------------------------------- records
+    def _record_id(self, ref: RecordRef, tenant_id: int) -> int:
         if ref.record_id is not None:
             return ref.record_id
         assert ref.new is not None
-        return self._get_or_create(ref.new)
-
-    def _get_or_create(self, new: NewRecord) -> int:
-        statement = select(Record).where(Record.tenant_id == self.tenant_id, Record.kind == new.kind.value)
+        new = ref.new
         if new.origin_message_id is not None:
-            statement = statement.where(Record.origin_message_id == new.origin_message_id)
-        else:
-            statement = statement.where(Record.email == new.email)
-        found = self.session.exec(statement).first()
-        if found is not None and found.id is not None:
-            return found.id
-        record = Record(tenant_id=self.tenant_id, kind=new.kind.value, email=new.email, title=new.title,
-                        first_name=new.first_name, last_name=new.last_name, due_date=new.due_date,
-                        owner_user_id=new.owner_user_id, origin_message_id=new.origin_message_id,
-                        created_by="Email Capture", status="open")
-        self.session.add(record)
-        self.session.flush()
-        assert record.id is not None
+            key = (tenant_id, new.kind.value, new.origin_message_id)
+            if key not in self.origins:
+                found = self.session.exec(select(Record.id).where(
+                    Record.tenant_id == tenant_id, Record.kind == new.kind.value,
+                    Record.origin_message_id == new.origin_message_id)).first()
+                self.origins[key] = found if found is not None else self._create_record(new, tenant_id)
+            return self.origins[key]
+        person = self.repo.people_by_email(tenant_id, new.kind, [new.email] if new.email else []).get(new.email or "")
+        if person is not None and person.id is not None:
+            return person.id
+        return self._create_record(new, tenant_id)
+
+    def _create_record(self, new: NewRecord, tenant_id: int) -> int:
+        values = {"tenant_id": tenant_id, "kind": new.kind.value, "email": new.email, "title": new.title,
+                  "first_name": new.first_name, "last_name": new.last_name, "due_date": new.due_date,
+                  "owner_user_id": new.owner_user_id, "origin_message_id": new.origin_message_id,
+                  "created_by": "Email Capture", "status": "open", "number": None, "customer_id": None,
+                  "created_at": utcnow()}
+        record_id = self._insert_returning(Record, values)
         prefix = REFERENCE_PREFIX.get(RecordKind(new.kind))
         if prefix:  # a reference users can quote as #CO10042 from now on (F6)
-            record.number = f"{prefix}{10000 + record.id}"
-            self.session.add(record)
-        return record.id
+            values["number"] = f"{prefix}{10000 + record_id}"
+            self.connection.execute(update(_table(Record)).where(col(Record.id) == record_id)
+                                    .values(number=values["number"]))
+        self.repo.remember_record(Record(id=record_id, **values))
+        return record_id
 
+    # ----------------------------------------------------------------- helpers
+    def _insert_returning(self, model: type[SQLModel], values: dict[str, Any]) -> int:
+        table = _table(model)
+        return int(self.connection.execute(insert(table).returning(table.c.id), values).scalar_one())
 
-# --------------------------------------------------------------------------- helpers
-class _Rows:
-    """Adds rows keyed by natural keys: blindly (once per key) under a parent created in this
-    transaction, where nothing can exist yet; get-or-add otherwise."""
+    def _child(self, model: type[SQLModel], activity_id: int, *, fresh: bool, **values: Any) -> None:
+        """Queue a row under an activity unless one with its natural key exists (asked once per activity;
+        an activity created in this batch has none in the database)."""
+        key = tuple(values[name] for name in _CHILD_KEYS[model])
+        existing = self.children.get((model, activity_id))
+        if existing is None:
+            existing = set() if fresh else self._load_children(model, activity_id)
+            self.children[(model, activity_id)] = existing
+        if key not in existing:
+            existing.add(key)
+            self.queued[model].append({"activity_id": activity_id, **values})
 
-    def __init__(self, session: Session, *, fresh: bool) -> None:
-        self.session = session
-        self.fresh = fresh
-        self.added: set[tuple[object, ...]] = set()
+    def _load_children(self, model: type[SQLModel], activity_id: int) -> set[tuple[object, ...]]:
+        table = _table(model)
+        names = _CHILD_KEYS[model]
+        rows = self.connection.execute(select(*(table.c[n] for n in names)).where(table.c.activity_id == activity_id))
+        return {tuple(row) for row in rows}
 
-    def add(self, model: type[T], *, defaults: dict | None = None, **key: object) -> None:
-        if not self.fresh:
-            _get_or_add(self.session, model, defaults=defaults, **key)
-            return
-        identity = (model, *sorted(key.items()))
-        if identity not in self.added:
-            self.added.add(identity)
-            self.session.add(model(**key, **(defaults or {})))
-
-
-def _get_or_add(session: Session, model: type[T], *, defaults: dict | None = None, **key: object) -> T:
-    statement = select(model)
-    for name, value in key.items():
-        statement = statement.where(getattr(model, name) == value)
-    found = session.exec(statement).first()
-    if found is not None:
-        return found
-    row = model(**key, **(defaults or {}))
-    session.add(row)
-    session.flush()
-    return row
-
-
-def _audit(session: Session, decision: Decision, action: str, **detail: object) -> None:
-    envelope = decision.envelope
-    sender: Address | None = envelope.from_
-    session.add(AuditEntry(
-        tenant_id=decision.tenant_id, action=action, reason=decision.reason.value,
-        internet_message_id=envelope.internet_message_id, mailbox=envelope.mailbox, source=envelope.source.value,
-        detail={"from": sender.email if sender else "", "subject": envelope.subject, "notes": list(decision.notes),
-                **decision.detail, **detail},
-    ))
+    def _audit(self, decision: Decision, action: str, **detail: object) -> None:
+        envelope = decision.envelope
+        sender = envelope.from_
+        self.queued[AuditEntry].append({
+            "tenant_id": decision.tenant_id, "at": utcnow(), "action": action, "reason": decision.reason.value,
+            "internet_message_id": envelope.internet_message_id, "mailbox": envelope.mailbox,
+            "source": envelope.source.value,
+            "detail": {"from": sender.email if sender else "", "subject": envelope.subject,
+                       "notes": list(decision.notes), **decision.detail, **detail}})

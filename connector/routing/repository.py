@@ -1,16 +1,20 @@
 """What the routing core may read, and nothing else: a narrow, read-only repository.
 
 `SqlRepository` answers from the database with indexed look-ups only (no scans over contacts or
-activities), so routing cost stays flat as a tenant grows.
+activities), so routing cost stays flat as a tenant grows. It lives for one transaction and remembers
+every answer: `prefetch` asks a whole batch's questions in one query per kind, and the writer
+(`connector.routing.apply.Writer`) tells it about every thread key, activity, person and thread target it
+adds, so a later message of the batch sees them although their rows are inserted only at the batch's end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
 from sqlmodel import Session, col, select
 
+from connector.mail.envelope import Address, Envelope
 from connector.models import (
     Activity,
     Exclusion,
@@ -25,8 +29,11 @@ from connector.models import (
     ThreadTarget,
     User,
 )
+from connector.routing import threads
 
 T = TypeVar("T")
+CHUNK = 2_000  # values per IN list: well under SQLite's and PostgreSQL's parameter limits
+_PEOPLE = (RecordKind.CONTACT.value, RecordKind.LEAD.value)
 
 
 class Repository(Protocol):
@@ -48,38 +55,48 @@ class Repository(Protocol):
     def activity_id(self, tenant_id: int, internet_message_id: str) -> int | None: ...
 
 
+def chunks(values: Sequence[T]) -> Iterable[Sequence[T]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]
+
+
 class SqlRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
-        # (tenant id, address) → the user it belongs to, or None. Routing never writes users, and a
-        # repository lives for one transaction, so each address is looked up once per transaction
-        # (route() asks for the message's addresses twice: the message view, then the participants).
+        # (tenant id, address) → the user it belongs to, or None. Routing never writes users, tenants, roles
+        # or settings, so within a transaction every answer about them stands.
         self._tenant_users: dict[tuple[int, str], User | None] = {}
-        # Likewise for the company, role and user settings every message consults (F7, F8, F9): a
-        # page of 50 messages asks the same few questions 50 times. Threads, activities and records
-        # are never remembered: apply() writes those within the same transaction.
         self._memo: dict[tuple[object, ...], object] = {}
+        # Rows capture itself writes: an absent key means "not asked yet", None means "there is none".
+        self._thread_keys: dict[tuple[int, str], int | None] = {}
+        self._activities: dict[tuple[int, str], tuple[int, int] | None] = {}  # → (activity id, thread id)
+        self._people: dict[tuple[int, str, str], Record | None] = {}  # (tenant, kind, e-mail) → lowest id
+        self._numbered: dict[tuple[int, str, str], Record | None] = {}
+        self._targets: dict[int, set[int]] = {}
 
     def _remembered(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
         if key not in self._memo:
             self._memo[key] = load()
         return self._memo[key]  # type: ignore[return-value]
 
+    # ----------------------------------------------------------------- companies and users (never written here)
     def tenant(self, tenant_id: int) -> Tenant | None:
         return self._remembered(("tenant", tenant_id), lambda: self.session.get(Tenant, tenant_id))
 
     def tenant_by_slug(self, slug: str) -> Tenant | None:
-        return self.session.exec(select(Tenant).where(Tenant.slug == slug)).first()
+        return self._remembered(("slug", slug), lambda: self.session.exec(
+            select(Tenant).where(Tenant.slug == slug)).first())
 
     def user(self, user_id: int) -> User | None:
         return self.session.get(User, user_id)
 
     def user_by_token(self, token: str) -> User | None:
-        return self.session.exec(select(User).where(User.dropbox_token == token)).first()
+        return self._remembered(("token", token), lambda: self.session.exec(
+            select(User).where(User.dropbox_token == token)).first())
 
     def is_retired_token(self, token: str) -> bool:
-        found = self.session.exec(select(RetiredAddress.id).where(RetiredAddress.token == token)).first()
-        return found is not None
+        return self._remembered(("retired", token), lambda: self.session.exec(
+            select(RetiredAddress.id).where(RetiredAddress.token == token)).first() is not None)
 
     def user_by_login(self, email: str) -> User | None:
         email = email.lower()
@@ -104,21 +121,21 @@ class SqlRepository:
     def tenant_users_by_address(self, tenant_id: int, emails: Iterable[str]) -> dict[str, User]:
         wanted = sorted({e.lower() for e in emails})
         missing = [e for e in wanted if (tenant_id, e) not in self._tenant_users]
-        if missing:
+        for part in chunks(missing):
             found: dict[str, User] = {}
             for user in self.session.exec(
-                select(User).where(User.tenant_id == tenant_id, col(User.email).in_(missing))
+                select(User).where(User.tenant_id == tenant_id, col(User.email).in_(part))
             ):
                 found[user.email] = user
             statement = (
                 select(SenderAddress.email, User)
                 .join(User, col(SenderAddress.user_id) == col(User.id))
-                .where(User.tenant_id == tenant_id, col(SenderAddress.email).in_(missing),
+                .where(User.tenant_id == tenant_id, col(SenderAddress.email).in_(part),
                        col(SenderAddress.verified_at).is_not(None))
             )
             for email, user in self.session.exec(statement):
                 found.setdefault(email, user)
-            for email in missing:
+            for email in part:
                 self._tenant_users[(tenant_id, email)] = found.get(email)
         return {e: user for e in wanted if (user := self._tenant_users[(tenant_id, e)]) is not None}
 
@@ -130,31 +147,37 @@ class SqlRepository:
         return self.session.get(Role, role_id)
 
     def exclusions(self, tenant_id: int, user_id: int | None) -> set[str]:
-        statement = select(Exclusion.pattern).where(
-            Exclusion.tenant_id == tenant_id,
-            (col(Exclusion.user_id).is_(None)) | (Exclusion.user_id == user_id),
-        )
-        return self._remembered(("exclusions", tenant_id, user_id), lambda: set(self.session.exec(statement)))
+        return self._remembered(("exclusions", tenant_id, user_id), lambda: set(self.session.exec(
+            select(Exclusion.pattern).where(Exclusion.tenant_id == tenant_id,
+                                            col(Exclusion.user_id).is_(None) | (Exclusion.user_id == user_id)))))
 
+    # ----------------------------------------------------------------- records
     def record_by_number(self, tenant_id: int, kind: RecordKind, number: str) -> Record | None:
-        statement = select(Record).where(
-            Record.tenant_id == tenant_id, Record.kind == kind.value, Record.number == number
-        )
-        return self.session.exec(statement).first()
+        key = (tenant_id, kind.value, number)
+        if key not in self._numbered:
+            self._numbered[key] = self.session.exec(select(Record).where(
+                Record.tenant_id == tenant_id, Record.kind == kind.value, Record.number == number)).first()
+        return self._numbered[key]
 
     def people_by_email(self, tenant_id: int, kind: RecordKind, emails: Iterable[str]) -> dict[str, Record]:
         wanted = sorted({e.lower() for e in emails})
-        if not wanted:
-            return {}
-        statement = (
-            select(Record)
-            .where(Record.tenant_id == tenant_id, Record.kind == kind.value, col(Record.email).in_(wanted))
-            .order_by(col(Record.id))
-        )
-        found: dict[str, Record] = {}
-        for record in self.session.exec(statement):
-            found.setdefault(str(record.email), record)
-        return found
+        missing = [e for e in wanted if (tenant_id, kind.value, e) not in self._people]
+        if missing:
+            self._load_people([tenant_id], [kind.value], missing)
+        return {e: found for e in wanted if (found := self._people[(tenant_id, kind.value, e)]) is not None}
+
+    def _load_people(self, tenant_ids: Sequence[int], kinds: Sequence[str], emails: Sequence[str]) -> None:
+        for part in chunks(emails):
+            for tenant_id in tenant_ids:
+                for kind in kinds:
+                    for email in part:
+                        self._people.setdefault((tenant_id, kind, email), None)
+            statement = (select(Record).where(col(Record.tenant_id).in_(tenant_ids), col(Record.kind).in_(kinds),
+                                              col(Record.email).in_(part)).order_by(col(Record.id)))
+            for record in self.session.exec(statement):
+                key = (record.tenant_id, record.kind, str(record.email))
+                if self._people.get(key) is None:  # the lowest id wins, as one query ordered by id would give
+                    self._people[key] = record
 
     def records(self, ids: Iterable[int]) -> Sequence[Record]:
         wanted = sorted(set(ids))
@@ -162,23 +185,110 @@ class SqlRepository:
             return []
         return self.session.exec(select(Record).where(col(Record.id).in_(wanted))).all()
 
+    def remember_record(self, record: Record) -> None:
+        """A record the writer created: later messages of the batch find it by e-mail or number."""
+        if record.email is not None and self._people.get((record.tenant_id, record.kind, record.email)) is None:
+            self._people[(record.tenant_id, record.kind, record.email)] = record
+        if record.number is not None:
+            self._numbered[(record.tenant_id, record.kind, record.number)] = record
+
+    # ----------------------------------------------------------------- threads and activities
     def thread_for_keys(self, tenant_id: int, keys: Iterable[str]) -> int | None:
+        found = self.threads_by_key(tenant_id, keys)
+        return min(found.values()) if found else None
+
+    def threads_by_key(self, tenant_id: int, keys: Iterable[str]) -> dict[str, int]:
+        """The thread each of ``keys`` already belongs to (keys of no thread left out)."""
         wanted = sorted({k for k in keys if k})
-        if not wanted:
-            return None
-        statement = (
-            select(ThreadKey.thread_id)
-            .where(ThreadKey.tenant_id == tenant_id, col(ThreadKey.key).in_(wanted))
-            .order_by(col(ThreadKey.thread_id))
-        )
-        return self.session.exec(statement).first()
+        missing = [k for k in wanted if (tenant_id, k) not in self._thread_keys]
+        if missing:
+            self._load_thread_keys([tenant_id], missing)
+        return {k: found for k in wanted if (found := self._thread_keys[(tenant_id, k)]) is not None}
+
+    def _load_thread_keys(self, tenant_ids: Sequence[int], keys: Sequence[str]) -> None:
+        for part in chunks(keys):
+            self._thread_keys.update({(t, k): None for t in tenant_ids for k in part})
+            statement = select(ThreadKey.tenant_id, ThreadKey.key, ThreadKey.thread_id).where(
+                col(ThreadKey.tenant_id).in_(tenant_ids), col(ThreadKey.key).in_(part))
+            for tenant_id, key, thread_id in self.session.exec(statement):
+                self._thread_keys[(tenant_id, key)] = thread_id
+
+    def remember_thread_key(self, tenant_id: int, key: str, thread_id: int) -> None:
+        self._thread_keys[(tenant_id, key)] = thread_id
 
     def thread_targets(self, thread_id: int) -> list[int]:
-        statement = select(ThreadTarget.record_id).where(ThreadTarget.thread_id == thread_id)
-        return sorted(self.session.exec(statement))
+        return sorted(self.thread_target_set(thread_id))
+
+    def thread_target_set(self, thread_id: int) -> set[int]:
+        """The thread's records, as a set the writer adds to (loaded once per transaction)."""
+        if thread_id not in self._targets:
+            self._load_targets([thread_id])
+        return self._targets[thread_id]
+
+    def _load_targets(self, thread_ids: Sequence[int]) -> None:
+        for part in chunks(thread_ids):
+            self._targets.update({t: set() for t in part})
+            statement = select(ThreadTarget.thread_id, ThreadTarget.record_id).where(
+                col(ThreadTarget.thread_id).in_(part))
+            for thread_id, record_id in self.session.exec(statement):
+                self._targets[thread_id].add(record_id)
+
+    def opened_thread(self, thread_id: int) -> None:
+        self._targets[thread_id] = set()
 
     def activity_id(self, tenant_id: int, internet_message_id: str) -> int | None:
-        statement = select(Activity.id).where(
-            Activity.tenant_id == tenant_id, Activity.internet_message_id == internet_message_id
-        )
-        return self.session.exec(statement).first()
+        found = self.activity(tenant_id, internet_message_id)
+        return found[0] if found else None
+
+    def activity(self, tenant_id: int, internet_message_id: str) -> tuple[int, int] | None:
+        """The logged activity of a message and its thread."""
+        if (tenant_id, internet_message_id) not in self._activities:
+            self._load_activities([tenant_id], [internet_message_id])
+        return self._activities[(tenant_id, internet_message_id)]
+
+    def _load_activities(self, tenant_ids: Sequence[int], message_ids: Sequence[str]) -> None:
+        for part in chunks(message_ids):
+            self._activities.update({(t, m): None for t in tenant_ids for m in part})
+            statement = select(Activity.tenant_id, Activity.internet_message_id, Activity.id, Activity.thread_id).where(
+                col(Activity.tenant_id).in_(tenant_ids), col(Activity.internet_message_id).in_(part))
+            for tenant_id, message_id, activity_id, thread_id in self.session.exec(statement):
+                self._activities[(tenant_id, message_id)] = (activity_id, thread_id)
+
+    def remember_activity(self, tenant_id: int, internet_message_id: str, activity_id: int, thread_id: int) -> None:
+        self._activities[(tenant_id, internet_message_id)] = (activity_id, thread_id)
+
+    def known_activities(self) -> list[int]:
+        return sorted({found[0] for found in self._activities.values() if found is not None})
+
+    # ----------------------------------------------------------------- a whole batch at once
+    def prefetch(self, envelopes: Sequence[Envelope]) -> None:
+        """Ask every question routing a batch will ask, one query per kind: the mailboxes' and senders' users,
+        the tenants' users among the addresses, thread keys, logged activities, contacts and leads, and the
+        records of the threads found. Whatever routing asks beyond this is looked up on demand."""
+        if not envelopes:
+            return
+        addresses = sorted({a.email for e in envelopes for a in _addresses(e)})
+        logins = sorted({e.mailbox.lower() for e in envelopes if e.mailbox} | set(addresses))
+        users: dict[str, User] = {}
+        for part in chunks(logins):
+            users.update({u.email: u for u in self.session.exec(select(User).where(col(User.email).in_(part)))})
+        for login in logins:
+            self._memo.setdefault(("login", login), users.get(login))
+        tenant_ids = sorted({u.tenant_id for u in users.values()})
+        for tenant_id in tenant_ids:
+            self.tenant_users_by_address(tenant_id, addresses)
+        if not tenant_ids:
+            return
+        keys = sorted({k for e in envelopes for k in threads.lookup_keys(e) if k})
+        self._load_thread_keys(tenant_ids, [k for k in keys if any((t, k) not in self._thread_keys
+                                                                   for t in tenant_ids)])
+        self._load_activities(tenant_ids, sorted({e.internet_message_id for e in envelopes}))
+        self._load_people(tenant_ids, _PEOPLE, addresses)
+        found = {t for t in self._thread_keys.values() if t is not None}
+        self._load_targets(sorted(found - self._targets.keys()))
+
+
+def _addresses(envelope: Envelope) -> Iterator[Address]:
+    yield from envelope.all_addresses
+    for original in envelope.forwarded:  # a forward files its original's people (F14)
+        yield from (a for a in (original.from_, *original.to, *original.cc) if a is not None)

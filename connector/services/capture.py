@@ -2,8 +2,9 @@
 
 Every way mail comes in goes through these functions, so the three rules below live here only:
 
-* **route → apply** (`route_and_apply`): the routing core decides, `apply` writes, in the caller's
-  transaction.
+* **route → apply** (`capture_batch`): the routing core decides, the `Writer` writes, in the caller's
+  transaction; a batch's look-ups are asked up front (one query per kind) and most of its rows inserted at
+  its end (one multi-row INSERT per table), with the same rows as one transaction per message.
 * **a lost race is retried** (`retrying`): two workers committing copies of one message at once both
   insert on a unique key; the loser's transaction rolls back with an IntegrityError, and running it
   again re-routes against the winner's rows and merges.
@@ -11,12 +12,13 @@ Every way mail comes in goes through these functions, so the three rules below l
   envelope of the batch the core had set aside (ignored) is routed again, until nothing changes, so
   the order mail arrives in never changes what is logged (F13).
 
-Callers: `Capture` (one transaction per envelope) for `bcc-capture ingest`, the demo, the tests and
-any front door holding whole messages (an SMTP dropbox); `capture_batch` for the sync commit
-(`connector.sync.commit`), which runs the whole page in one transaction with the provider's cursor and
-turns each opened thread into backlog rows (the provider's copies of its earlier messages are read
-by the next sync step, outside any transaction). The pipeline lives in services/, not in sync/,
-because it knows nothing of providers, cursors or leases: the sync engine is one caller among several.
+Callers: `Capture` (one transaction per envelope, a batch of one) for `bcc-capture ingest`, the demo, the
+tests and any front door holding whole messages (an SMTP dropbox); `capture_batch` for an archive import
+(`connector.services.archive`) and the sync commit (`connector.sync.commit`), which runs the whole page in
+one transaction with the provider's cursor and turns each opened thread into backlog rows (the provider's
+copies of its earlier messages are read by the next sync step, outside any transaction). The pipeline lives
+in services/, not in sync/, because it knows nothing of providers, cursors or leases: the sync engine is one
+caller among several.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 from connector.config import Settings
 from connector.db import transaction
 from connector.mail.envelope import Envelope
-from connector.routing.apply import Applied, apply
+from connector.routing.apply import Applied, Writer, apply
 from connector.routing.core import Router
-from connector.routing.decision import Outcome
+from connector.routing.decision import Decision, Outcome, Reason, refused
 from connector.routing.repository import SqlRepository
 
 T = TypeVar("T")
@@ -44,7 +46,9 @@ Captured = list[tuple[Envelope, Applied]]
 
 
 def route_and_apply(session: Session, router: Router, settings: Settings, envelope: Envelope) -> Applied:
-    return apply(router.route(envelope), session, settings)
+    """One envelope, written before returning."""
+    repo = router.repo if isinstance(router.repo, SqlRepository) else None
+    return apply(router.route(envelope), session, settings, repo)
 
 
 def retrying(work: Callable[..., T], *args: object, also: tuple[type[Exception], ...] = ()) -> T:
@@ -69,10 +73,30 @@ def reoffering(envelopes: Iterable[Envelope], process: Callable[[Envelope], Appl
     return results
 
 
-def capture_batch(session: Session, settings: Settings, clock: Clock, envelopes: Iterable[Envelope]) -> Captured:
-    """Route and apply a batch inside the caller's transaction (one router: it sees the threads the batch opens)."""
-    router = Router(SqlRepository(session), settings, clock)
-    return reoffering(envelopes, lambda envelope: route_and_apply(session, router, settings, envelope))
+def capture_batch(session: Session, settings: Settings, clock: Clock, envelopes: Iterable[Envelope], *,
+                  tenant_id: int | None = None) -> Captured:
+    """Route and apply a batch inside the caller's transaction (one router: it sees the threads the batch opens).
+
+    The batch's look-ups are asked up front, one query per kind, and its rows are inserted at the end, one
+    multi-row INSERT per table (`Writer`): the same rows as one transaction per message, at a fraction of the
+    round trips. ``tenant_id``: file only for this company (an import); mail another company's rules would file
+    is refused as `other_company`.
+    """
+    items = list(envelopes)
+    repo = SqlRepository(session)
+    repo.prefetch(items)
+    router = Router(repo, settings, clock)
+    writer = Writer(session, settings, repo)
+    writer.prefetch_children(repo.known_activities())
+    results = reoffering(items, lambda envelope: writer.apply(_within(router.route(envelope), tenant_id)))
+    writer.flush()
+    return results
+
+
+def _within(decision: Decision, tenant_id: int | None) -> Decision:
+    if tenant_id is None or decision.tenant_id is None or decision.tenant_id == tenant_id:
+        return decision
+    return refused(decision.envelope, Reason.OTHER_COMPANY, tenant_id, user_id=None)
 
 
 class Capture:
@@ -91,5 +115,4 @@ class Capture:
 
     def _once(self, envelope: Envelope) -> Applied:
         with transaction(self.engine) as session:
-            router = Router(SqlRepository(session), self.settings, self.clock)
-            return route_and_apply(session, router, self.settings, envelope)
+            return capture_batch(session, self.settings, self.clock, [envelope])[0][1]

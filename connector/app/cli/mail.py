@@ -99,6 +99,82 @@ def ingest(paths: list[Path],
         console.print(Text(line, style=colour))
 
 
+# --------------------------------------------------------------------------------------------- import
+class _Bar:
+    """The archive import's progress on stderr: messages, their rate and the time left (by bytes read)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                 TextColumn("{task.fields[messages]:,} messages"),
+                                 TextColumn("{task.fields[rate]:,.0f} msg/s"), TimeElapsedColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True))
+        self.task = self.progress.add_task("import", total=None, messages=0, rate=0.0)
+        self.messages = 0
+
+    def start(self, total_bytes: int, done_bytes: int) -> None:
+        import time
+
+        self.started = time.monotonic()
+        self.progress.update(self.task, total=max(total_bytes, 1), completed=done_bytes)
+        self.progress.start()
+
+    def advance(self, messages: int, size: int) -> None:
+        import time
+
+        self.messages += messages
+        rate = self.messages / max(time.monotonic() - self.started, 1e-6)
+        self.progress.update(self.task, advance=size, messages=self.messages, rate=rate)
+
+
+def _print_summary(summary: Any) -> None:
+    from rich.text import Text
+
+    from connector.render import clean
+
+    for outcome, colour in (("logged", "green"), ("unassigned", "yellow"), ("refused", "red"), ("ignored", "white"),
+                            ("unreadable", "red")):
+        reasons = {k.partition("/")[2]: n for k, n in sorted(summary.tally.items()) if k.startswith(f"{outcome}/")}
+        if reasons:
+            detail = ", ".join(f"{reason} {n:,}" for reason, n in reasons.items())
+            console.print(Text(f"{outcome:>10} {sum(reasons.values()):>8,}  ({detail})", style=colour))
+    for which, why in summary.unreadable:
+        console.print(Text(f"  unreadable: {clean(which)}: {clean(why)}", style="red"))
+    if summary.earlier:
+        console.print(f"earlier runs of this import: {sum(summary.earlier.values()):,} messages")
+    for path in summary.resumed:
+        console.print(Text(f"resumed after an interruption: {clean(path)}"))
+    for path in summary.already_imported:
+        console.print(Text(f"already imported (use --again to read it again): {clean(path)}"))
+
+
+@app.command("import")
+@fails_cleanly
+def import_archive(paths: list[Path],
+                   tenant: Annotated[str, typer.Option("--tenant", "-t", help="The company to file the archive for.")],
+                   mailbox_owner: Annotated[str | None, typer.Option(
+                       "--mailbox", help="Read as this user's mailbox (else: as mail sent to the dropbox).")] = None,
+                   again: Annotated[bool, typer.Option(
+                       "--again", help="Forget earlier runs' checkpoints of these paths and read them again.")] = False,
+                   as_json: JsonOpt = False) -> None:
+    """Import an archive: folders of .eml and .msg files, mbox files. Resumable: run it again after an interruption."""
+    from connector import render
+    from connector.services.archive import import_archive as run
+
+    bar = None if as_json else _Bar()
+    try:
+        summary = run(engine(), settings(), tenant, paths, mailbox_owner, again=again, progress=bar)
+    finally:
+        if bar is not None:
+            bar.progress.stop()
+    if as_json:
+        typer.echo(render.as_json(summary.as_dict()))
+    else:
+        _print_summary(summary)
+
+
 # --------------------------------------------------------------------------------------------- views
 def _record_for(db: Session, tenant: Tenant, matter: str | None, project: str | None,
                 contact: str | None) -> Record | None:
