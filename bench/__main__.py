@@ -8,11 +8,12 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench import api_economy, archive, latency, report, routing, scale, smtp, workers
+from bench import api_economy, archive, console, latency, report, routing, scale, smtp, workers
 
 BENCHMARKS: list[tuple[str, Callable[[Sequence[str] | None], Any]]] = [
     ("api_economy", api_economy.main), ("routing", routing.main), ("latency", latency.main),
-    ("scale", scale.main), ("workers", workers.main), ("smtp", smtp.main), ("archive", archive.main)]
+    ("scale", scale.main), ("workers", workers.main), ("smtp", smtp.main), ("archive", archive.main),
+    ("console", console.main)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
