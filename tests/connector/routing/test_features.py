@@ -332,21 +332,41 @@ def test_f12_unmatched_shared_mail_waits_in_the_unassigned_list_until_linked(
 
 
 # ---------------------------------------------------------------------------------------------- F13
-def test_f13_replies_and_forwards_in_a_logged_thread_are_logged_without_the_bcc(
-        world: World, capture: Capture) -> None:
+def _f13_thread() -> list[bytes]:
     first = mail(ALICE, ["carol@clientco.com"], bcc=[MATTER], subject="Draft", message_id="<t1@acme>")
     reply = mail("Carol <carol@clientco.com>", ["alice@acme-law.com"], subject="Re: Draft",
                  message_id="<t2@client>", in_reply_to="<t1@acme>", references=["<t1@acme>"])
     forward = mail(ALICE, ["bob@acme-law.com"], subject="Fwd: Re: Draft", message_id="<t3@acme>",
                    references=["<t1@acme>", "<t2@client>"])
     unrelated = mail("Carol <carol@clientco.com>", ["alice@acme-law.com"], subject="Lunch?", message_id="<u@c>")
-    for raw in (first, reply, forward, unrelated):
+    return [first, reply, forward, unrelated]
+
+
+def test_f13_replies_in_a_logged_thread_are_logged_without_the_bcc_but_not_a_forward_among_colleagues(
+        world: World, capture: Capture) -> None:
+    for raw in _f13_thread():
         capture.process(in_mailbox(raw, "alice@acme-law.com"))
-    for imid in ("<t1@acme>", "<t2@client>", "<t3@acme>"):
+    for imid in ("<t1@acme>", "<t2@client>"):
         found = db.logged(world.engine, imid)
         assert found is not None and "matter:10802" in found.filed_under, imid
+    # "What do you think of this client?" to a colleague only: not filed unless the company opts in.
+    assert db.logged(world.engine, "<t3@acme>") is None
+    assert "internal_only" in db.audit_reasons(world.engine, "refused")
     assert db.logged(world.engine, "<u@c>") is None
     assert len(db.snapshot(world.engine)["threads"]) == 1  # type: ignore[arg-type]
+
+
+def test_f13_a_company_that_opts_in_files_forwards_among_colleagues_too(world: World, capture: Capture) -> None:
+    from connector.services import privacy
+
+    with world.session() as session:
+        privacy.set_company_policy(session, tenants.get_tenant(session, "acme"), file_internal_mail=True,
+                                   by="admin@acme-law.com")
+        session.commit()
+    for raw in _f13_thread():
+        capture.process(in_mailbox(raw, "alice@acme-law.com"))
+    found = db.logged(world.engine, "<t3@acme>")
+    assert found is not None and "matter:10802" in found.filed_under
 
 
 def test_f13_provider_thread_key_follows_a_conversation_without_references(world: World, capture: Capture) -> None:
