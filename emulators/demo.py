@@ -31,7 +31,7 @@ from connector.routing.apply import Applied
 from connector.services import mailboxes, records, tenants, users, views
 from connector.services.capture import Capture
 from connector.services.dns_verify import DnsPythonResolver
-from emulators import demo_live
+from emulators import demo_dropbox, demo_live
 from emulators.dns import TxtServer
 from emulators.world import World
 
@@ -171,8 +171,8 @@ def show(engine: Engine) -> None:
 
 
 def live(engine: Engine, serve: bool) -> None:
-    """Steps 8–10: the same product reading real mailboxes through the (emulated) APIs."""
-    step("8. Live: Alice and Bob connect Outlook, Grace connects Gmail (consent screens, OAuth, PKCE)")
+    """Steps 9–11: the same product reading real mailboxes through the (emulated) APIs."""
+    step("9. Live: Alice and Bob connect Outlook, Grace connects Gmail (consent screens, OAuth, PKCE)")
     with demo_live.live_world(engine.url.render_as_string(hide_password=False)) as world:
         demo_live.connect_everyone(world, console)
         time.sleep(1.5)  # the worker subscribes (Graph validation handshake) and starts Gmail's watch
@@ -184,7 +184,7 @@ def live(engine: Engine, serve: bool) -> None:
             office.send(sender.rpartition("<")[2].rstrip(">"), raw)
             return mid
 
-        step("9. Mail flows: nobody types a dropbox address except the first sender")
+        step("10. Mail flows: nobody types a dropbox address except the first sender")
         first = send("Alice Archer <alice@acme-law.com>", ["Carol Client <carol@clientco.com>"],
                      "Smith v. Jones – hearing date", "Carol,\n\nthe hearing is set for 14 April.\n\nAlice",
                      bcc=["acme+10802@bcc.example.com"])
@@ -213,7 +213,7 @@ def live(engine: Engine, serve: bool) -> None:
         took = world.settle(set(sent), timeout=60)
         console.print(f"  all {len(sent)} messages logged {took:.1f} s after sending; the lunch mail was not"
                       if took >= 0 else "  [red]not everything was logged within a minute[/]")
-        step("10. What was logged, where it was seen, and what it cost")
+        step("11. What was logged, where it was seen, and what it cost")
         with transaction(engine) as session:
             tenant = tenants.get_tenant(session, "acme")
             for kind, number in ((RecordKind.MATTER, "10802"), (RecordKind.PROJECT, "1001")):
@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     addresses = set_up_company(engine, settings)
     ingest(engine, settings, addresses)
     show(engine)
+    demo_dropbox.front_door(engine, settings, console, step)
     if not args.no_live:
         live(engine, serve=args.serve)
     console.print()
