@@ -5,11 +5,13 @@ handshake, topics, certificate URLs, S3 action and signature version 1; an uncon
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlmodel import col
 
-from connector.config import InboundSettings
+from connector.config import InboundSettings, load_settings
+from connector.errors import ConfigError
 from connector.models import AuditEntry
 from emulators.dkim import crlf
 from tests.conftest import World
@@ -100,3 +102,20 @@ def test_ses_signature_version_1_and_the_set_up_notification(front: Front) -> No
     response = front.post(calls.Call(setup.path, json.dumps(resigned).encode(), setup.headers))
     assert (response.status_code, response.json()["status"]) == (200, "AMAZON_SES_SETUP_NOTIFICATION")
     assert len(front.spooled()) == 1
+
+
+def test_inbound_secrets_come_from_the_environment_or_a_file_never_from_the_settings_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "settings.yaml"
+    path.write_text("inbound:\n  mailgun_signing_key: key-in-the-file\n", encoding="utf-8")
+    monkeypatch.setenv("BCC_CAPTURE_SETTINGS", str(path))
+    with pytest.raises(ConfigError, match=r"inbound\.mailgun_signing_key"):
+        load_settings()
+    path.write_text("inbound:\n  ses_topic_arns: [arn:aws:sns:eu-west-1:1:t]\n", encoding="utf-8")
+    secret = tmp_path / "mailgun.key"
+    secret.write_text("key-from-a-file\n", encoding="utf-8")
+    monkeypatch.setenv("BCC_CAPTURE_INBOUND__MAILGUN_SIGNING_KEY_FILE", str(secret))
+    monkeypatch.setenv("BCC_CAPTURE_INBOUND__POSTMARK_PASSWORD", "from-the-environment")
+    loaded = load_settings().inbound
+    assert (loaded.mailgun_signing_key, loaded.postmark_password) == ("key-from-a-file", "from-the-environment")
+    assert loaded.ses_topic_arns == ("arn:aws:sns:eu-west-1:1:t",)
