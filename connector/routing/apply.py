@@ -4,19 +4,21 @@ Every write is get-or-create on a natural key (internet message id per tenant, c
 the message that created a case or task, thread keys), so applying the same decision twice, or a
 second copy of the same message, changes nothing but the list of sources.
 
-`Writer` applies a whole batch: rows whose id a later write needs (threads, activities, records,
-unassigned mail) are inserted at once, one statement each; every other row (thread keys and targets,
-links, participants, sources, attachments, audit entries) is queued and inserted at `flush` with one
-multi-row INSERT per table. What exists is asked once per parent and remembered (in the repository for
-what routing reads too), so the rows a batch writes are exactly those one transaction per message
-would write (tests/connector/routing/test_bulk_equivalence.py).
+`Writer` applies a whole batch. New threads and activities get provisional (negative) ids that the rest of
+the batch refers to; at `flush` they are inserted with one multi-row INSERT … RETURNING per table, the
+provisional ids are replaced by the real ones, and every other row (thread keys and targets, links,
+participants, sources, attachments, blobs, raw messages, audit entries) follows with one multi-row INSERT per
+table. Records and unassigned mail, rare in bulk, are inserted at once. What exists is asked once per parent
+and remembered (in the repository for what routing reads too), so the rows a batch writes are exactly those
+one transaction per message would write (tests/connector/routing/test_bulk_equivalence.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Table, insert, update
@@ -42,7 +44,7 @@ from connector.models import (
 )
 from connector.models.mail import RawMessage
 from connector.routing.decision import Decision, NewRecord, Outcome, Reason, RecordRef
-from connector.routing.repository import SqlRepository, chunks
+from connector.routing.repository import SqlRepository, chunks, earliest
 
 _NOT_FOLLOWED = {"customer"}  # derived per message (F11), never inherited by the thread
 # Queued rows are inserted parents first (blobs before attachments); ids of the others exist already.
@@ -71,7 +73,7 @@ def apply(decision: Decision, session: Session, settings: Settings, repo: SqlRep
     writer = Writer(session, settings, repo or SqlRepository(session))
     applied = writer.apply(decision)
     writer.flush()
-    return applied
+    return writer.resolved(applied)
 
 
 def _table(model: type[SQLModel]) -> Table:
@@ -89,6 +91,9 @@ class Writer:
         self.children: dict[tuple[type[SQLModel], int], set[tuple[object, ...]]] = {}
         self.blobs: dict[str, bytes] = {}  # content to store unless the database has it: asked at flush, at once
         self.origins: dict[tuple[int, str, str], int] = {}
+        self.provisional = itertools.count(-1, -1)
+        self.new: dict[type[SQLModel], list[dict[str, Any]]] = {Thread: [], Activity: []}  # with provisional ids
+        self.real: dict[int, int] = {}  # provisional id → id, once inserted
 
     def apply(self, decision: Decision) -> Applied:
         if decision.outcome is Outcome.IGNORED:
@@ -101,12 +106,41 @@ class Writer:
         return self._log(decision)
 
     def flush(self) -> None:
-        """Insert the queued rows: one multi-row INSERT per table."""
+        """Insert the new threads and activities, then the queued rows: one multi-row INSERT per table."""
         self._queue_new_blobs()
-        for model, rows in self.queued.items():
+        for model, rows in (*self.new.items(), *self.queued.items()):
+            for row in rows:
+                self._renumber(row)
             for part in chunks(rows):
-                self.connection.execute(insert(_table(model)), list(part))
+                if model in self.new:
+                    table = _table(model)
+                    ids = self.connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                                  [{k: v for k, v in row.items() if k != "id"} for row in part])
+                    self.real.update(zip((row["id"] for row in part), ids.scalars(), strict=True))
+                else:
+                    self.connection.execute(insert(_table(model)), list(part))
             rows.clear()
+        self.repo.renumber(self.real)
+
+    def resolved(self, applied: Applied) -> Applied:
+        """``applied`` with its activity's real id (after `flush`)."""
+        if applied.activity_id is None or applied.activity_id > 0:
+            return applied
+        return replace(applied, activity_id=self.real[applied.activity_id])
+
+    def _renumber(self, row: dict[str, Any]) -> None:
+        for key in ("thread_id", "activity_id"):
+            if row.get(key, 0) < 0:
+                row[key] = self.real[row[key]]
+        detail = row.get("detail")
+        if isinstance(detail, dict) and detail.get("activity_id", 0) < 0:
+            row["detail"] = {**detail, "activity_id": self.real[detail["activity_id"]]}
+
+    def _add_new(self, model: type[SQLModel], values: dict[str, Any]) -> int:
+        """Queue a thread or activity under a provisional id (negative: never a real one)."""
+        provisional = next(self.provisional)
+        self.new[model].append({"id": provisional, **values})
+        return provisional
 
     def prefetch_children(self, activity_ids: Sequence[int]) -> None:
         """The links, participants and sources of activities a batch may add copies to: one query per kind."""
@@ -153,7 +187,7 @@ class Writer:
         assert decision.tenant_id is not None
         activity = self.settings.activity
         sender = decision.from_
-        activity_id = self._insert_returning(Activity, {
+        activity_id = self._add_new(Activity, {
             "tenant_id": decision.tenant_id, "internet_message_id": decision.envelope.internet_message_id,
             "thread_id": thread_id, "type": activity.type, "status": activity.status,
             "performed_by": activity.performed_by, "direction": decision.direction.value, "subject": decision.subject,
@@ -170,11 +204,11 @@ class Writer:
         known = self.repo.threads_by_key(decision.tenant_id, [key for _, key in decision.thread_keys])
         thread_id = activity_thread if activity_thread is not None else decision.thread_id
         if thread_id is None and known:  # re-checked: an earlier message of the batch may have opened it
-            thread_id = min(known.values())
+            thread_id = earliest(known.values())
         opened = thread_id is None
         if thread_id is None:
-            thread_id = self._insert_returning(Thread, {"tenant_id": decision.tenant_id, "subject": decision.subject,
-                                                        "created_at": utcnow()})
+            thread_id = self._add_new(Thread, {"tenant_id": decision.tenant_id, "subject": decision.subject,
+                                               "created_at": utcnow()})
             self.repo.opened_thread(thread_id)
         for kind, key in decision.thread_keys:
             if key not in known:

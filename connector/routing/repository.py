@@ -55,6 +55,12 @@ class Repository(Protocol):
     def activity_id(self, tenant_id: int, internet_message_id: str) -> int | None: ...
 
 
+def earliest(thread_ids: Iterable[int]) -> int:
+    """The thread a message joins when its keys name several: the oldest. Threads opened in this batch have
+    provisional negative ids (connector.routing.apply.Writer): they come after every stored one, in order."""
+    return min(thread_ids, key=lambda t: (t < 0, abs(t)))
+
+
 def chunks(values: Sequence[T]) -> Iterable[Sequence[T]]:
     for start in range(0, len(values), CHUNK):
         yield values[start:start + CHUNK]
@@ -172,9 +178,11 @@ class SqlRepository:
                 for kind in kinds:
                     for email in part:
                         self._people.setdefault((tenant_id, kind, email), None)
-            statement = (select(Record).where(col(Record.tenant_id).in_(tenant_ids), col(Record.kind).in_(kinds),
-                                              col(Record.email).in_(part)).order_by(col(Record.id)))
-            for record in self.session.exec(statement):
+            # Sorted here, not by ORDER BY id: that leads SQLite to walk every record of the tenant by id
+            # instead of seeking (tenant, kind, e-mail) in the index.
+            statement = select(Record).where(col(Record.tenant_id).in_(tenant_ids), col(Record.kind).in_(kinds),
+                                             col(Record.email).in_(part))
+            for record in sorted(self.session.exec(statement), key=lambda r: r.id or 0):
                 key = (record.tenant_id, record.kind, str(record.email))
                 if self._people.get(key) is None:  # the lowest id wins, as one query ordered by id would give
                     self._people[key] = record
@@ -195,7 +203,7 @@ class SqlRepository:
     # ----------------------------------------------------------------- threads and activities
     def thread_for_keys(self, tenant_id: int, keys: Iterable[str]) -> int | None:
         found = self.threads_by_key(tenant_id, keys)
-        return min(found.values()) if found else None
+        return earliest(found.values()) if found else None
 
     def threads_by_key(self, tenant_id: int, keys: Iterable[str]) -> dict[str, int]:
         """The thread each of ``keys`` already belongs to (keys of no thread left out)."""
@@ -256,6 +264,15 @@ class SqlRepository:
 
     def remember_activity(self, tenant_id: int, internet_message_id: str, activity_id: int, thread_id: int) -> None:
         self._activities[(tenant_id, internet_message_id)] = (activity_id, thread_id)
+
+    def renumber(self, real: dict[int, int]) -> None:
+        """The writer inserted its new threads and activities: their provisional ids become the real ones."""
+        if not real:
+            return
+        self._thread_keys = {k: None if t is None else real.get(t, t) for k, t in self._thread_keys.items()}
+        self._activities = {k: None if a is None else (real.get(a[0], a[0]), real.get(a[1], a[1]))
+                            for k, a in self._activities.items()}
+        self._targets = {real.get(t, t): records for t, records in self._targets.items()}
 
     def known_activities(self) -> list[int]:
         return sorted({found[0] for found in self._activities.values() if found is not None})

@@ -84,13 +84,14 @@ def capture_batch(session: Session, settings: Settings, clock: Clock, envelopes:
     """
     items = list(envelopes)
     repo = SqlRepository(session)
-    repo.prefetch(items)
-    router = Router(repo, settings, clock)
     writer = Writer(session, settings, repo)
-    writer.prefetch_children(repo.known_activities())
+    if len(items) > 1:  # one message asks only what its routing needs: asking ahead would buy nothing
+        repo.prefetch(items)
+        writer.prefetch_children(repo.known_activities())
+    router = Router(repo, settings, clock)
     results = reoffering(items, lambda envelope: writer.apply(_within(router.route(envelope), tenant_id)))
     writer.flush()
-    return results
+    return [(envelope, writer.resolved(applied)) for envelope, applied in results]
 
 
 def _within(decision: Decision, tenant_id: int | None) -> Decision:
