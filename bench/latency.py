@@ -40,10 +40,11 @@ def loggable_on_arrival(workload: Workload) -> set[str]:
     """Messages of logged conversations sent at or after the first dropbox message (no backfill wait)."""
     opened: set[int] = set()
     found: set[str] = set()
+    filed = workload.expected_logged
     for message in workload.messages:
         if message.bcc:
             opened.add(message.conversation)
-        if message.conversation in opened and message.conversation in workload.logged_conversations:
+        if message.conversation in opened and message.message_id in filed:
             found.add(message.message_id)
     return found
 

@@ -48,6 +48,11 @@ class Message:
     body: str
     sent_at: datetime
 
+    @property
+    def internal(self) -> bool:
+        """Sent by a user to users only: nobody outside the company on it."""
+        return all(p.provider != "external" for p in (self.sender, *self.to, *self.cc))
+
     def raw(self) -> bytes:
         msg = EmailMessage()
         msg["From"] = f"{self.sender.name} <{self.sender.address}>"
@@ -76,15 +81,20 @@ class Workload:
 
     @property
     def expected_logged(self) -> set[str]:
-        return {m.message_id for m in self.messages if m.conversation in self.logged_conversations}
+        return {m.message_id for m in self.messages if self._filed(m)}
 
     @property
     def expected_threads(self) -> dict[int, set[str]]:
         threads: dict[int, set[str]] = {}
         for m in self.messages:
-            if m.conversation in self.logged_conversations:
+            if self._filed(m):
                 threads.setdefault(m.conversation, set()).add(m.message_id)
         return threads
+
+    def _filed(self, message: Message) -> bool:
+        """A message of a logged conversation, unless it went among colleagues only and was filed by thread
+        following alone (the privacy default: such replies and forwards are not filed; a Bcc still files)."""
+        return message.conversation in self.logged_conversations and (bool(message.bcc) or not message.internal)
 
     def by_provider(self, provider: str) -> list[Person]:
         return [u for u in self.users if u.provider == provider]
