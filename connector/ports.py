@@ -109,6 +109,13 @@ class NotificationParser(Protocol):
         """The notifications in one webhook call; raises WebhookRejected for forged or malformed calls."""
 
 
+@runtime_checkable
+class Directory(Protocol):
+    """Who an organization holds, for tenant-wide access (Microsoft: `GraphAuth.holds_user`, Graph `/users/{upn}`)."""
+
+    def holds_user(self, graph_tenant_id: str, address: str) -> bool: ...
+
+
 class SignIn(Protocol):
     """Sign-in to the console with an identity provider (OpenID Connect, authorization code + PKCE)."""
 

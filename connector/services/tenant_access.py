@@ -12,23 +12,16 @@ mail lives elsewhere (a Gmail user in a Microsoft company) would otherwise get a
 from __future__ import annotations
 
 import json
-from typing import Protocol, runtime_checkable
 
 from sqlmodel import Session, select
 
 from connector.crypto import TokenCipher
 from connector.errors import InputError, ProviderError
 from connector.models import Mailbox, Tenant, User
+from connector.ports import Directory
 from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
 from connector.services.mailboxes import connect
-
-
-@runtime_checkable
-class Directory(Protocol):
-    """Who a Microsoft 365 tenant holds (providers/graph/auth.py `GraphAuth.holds_user`)."""
-
-    def holds_user(self, graph_tenant_id: str, address: str) -> bool: ...
 
 
 def grant_graph(session: Session, tenant: Tenant, graph_tenant_id: str, cipher: TokenCipher,

@@ -12,9 +12,8 @@ from fastapi import Request
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
-from connector.ports import ConsentFlow, NotificationParser, SignIn
+from connector.ports import ConsentFlow, Directory, NotificationParser, SignIn
 from connector.services.dns_verify import DnsPythonResolver, TxtResolver
-from connector.services.tenant_access import Directory
 from connector.web.codes import CodeSender, LoggingCodeSender
 
 

@@ -28,7 +28,7 @@ from connector.app.cli.common import (
 from connector.errors import InputError
 
 if TYPE_CHECKING:
-    from connector.services.tenant_access import Directory
+    from connector.ports import Directory
 
 
 # --------------------------------------------------------------------------------------------- db
@@ -128,7 +128,7 @@ def _directory() -> Directory | None:
     import importlib
 
     from connector.app.assembly import PROVIDERS
-    from connector.services.tenant_access import Directory
+    from connector.ports import Directory
 
     graph = settings().graph
     if not (graph.enabled and graph.client_id):
