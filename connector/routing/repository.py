@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar
 
 from sqlmodel import Session, col, select
 
+from connector.config import DropboxSettings
 from connector.mail.envelope import Address, Envelope
 from connector.models import (
     Activity,
@@ -30,10 +31,12 @@ from connector.models import (
     User,
 )
 from connector.routing import threads
+from connector.routing.addresses import Scheme, parse_dropbox_address
 
 T = TypeVar("T")
 CHUNK = 2_000  # values per IN list: well under SQLite's and PostgreSQL's parameter limits
 _PEOPLE = (RecordKind.CONTACT.value, RecordKind.LEAD.value)
+_NUMBERED = {Scheme.MATTER: RecordKind.MATTER.value, Scheme.PROJECT: RecordKind.PROJECT.value}
 
 
 class Repository(Protocol):
@@ -278,10 +281,11 @@ class SqlRepository:
         return sorted({found[0] for found in self._activities.values() if found is not None})
 
     # ----------------------------------------------------------------- a whole batch at once
-    def prefetch(self, envelopes: Sequence[Envelope]) -> None:
+    def prefetch(self, envelopes: Sequence[Envelope], dropbox: DropboxSettings | None = None) -> None:
         """Ask every question routing a batch will ask, one query per kind: the mailboxes' and senders' users,
-        the tenants' users among the addresses, thread keys, logged activities, contacts and leads, and the
-        records of the threads found. Whatever routing asks beyond this is looked up on demand."""
+        the tenants' users among the addresses, their exclusions, thread keys, logged activities, contacts and
+        leads, the records of the threads found, and the matters and projects the dropbox addresses name.
+        Whatever routing asks beyond this is looked up on demand."""
         if not envelopes:
             return
         addresses = sorted({a.email for e in envelopes for a in _addresses(e)})
@@ -303,6 +307,41 @@ class SqlRepository:
         self._load_people(tenant_ids, _PEOPLE, addresses)
         found = {t for t in self._thread_keys.values() if t is not None}
         self._load_targets(sorted(found - self._targets.keys()))
+        self._load_exclusions(tenant_ids, list(users.values()))
+        if dropbox is not None:
+            self._load_numbered(envelopes, dropbox)
+
+    def _load_exclusions(self, tenant_ids: Sequence[int], users: Sequence[User]) -> None:
+        company: dict[int, set[str]] = {t: set() for t in tenant_ids}
+        personal: dict[int, set[str]] = {}
+        statement = select(Exclusion.tenant_id, Exclusion.user_id, Exclusion.pattern).where(
+            col(Exclusion.tenant_id).in_(tenant_ids))
+        for tenant_id, user_id, pattern in self.session.exec(statement):
+            (company[tenant_id] if user_id is None else personal.setdefault(user_id, set())).add(pattern)
+        for user in users:
+            self._memo.setdefault(("exclusions", user.tenant_id, user.id),
+                                  company.get(user.tenant_id, set()) | personal.get(user.id or 0, set()))
+
+    def _load_numbered(self, envelopes: Sequence[Envelope], dropbox: DropboxSettings) -> None:
+        wanted: set[tuple[int, str, str]] = set()
+        for address in {a.email for e in envelopes for a in e.recipients}:
+            parsed = parse_dropbox_address(address, dropbox)
+            if parsed is not None and parsed.scheme in _NUMBERED:
+                tenant = self.tenant_by_slug(parsed.slug)
+                if tenant is not None and tenant.id is not None:
+                    wanted.add((tenant.id, _NUMBERED[parsed.scheme], parsed.number))
+        wanted -= self._numbered.keys()
+        if not wanted:
+            return
+        self._numbered.update({key: None for key in wanted})
+        for part in chunks(sorted(wanted)):
+            statement = select(Record).where(col(Record.tenant_id).in_({t for t, _, _ in part}),
+                                             col(Record.kind).in_({k for _, k, _ in part}),
+                                             col(Record.number).in_({n for _, _, n in part}))
+            for record in self.session.exec(statement):
+                key = (record.tenant_id, record.kind, str(record.number))
+                if key in wanted and self._numbered.get(key) is None:
+                    self._numbered[key] = record
 
 
 def _addresses(envelope: Envelope) -> Iterator[Address]:

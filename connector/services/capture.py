@@ -86,7 +86,7 @@ def capture_batch(session: Session, settings: Settings, clock: Clock, envelopes:
     repo = SqlRepository(session)
     writer = Writer(session, settings, repo)
     if len(items) > 1:  # one message asks only what its routing needs: asking ahead would buy nothing
-        repo.prefetch(items)
+        repo.prefetch(items, settings.dropbox)
         writer.prefetch_children(repo.known_activities())
     router = Router(repo, settings, clock)
     results = reoffering(items, lambda envelope: writer.apply(_within(router.route(envelope), tenant_id)))

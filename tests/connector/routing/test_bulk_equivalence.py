@@ -73,6 +73,11 @@ def fresh_world(engine: Engine) -> None:
     with engine.begin() as conn:
         for email, token in TOKENS.items():
             conn.execute(text('UPDATE "user" SET dropbox_token = :t WHERE email = :e'), {"t": token, "e": email})
+        # exclusions, company-wide and one user's, to be asked in bulk like everything else
+        conn.execute(text("INSERT INTO exclusion (tenant_id, user_id, pattern) SELECT tenant_id, NULL, "
+                          "'yan@stranger.example' FROM \"user\" WHERE email = 'alice@acme-law.com'"))
+        conn.execute(text("INSERT INTO exclusion (tenant_id, user_id, pattern) SELECT tenant_id, id, '@initech.com' "
+                          "FROM \"user\" WHERE email = 'alice@acme-law.com'"))
 
 
 def one_at_a_time(engine: Engine, config: Settings, pages: list[list[Envelope]]) -> list[Applied]:
