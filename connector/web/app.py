@@ -11,17 +11,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from connector.config import Mode
+from connector.web.api_docs import install_api_docs
 from connector.web.context import AppContext
 from connector.web.errors import install_error_pages
 from connector.web.input_guard import InputGuard
 from connector.web.middleware import SecurityHeaders
-from connector.web.routes import admin, api, audit, mailboxes, me, ops, records, signin, unassigned, webhooks
+from connector.web.routes import admin, api, audit, inbound, mailboxes, me, ops, records, signin, unassigned, webhooks
 from connector.web.security import SESSION_COOKIE, SESSION_MAX_AGE, session_secret
 from connector.web.templating import HERE
 
 
 def create_app(context: AppContext) -> FastAPI:
-    app = FastAPI(title="bcc-capture", version="0.1.0",
+    app = FastAPI(title="bcc-capture", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Email capture: the JSON API (`/api/v1`, per-company bearer tokens), webhooks "
                               "and health. The console itself is server-rendered HTML.")
     app.state.context = context
@@ -32,9 +33,9 @@ def create_app(context: AppContext) -> FastAPI:
                        max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (webhooks, api, signin, me, mailboxes, records, unassigned, audit, admin, ops):
+    for module in (webhooks, inbound, api, signin, me, mailboxes, records, unassigned, audit, admin, ops):
         app.include_router(module.router)
-    app.include_router(__import__("connector.web.routes.inbound", fromlist=["router"]).router)  # inbound-mail services
+    install_api_docs(app)
     mailboxes.include_consent_callbacks(app, settings)
     install_error_pages(app)
     return app

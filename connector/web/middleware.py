@@ -16,7 +16,7 @@ def is_machine_path(path: str) -> bool:
 
 class SecurityHeaders:
     """CSP, no framing, no sniffing, no caching of private pages (the console); no caching of API answers either,
-    which carry a company's mail (the other machine paths keep their own headers: Swagger UI needs its CDN)."""
+    which carry a company's mail (the other machine paths keep their own headers)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
@@ -29,3 +31,13 @@ def test_metrics_count_the_connected_mailboxes_by_state_as_of_the_scrape(client:
 def test_health_and_readiness_answer_for_the_orchestrator(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_the_api_docs_use_only_assets_the_app_serves_itself(client: TestClient) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html)
+        assert assets and all(a.startswith("/docs/assets/") for a in assets), (page, assets)
+        for asset in assets:
+            assert client.get(asset).status_code == 200
+        assert "cdn." not in html and "fonts.googleapis" not in html
