@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test chaos bench serve lint install clean
 
-$(STAMP): pyproject.toml emulators/pyproject.toml
+$(STAMP): pyproject.toml emulators/pyproject.toml requirements.lock
 	@echo "Installing bcc-capture and its dependencies into $(VENV) (a few minutes the first time)…"
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./emulators
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]' -e ./emulators
 	@touch $(STAMP)
 	@echo "Installed."
 
