@@ -207,3 +207,39 @@ def test_alice_connects_outlook_through_microsofts_consent_page(page: Any, site:
     page.get_by_role("button", name="Accept").click()
     page.wait_for_url("**/mailboxes")
     assert "Outlook mailbox alice@acme-law.com is connected." in page.get_by_role("status").first.inner_text()
+
+
+PAYLOAD = "<img src=x onerror=\"document.body.dataset.pwned='{field}'\">"
+
+
+def test_markup_in_every_mail_field_is_shown_as_text_and_never_runs(page: Any, site: Site) -> None:
+    """A hostile sender puts markup in each field a page shows: subject, display names, addresses' names,
+    the text, an attachment's name, a note; logged, unassigned and refused mail; none of it may run."""
+    def payload(field: str) -> str:
+        return PAYLOAD.format(field=field)
+
+    attachment = (f"{payload('attachment')}.pdf", "application/pdf", b"%PDF-1.4")
+    site.capture.process(to_dropbox(mail(
+        f"\"Alice {payload('from')}\" <alice@acme-law.com>", [f"\"Carol {payload('to')}\" <carol@clientco.com>"],
+        bcc=["acme+10802@bcc.example.com"], subject=f"Filed {payload('subject')} #CO99999",
+        message_id="<x1@acme-law.com>", body=f"Body {payload('text')}", attachments=[attachment])))
+    site.capture.process(to_dropbox(mail(
+        f"\"Alice {payload('unassigned-from')}\" <alice@acme-law.com>", ["nobody@unknown.example"],
+        bcc=["notes@bcc.example.com"], subject=f"Waiting {payload('unassigned-subject')}",
+        message_id="<x2@acme-law.com>")))
+    site.capture.process(to_dropbox(mail(
+        f"\"Mallory {payload('refused-from')}\" <m@evil.example>", ["carol@clientco.com"],
+        bcc=["acme+10802@bcc.example.com"], subject=f"Refused {payload('refused-subject')}",
+        message_id="<x3@evil.example>")))
+    sign_in(page, site, "alice@acme-law.com")
+    for path in ("/records", "/unassigned", "/audit"):
+        page.goto(path)
+        page.wait_for_load_state("load")
+        assert page.evaluate("document.body.dataset.pwned") is None, path
+    page.goto("/records")
+    page.get_by_role("link", name="10802 Smith v. Jones").click()
+    page.wait_for_load_state("load")
+    body = page.locator("main").inner_text()
+    assert "Filed <img src=x" in body and f"Body {payload('text')}" in body  # shown as the sender wrote it
+    assert page.evaluate("document.body.dataset.pwned") is None
+    assert page.locator("main img[src='x']").count() == 0
