@@ -191,3 +191,14 @@ def test_google_delegation_is_refused_without_a_service_account(cli: CliRunner) 
     refused = cli.invoke(app, ["tenant", "access", "acme", "gmail"])
     assert refused.exit_code == 1 and "needs a Google service account" in refused.output
     assert "mailbox" not in run("user", "enable", "alice@acme-law.com")  # nothing was switched on or connected
+
+
+def test_an_unexpected_failure_is_one_line_with_the_traceback_kept(cli: CliRunner, tmp_path: Path) -> None:
+    run("db", "upgrade")
+    run("tenant", "create", "Acme Law", "--slug", "acme")
+    run("user", "create", "alice@acme-law.com")
+    result = cli.invoke(app, ["user", "vcard", "alice@acme-law.com", "--out", str(tmp_path / "missing" / "a.vcf")])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("error: unexpected FileNotFoundError")
+    kept = Path(result.output.rsplit("traceback in ", 1)[1].rstrip(")\n"))
+    assert "Traceback" in kept.read_text()

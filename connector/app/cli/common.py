@@ -63,14 +63,25 @@ def fails_cleanly(func: F) -> F:
             from sqlalchemy.engine import make_url
             from sqlalchemy.exc import DBAPIError
 
-            if not isinstance(exc, DBAPIError):
-                raise
-            where = make_url(settings().database.url).render_as_string(hide_password=True)
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            typer.secho(f"error: database {where}: {reason}", err=True, fg=typer.colors.RED)
+            if isinstance(exc, DBAPIError):
+                where = make_url(settings().database.url).render_as_string(hide_password=True)
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+                typer.secho(f"error: database {where}: {reason}", err=True, fg=typer.colors.RED)
+            else:  # a bug: still one line, and the traceback kept for the report
+                typer.secho(f"error: unexpected {type(exc).__name__}: {exc} (traceback in {_keep_traceback()})",
+                            err=True, fg=typer.colors.RED)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _keep_traceback() -> str:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="bcc-capture-error-", suffix=".txt", delete=False) as kept:
+        kept.write(traceback.format_exc())
+        return kept.name
 
 
 def settings() -> Settings:
