@@ -18,6 +18,7 @@ from connector.db import make_engine, require_migrated
 from connector.ports import ConsentFlow, NotificationParser, Provider, SignIn
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
+from connector.web.codes import code_sender_for
 from connector.web.context import AppContext
 
 Clock = Callable[[], datetime]
@@ -42,7 +43,7 @@ class Assembly:
 
     def app_context(self) -> AppContext:
         return AppContext(self.engine, self.settings, self.parsers, consent_flows=self.consent_flows,
-                          sign_ins=self.sign_ins,
+                          sign_ins=self.sign_ins, code_sender=code_sender_for(self.settings),
                           clock=self.clock, public_url=self.settings.sync.public_url)
 
 

@@ -24,6 +24,7 @@ from sqlmodel import Session, col
 from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
+from connector.dropbox import notices
 from connector.errors import PermanentError
 from connector.models import AuditEntry, Mailbox, MailboxState, User
 from connector.ports import MailboxRef, Provider
@@ -186,6 +187,8 @@ class SyncEngine:
                 session.add(AuditEntry(tenant_id=mailbox.tenant_id, action="sync_error", reason=action.value,
                                        mailbox=mailbox.address, source=mailbox.provider,
                                        detail={"error": values["last_error"], "attempts": attempts}))
+            if action is policy.Action.NEEDS_RECONNECT:  # once per revocation: the update above moved it
+                notices.needs_reconnect(session, self.settings, mailbox)
         return action
 
     def _failure_transition(self, mailbox: Mailbox, action: policy.Action, attempts: int, now: datetime,

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
+from connector.config import OutboundSettings
+from connector.db import transaction
+from connector.models import Mailbox
+from connector.sync import intake
+from connector.sync.engine import SyncEngine
+from connector.sync.worker import Worker
+from emulators.mailcatcher import MailCatcher
 from emulators.world import Plan, World, build
 from tests.conftest import build_world
 
@@ -43,3 +52,25 @@ def test_a_subscription_that_cannot_be_created_is_retried_after_a_backoff_not_ev
     posts = [r for r in world.sandbox.graph.request_log() if r.method == "POST" and r.path.endswith("/subscriptions")]
     assert len(posts) == 2  # one try per mailbox, not one per tick
     assert all(count == 1 for count, _ in worker.renewals.failures.values())
+
+
+def test_a_user_whose_grant_was_revoked_is_told_by_mail_to_reconnect(fresh_pg_url: str, tmp_path: Path) -> None:
+    with MailCatcher() as catcher:
+        plan = Plan(fresh_pg_url, people=[("alice@acme-law.com", "Alice Archer", "graph")], secret_key=SECRET,
+                    migrate=True, webhooks=False, log_dir=tmp_path)
+        with build(plan) as world:
+            build_world(world.engine)
+            world.connect("alice@acme-law.com", "graph")
+            settings = world.settings.model_copy(update={"outbound": OutboundSettings(
+                host=catcher.host, port=catcher.port, security="none", sender="capture@bcc.example.com")})
+            sync = SyncEngine(world.engine, settings, world.assembly.providers, world.assembly.cipher)
+            worker = Worker(world.engine, settings, sync, world.assembly.providers, owner="w")
+            worker.run_once()
+            world.sandbox.graph.revoke_grant("alice@acme-law.com")
+            with transaction(world.engine) as session:  # as a notification would
+                for box in session.exec(select(Mailbox)):
+                    intake.wake(session, box.id, datetime.now(UTC))
+            worker.run_once()
+            assert [h.status for h in world.health()] == ["needs_reconnect"]
+            [notice] = catcher.wait_for(1)
+            assert notice.rcpt_tos == ["alice@acme-law.com"] and "reconnect" in notice.message.get_content().lower()
