@@ -202,3 +202,29 @@ def test_an_unexpected_failure_is_one_line_with_the_traceback_kept(cli: CliRunne
     assert result.output.startswith("error: unexpected FileNotFoundError")
     kept = Path(result.output.rsplit("traceback in ", 1)[1].rstrip(")\n"))
     assert "Traceback" in kept.read_text()
+
+
+def test_a_user_lists_and_releases_mail_quarantined_in_her_name(cli: CliRunner) -> None:
+    from sqlmodel import Session, select
+
+    from connector.db import make_engine
+    from connector.models import User
+    from connector.services.quarantine import quarantine
+
+    run("db", "upgrade")
+    run("tenant", "create", "Acme Law", "--slug", "acme")
+    run("user", "create", "alice@acme-law.com")
+    run("user", "create", "bob@acme-law.com")
+    with Session(make_engine(get_settings().database.url)) as session:
+        alice = session.exec(select(User).where(User.email == "alice@acme-law.com")).one()
+        item = quarantine(session, mail("Alice <alice@acme-law.com>", ["carol@clientco.com"], subject="Wire [b]now"),
+                          "unauthenticated_sender", source="smtp", tenant_id=alice.tenant_id, user_id=alice.id)
+        session.commit()
+        item_id = item.id
+    assert "Wire [b]now" in run("quarantine", "list", "--as", "alice@acme-law.com")
+    assert "Wire" not in run("quarantine", "list", "--as", "bob@acme-law.com")  # not his, and not an admin
+    refused = runner.invoke(app, ["quarantine", "release", str(item_id), "--as", "bob@acme-law.com"])
+    assert refused.exit_code == 1 and f"no quarantined message {item_id}" in refused.output
+    assert f"quarantined message {item_id} released" in run("quarantine", "release", str(item_id), "--as",
+                                                           "alice@acme-law.com")
+    assert "Wire" not in run("quarantine", "list", "--as", "alice@acme-law.com")

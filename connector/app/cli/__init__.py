@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from connector.app.cli import company, mail, mailboxes, records, running  # noqa: F401  (their commands register on `app`)
+from connector.app.cli import company, mail, mailboxes, quarantine, records, running  # noqa: F401  (they register)
 from connector.app.cli.common import app, fails_cleanly
 
 __all__ = ["app", "main"]
