@@ -1,4 +1,8 @@
-"""Thread keys (F13): provider thread keys and RFC 5322 message-ids that tie messages together."""
+"""Thread keys (F13): provider thread keys and RFC 5322 message-ids that tie messages together.
+
+A provider thread key is trusted as one thread's identity, so an adapter must only give one that never spans
+unrelated mail (Gmail's threadId; for Graph the conversationIndex root, not the subject-derived conversationId).
+"""
 
 from __future__ import annotations
 

@@ -87,8 +87,9 @@ Accounting: ``request_log()`` (`RequestRecord`: endpoint template, status, app, 
 Modelling choices
 -----------------
 Ids are immutable-style (stable across moves) whatever the client prefers; ``Prefer:
-IdType="ImmutableId"`` is acknowledged in ``Preference-Applied``. ``conversationId`` is per mailbox:
-In-Reply-To/References first, then the normalised subject for messages that look like replies.
+IdType="ImmutableId"`` is acknowledged in ``Preference-Applied``. ``conversationId`` is per mailbox and,
+as in Exchange, follows the normalised subject topic only; ``conversationIndex`` is the Thread-Index Outlook
+writes (22-byte root + 5 bytes per reply), fresh for mail that arrives without one (`conversations`).
 As Exchange does, by default: drafts live in Drafts with ``isDraft`` and an ``internetMessageId`` and
 show in ``/messages`` and conversation filters (`drafts`); Sent Items copies and drafts carry no
 ``internetMessageHeaders`` (their thread ids remain as the MAPI properties a client may ``$expand`` as

@@ -22,7 +22,7 @@ from functools import partial
 
 from emulators.clock import Clock
 
-from . import mime
+from . import conversations, mime
 from .mail import MailApi, action_parameters, compose_error, json_body
 from .render import message_context, message_json
 from .responses import response_outgoing
@@ -41,7 +41,7 @@ def outgoing_of(message: StoredMessage, user: User) -> mime.Outgoing:
         cc=list(parsed.cc), bcc=list(parsed.bcc), reply_to=list(parsed.reply_to), body_type=parsed.body_type,
         body=parsed.body, importance=parsed.importance, in_reply_to=list(parsed.in_reply_to),
         references=list(parsed.references), attachments=list(parsed.attachments), message_id=parsed.message_id,
-        headers=[(k, v) for k, v in parsed.headers if k.lower().startswith("x-")],
+        headers=[(k, v) for k, v in parsed.headers if k.lower().startswith("x-") or k.lower() == "thread-index"],
     )
 
 
@@ -78,6 +78,7 @@ class DraftsApi:
         if folder is None:
             return not_found()
         out = mime.Outgoing(sender=(call.user.display_name, call.user.address))
+        out.headers.append(("Thread-Index", conversations.new_index(self.clock.now())))
         try:
             out.apply_graph_message(json_body(call.req))
             draft = self._save(call.user, out, folder.id)
@@ -92,6 +93,8 @@ class DraftsApi:
         assert call.user is not None
         try:
             out = response_outgoing(call.user, original.parsed, kind, action_parameters(call.req))
+            index = conversations.child_index(original.conversation_index, self.clock.now())  # Outlook: parent + 5
+            out.headers.append(("Thread-Index", index))
             draft = self._save(call.user, out)
         except mime.ComposeError as err:
             return compose_error(err)

@@ -223,8 +223,9 @@ class IdentityEndpoints:
                          for k, v in params.items() if k not in ("decision", "chosen_user"))
         hint = params.get("login_hint") or self.knobs.login_user or ""
         options = "".join(
-            f'<option value="{html.escape(u.address)}"{" selected" if u.address == hint.lower() else ""}>'
-            f"{html.escape(u.display_name)} &lt;{html.escape(u.address)}&gt;</option>"
+            f'<option value="{html.escape(u.principal_name)}"'
+            f'{" selected" if hint.lower() in (u.address, u.principal_name) else ""}>'
+            f"{html.escape(u.display_name)} &lt;{html.escape(u.principal_name)}&gt;</option>"
             for u in self.world.users.values()
         )
         what = ("Permissions requested — accept for your organization" if kind == "adminconsent"

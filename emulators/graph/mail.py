@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from emulators.clock import Clock
 from emulators.postoffice import Delivery, PostOffice
 
-from . import mime
+from . import conversations, mime
 from .odata import QueryError, matches_any, parse_expand, parse_filter_any, parse_int, parse_orderby, parse_select
 from .render import (
     attachment_json,
@@ -291,6 +291,7 @@ class MailApi:
         if not isinstance(message, dict):
             return bad_request("Empty Payload. JSON content expected.", "ErrorInvalidRequest")
         out = mime.Outgoing(sender=(user.display_name, user.address))
+        out.headers.append(("Thread-Index", conversations.new_index(self.clock.now())))  # Outlook starts a thread
         try:
             out.apply_graph_message(message)
             raw = mime.compose(out, self.clock.now())
@@ -331,6 +332,8 @@ class MailApi:
         assert call.user is not None
         try:
             out = response_outgoing(call.user, message.parsed, kind, action_parameters(call.req))
+            index = conversations.child_index(message.conversation_index, self.clock.now())  # Outlook: parent + 5
+            out.headers.append(("Thread-Index", index))
             raw = mime.compose(out, self.clock.now())
         except mime.ComposeError as err:
             return compose_error(err)

@@ -161,8 +161,8 @@ def user_json(user: User, root: str, *, context: bool = True) -> dict[str, Any]:
     data.update({
         "businessPhones": [], "displayName": user.display_name, "givenName": given or None,
         "jobTitle": None, "mail": user.address, "mobilePhone": None, "officeLocation": None,
-        "preferredLanguage": None, "surname": surname or None, "userPrincipalName": user.address,
-        "id": user.id,
+        "preferredLanguage": None, "surname": surname or None, "userPrincipalName": user.principal_name,
+        "id": user.id, "proxyAddresses": [f"SMTP:{user.address}", *(f"smtp:{a}" for a in user.aliases)],
     })
     return data
 

@@ -186,9 +186,12 @@ class GraphEmulator:
         return _http_response(result, req)
 
     # --- seeding ------------------------------------------------------------------------------------
-    def add_user(self, address: str, display_name: str = "", tenant_id: str = DEFAULT_TENANT) -> User:
-        user = self.world.add_user(address, display_name or address.partition("@")[0].title(), tenant_id)
-        self.post_office.register_mailbox(user.address, "graph")
+    def add_user(self, address: str, display_name: str = "", tenant_id: str = DEFAULT_TENANT, *, upn: str = "",
+                 aliases: tuple[str, ...] = ()) -> User:
+        """A user whose mailbox is ``address`` (Graph's ``mail``); ``upn`` is her sign-in name when it differs."""
+        user = self.world.add_user(address, display_name or address.partition("@")[0].title(), tenant_id, upn, aliases)
+        for smtp in (user.address, *user.aliases):
+            self.post_office.register_mailbox(smtp, "graph")
         return user
 
     def register_app(self, client_id: str, client_secret: str, redirect_uris: list[str] | tuple[str, ...] = (),

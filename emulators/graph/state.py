@@ -11,15 +11,13 @@ is what Graph does for clients that send ``Prefer: IdType="ImmutableId"``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from emulators.clock import Clock
 
-from . import mime
+from . import conversations, mime
 from .wire import change_key, exchange_id, new_guid
 
 WELL_KNOWN_FOLDERS = {
@@ -40,10 +38,19 @@ class Tenant:
 
 @dataclass
 class User:
-    id: str
-    address: str  # lower-case; also the userPrincipalName
+    id: str  # the Entra object id (the tokens' `oid`)
+    address: str  # lower-case primary SMTP address: Graph's `mail`
     display_name: str
     tenant_id: str
+    # The sign-in name (UPN), often not the mail address in work tenants; tokens carry it as preferred_username,
+    # which the ID token claims reference (learn.microsoft.com/entra/identity-platform/id-token-claims-reference)
+    # calls mutable and not necessarily an email address: identify users by oid + tid.
+    upn: str = ""
+    aliases: list[str] = field(default_factory=list)  # further SMTP addresses (proxyAddresses "smtp:")
+
+    @property
+    def principal_name(self) -> str:
+        return self.upn or self.address
 
 
 @dataclass
@@ -111,8 +118,6 @@ class World:
         self.messages: dict[str, StoredMessage] = {}
         self.changes: list[Change] = []
         self._seq = 0
-        self._conversation_by_msgid: dict[tuple[str, str], str] = {}
-        self._conversation_by_topic: dict[tuple[str, str], str] = {}
         self._listeners: list[ChangeListener] = []
 
     # --- directory --------------------------------------------------------------------------
@@ -132,16 +137,19 @@ class World:
                 (t for t in self.tenants.values() if t.domain.lower() == key), None
             )
 
-    def add_user(self, address: str, display_name: str, tenant_id: str) -> User:
+    def add_user(self, address: str, display_name: str, tenant_id: str, upn: str = "",
+                 aliases: tuple[str, ...] = ()) -> User:
         with self.lock:
             existing = self.user(address)
             if existing:
                 return existing
             domain = address.rpartition("@")[2]
             self.add_tenant(tenant_id, domain)
-            user = User(new_guid(), address.lower(), display_name, tenant_id)
+            user = User(new_guid(), address.lower(), display_name, tenant_id, upn.lower(), [a.lower() for a in aliases])
             self.users[user.id] = user
-            self._by_address[user.address] = user.id
+            for key in (user.address, user.upn, *user.aliases):
+                if key:
+                    self._by_address[key] = user.id
             root = exchange_id("AAMkAGI2")
             for name, title in WELL_KNOWN_FOLDERS.items():
                 folder = Folder(exchange_id("AAMkAGI2"), user.id, name, title, root)
@@ -150,7 +158,7 @@ class World:
             return user
 
     def user(self, key: str) -> User | None:
-        """By id or userPrincipalName/address, case-insensitive."""
+        """By id, userPrincipalName or any SMTP address, case-insensitive."""
         with self.lock:
             return self.users.get(key) or self.users.get(self._by_address.get(key.lower(), ""))
 
@@ -194,7 +202,9 @@ class World:
         with self.lock:
             folder = self.folder(user.id, folder_name)
             assert folder is not None
-            conversation_id, index = self._conversation(user.id, parsed)
+            # By topic and Thread-Index, as Exchange does: see `conversations` for the documentation.
+            conversation_id = conversations.conversation_id(user.id, parsed.subject)
+            index = conversations.index_of(parsed, received)
             message = StoredMessage(
                 id=exchange_id(),
                 user_id=user.id,
@@ -296,32 +306,3 @@ class World:
                 c for c in self.changes
                 if seq < c.seq <= upto and c.user_id == user_id and c.folder_id == folder_id
             ]
-
-    # --- conversations -----------------------------------------------------------------------
-    def _conversation(self, user_id: str, parsed: mime.Parsed) -> tuple[str, str]:
-        """Conversation of a new message in one mailbox: by In-Reply-To/References, else by topic.
-
-        The normalised-subject fallback applies only to messages that look like replies (they have
-        thread headers, or a Re:/Fw: prefix), so two unrelated mails called "Hello" stay apart.
-        """
-        related = parsed.references + parsed.in_reply_to
-        conversation = next(
-            (self._conversation_by_msgid[(user_id, key)] for key in reversed(related)
-             if (user_id, key) in self._conversation_by_msgid),
-            None,
-        )
-        topic = mime.normalize_subject(parsed.subject)
-        if conversation is None and (related or mime.has_reply_prefix(parsed.subject)):
-            conversation = self._conversation_by_topic.get((user_id, topic))
-        if conversation is None:
-            conversation = "AAQkAD" + base64.urlsafe_b64encode(
-                hashlib.sha256(f"{user_id}|{parsed.message_id}|{new_guid()}".encode()).digest()[:24]
-            ).decode()
-        for key in [*related, parsed.message_id]:
-            if key:
-                self._conversation_by_msgid.setdefault((user_id, key), conversation)
-        self._conversation_by_topic.setdefault((user_id, topic), conversation)
-        # ConversationIndex: a 22-byte header for the thread plus 5 bytes per reply level.
-        root = hashlib.sha256(conversation.encode()).digest()[:22]
-        child = hashlib.sha256(parsed.message_id.encode()).digest()[:5]
-        return conversation, base64.b64encode(root + child * min(len(related), 20)).decode()

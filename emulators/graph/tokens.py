@@ -258,12 +258,14 @@ class TokenService:
             "aud": GRAPH_RESOURCE, "iss": f"https://sts.windows.net/{user.tenant_id}/", "iat": int(now),
             "nbf": int(now), "exp": int(now + self.access_token_lifetime), "appid": client_id,
             "idtyp": "user", "name": user.display_name, "oid": user.id, "scp": " ".join(granted),
-            "tid": user.tenant_id, "unique_name": user.address, "upn": user.address, "uti": uti, "ver": "1.0",
+            "tid": user.tenant_id, "unique_name": user.principal_name, "upn": user.principal_name, "uti": uti,
+            "ver": "1.0",
         }
         id_claims: dict[str, object] = {
             "aud": client_id, "iss": f"{issuer_base}/{user.tenant_id}/v2.0", "iat": int(now),
             "nbf": int(now), "exp": int(now + 3600), "name": user.display_name, "oid": user.id,
-            "preferred_username": user.address, "email": user.address,
+            # preferred_username is the UPN (mutable, not necessarily the mailbox): ID token claims reference.
+            "preferred_username": user.principal_name, "email": user.address,
             "sub": _pairwise_sub(user.id, client_id), "tid": user.tenant_id, "ver": "2.0",
             "uti": secrets.token_urlsafe(16),
         }

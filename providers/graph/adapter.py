@@ -149,11 +149,12 @@ class GraphProvider:
         return ChangePage(newest_first[::-1], cursor)  # oldest first: threads open before their replies
 
     def thread(self, mailbox: MailboxRef, envelope: Envelope) -> Sequence[Envelope]:
+        """The conversation's messages linked to ``envelope``: conversationId (a subject topic) is only a hint."""
         conversation = mapping.conversation_of(envelope)
         query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
             select=mapping.SELECT, expand=mapping.EXPAND, filter=f"conversationId eq {_odata_string(conversation)}",
             top=100)
-        return [e for e in self._list(mailbox, query, 1_000) if e.provider_message_id != envelope.provider_message_id]
+        return mapping.linked(envelope, self._list(mailbox, query, 1_000))
 
     def find(self, mailbox: MailboxRef, internet_message_id: str) -> Envelope | None:
         spellings = mapping.message_id_spellings(internet_message_id)

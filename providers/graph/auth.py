@@ -78,12 +78,30 @@ class GraphAuth:
         if "error" in result:
             raise ConsentDenied(f"Microsoft refused the sign-in: {result.get('error_description', result['error'])}")
         claims = result.get("id_token_claims", {})
-        # preferred_username is the sign-in name Entra vouches for; the `email` claim is not verified.
-        address = str(claims.get("preferred_username") or "").lower()
-        if not address:
-            raise ConsentDenied("Microsoft did not say which mailbox signed in")
-        credentials = json.dumps({"cache": cache.serialize(), "tenant_id": claims.get("tid", "")})
-        return Connected(address, credentials, str(claims.get("oid", "")), str(claims.get("name", "")))
+        oid, tid = str(claims.get("oid") or ""), str(claims.get("tid") or "")
+        if not oid or not tid:
+            raise ConsentDenied("Microsoft did not say which user signed in")
+        # Bound to the Entra object (oid + tid) and the mailbox's own address: preferred_username is the mutable
+        # sign-in name, in work tenants the UPN, often not the mail address (ID token claims reference).
+        address = self._mailbox_address(str(result["access_token"]), oid)
+        credentials = json.dumps({"cache": cache.serialize(), "tenant_id": tid})
+        return Connected(address, credentials, oid, str(claims.get("name", "")))
+
+    def _mailbox_address(self, token: str, oid: str) -> str:
+        """The user's primary SMTP address: ``mail`` of ``GET /users/{oid}`` (readable with User.Read)."""
+        url = f"{self.settings.graph_url.rstrip('/')}/users/{quote(oid)}"
+        try:
+            reply = self.session.get(url, params={"$select": "id,mail,userPrincipalName,proxyAddresses"},
+                                     timeout=30, headers={"Authorization": f"Bearer {token}"})
+        except requests.RequestException as exc:
+            raise TransientError(f"cannot reach Microsoft Graph: {exc}") from exc
+        if not reply.ok:
+            raise TransientError(f"Microsoft Graph answered {reply.status_code} for the signed-in user")
+        user = reply.json()
+        address = str(user.get("mail") or "").strip().lower()
+        if user.get("id") != oid or not address:
+            raise ConsentDenied(f"{user.get('userPrincipalName') or 'this account'} has no Exchange Online mailbox")
+        return address
 
     def admin_consent_url(self, redirect_uri: str, tenant: str = "organizations") -> str:
         query = urlencode({"client_id": self.settings.client_id, "redirect_uri": redirect_uri})

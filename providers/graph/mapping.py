@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from msgraph.generated.models.message import Message
 from msgraph.generated.models.recipient import Recipient
@@ -14,7 +15,7 @@ from connector.mail.mime import parse
 
 # What delta and list calls ask for: enough to decide, nothing of the body. `/messages` spans every
 # folder, Drafts included, so isDraft is asked for (and checked) everywhere.
-SELECT = ["id", "internetMessageId", "conversationId", "subject", "from", "sender", "toRecipients",
+SELECT = ["id", "internetMessageId", "conversationId", "conversationIndex", "subject", "from", "sender", "toRecipients",
           "ccRecipients", "bccRecipients", "replyTo", "sentDateTime", "receivedDateTime",
           "internetMessageHeaders", "parentFolderId", "isDraft"]
 # Sent Items copies have no internetMessageHeaders (microsoftgraph/microsoft-graph-docs#2716), yet a sent reply
@@ -25,12 +26,61 @@ EXPAND = [f"singleValueExtendedProperties($filter=id eq '{IN_REPLY_TO}' or id eq
 _ID = re.compile(r"<[^<>\s]+>")
 
 
-def thread_key(mailbox: str, conversation_id: str) -> str:
-    return f"graph:{mailbox}:{conversation_id}"
+ROOT_BYTES = 22  # the header block of PidTagConversationIndex, shared by a message and every reply to it
+
+
+def thread_key(mailbox: str, conversation_id: str, root: str) -> str:
+    """``graph:{mailbox}:{conversationId}#{conversationIndex root}``: the core treats it as one thread's identity.
+
+    conversationId alone is not: Exchange derives it from the subject topic ([MS-OXOMSG] 2.2.1.2), so unrelated
+    mails with the same subject share it. The 22-byte root of conversationIndex ([MS-OXOMSG] 2.2.1.3) is one
+    conversation as Outlook chains it (a new GUID per new message); the conversationId stays in the key only as
+    the hint `thread()` lists by (`linked` then keeps the verified members).
+    """
+    return f"graph:{mailbox}:{conversation_id}#{root}"
 
 
 def conversation_of(envelope: Envelope) -> str:
-    return envelope.thread_key.rsplit(":", 1)[-1]
+    return envelope.thread_key.rsplit(":", 1)[-1].partition("#")[0]
+
+
+def root_of(envelope: Envelope) -> str:
+    """The conversationIndex root in the thread key ("" for keys written before it was part of them)."""
+    return envelope.thread_key.rsplit(":", 1)[-1].partition("#")[2]
+
+
+def _root(message: Message) -> str:
+    """The index's header block, or the item's own id (it then chains to nothing) when it has no valid one."""
+    raw = message.conversation_index or b""
+    if len(raw) >= ROOT_BYTES and raw[0] == 1:
+        return base64.urlsafe_b64encode(raw[:ROOT_BYTES]).decode().rstrip("=")
+    return f"id.{message.id}"
+
+
+def linked(opening: Envelope, conversation: Sequence[Envelope]) -> list[Envelope]:
+    """The members of ``opening``'s listed conversation that really are its thread, newest first as listed.
+
+    A member counts when it chains to the thread by Message-ID (its In-Reply-To/References name a member, or a
+    member names it) or shares a member's conversationIndex root; a same-subject stranger does neither.
+    """
+    own = next((e for e in conversation if e.provider_message_id == opening.provider_message_id), opening)
+    ids = {i for i in (own.internet_message_id, *own.related_message_ids) if i}
+    roots = {root_of(own)} - {""}
+    rest = [e for e in conversation if e.provider_message_id != opening.provider_message_id]
+    found: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for member in rest:
+            if member.provider_message_id in found:
+                continue
+            if root_of(member) in roots or member.internet_message_id in ids or ids.intersection(
+                    member.related_message_ids):
+                found.add(member.provider_message_id)
+                ids.update((member.internet_message_id, *member.related_message_ids))
+                roots.add(root_of(member))
+                grew = True
+    return [e for e in rest if e.provider_message_id in found]
 
 
 def _addresses(recipients: Iterable[Recipient] | None) -> tuple[Address, ...]:
@@ -72,7 +122,7 @@ def header_envelope(message: Message, mailbox: str, *, sent: bool) -> Envelope |
     return Envelope(
         source=Source.GRAPH, internet_message_id=normalize_message_id(message.internet_message_id),
         subject=message.subject or "", mailbox=mailbox.lower(), provider_message_id=message.id,
-        thread_key=thread_key(mailbox.lower(), message.conversation_id or message.id),
+        thread_key=thread_key(mailbox.lower(), message.conversation_id or message.id, _root(message)),
         in_reply_to=_ids(by_name.get("in-reply-to") or extended.get(IN_REPLY_TO.lower())),
         references=_ids(by_name.get("references") or extended.get(REFERENCES.lower())),
         from_=sender, sender=_one(message.sender), reply_to=_addresses(message.reply_to),

@@ -13,6 +13,7 @@ from connector.errors import CursorExpired, GrantRevoked, InputError, Throttled,
 from connector.mail.envelope import Direction, Envelope
 from connector.ports import MailboxRef
 from providers.graph.adapter import BATCH_ATTEMPTS, GraphProvider
+from providers.graph.mapping import conversation_of
 from tests.mailbuilder import mail
 from tests.providers.graph.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT, Seeded, authorize
 
@@ -68,7 +69,9 @@ def test_a_bcc_on_sent_items_is_seen_in_metadata_and_replies_share_the_thread(
     assert [a.email for a in sent.bcc] == ["acme+10802@bcc.example.com"] and sent.direction is Direction.SENT
     assert reply.bcc == () and reply.direction is Direction.RECEIVED and not reply.complete
     assert reply.in_reply_to == ("<d1@contoso.com>",)
-    assert sent.thread_key == reply.thread_key
+    # Same topic, same conversationId; the client's reply came without Thread-Index, so its conversationIndex root
+    # (and thread key) is new: thread() links it by its In-Reply-To instead.
+    assert conversation_of(sent) == conversation_of(reply) and sent.thread_key != reply.thread_key
     full = provider.fetch_full(ref, [sent])
     assert full[0].complete and "update" in full[0].text
     assert [a.email for a in full[0].bcc] == ["acme+10802@bcc.example.com"]
