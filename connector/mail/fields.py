@@ -7,12 +7,15 @@ that do not parse are skipped; an unparseable Date is None.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email import policy
 from email.header import decode_header, make_header
+from email.headerregistry import UnstructuredHeader
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import TypeVar
@@ -45,10 +48,24 @@ def read(msg: Message) -> list[tuple[str, str, str]]:
         decoded = None
         # Undeclared 8-bit bytes: the policy would make them U+FFFD. Huge values: its parser is
         # quadratic on some (a 140 kB To: takes seconds); the raw text is as good for those.
-        if len(str(value)) <= _MAX_PARSED_HEADER and not _has_escaped_bytes(str(value)):
+        if _plain_unstructured(msg, name, str(value)):  # the policy's parse would give back the text unfolded
+            decoded = "".join(LINE_BREAK.split(str(value)))
+        elif len(str(value)) <= _MAX_PARSED_HEADER and not _has_escaped_bytes(str(value)):
             decoded = safe(lambda n=name, v=value: str(msg.policy.header_fetch_parse(n, v)), None)
         headers.append((name, clean(decoded).strip() if decoded is not None else _decode_words(raw), raw))
     return headers
+
+
+def _plain_unstructured(msg: Message, name: str, value: str) -> bool:
+    """An ASCII value without encoded words of a free-text field (Subject, Received, DKIM-Signature, X-…): the
+    default policy's parse returns it unfolded, at a tenth of a millisecond a field, the bulk of parsing time."""
+    return msg.policy is policy.default and value.isascii() and "=?" not in value and _unstructured(name.lower())
+
+
+@functools.cache
+def _unstructured(name: str) -> bool:
+    factory = policy.default.header_factory
+    return issubclass(factory.registry.get(name, factory.default_class), UnstructuredHeader)
 
 
 def raw(headers: list[tuple[str, str, str]], name: str) -> str:
