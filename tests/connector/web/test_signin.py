@@ -76,3 +76,19 @@ def test_signing_out_ends_the_session(client: TestClient, site: Site) -> None:
     assert client.post("/signout", data={}).status_code == 403  # needs the CSRF token like every form
     assert client.post("/signout", data={"csrf": csrf}).headers["location"] == "/signin"
     assert client.get("/me").status_code == 303
+
+
+def test_a_user_whose_microsoft_sign_in_name_is_not_her_address_signs_in_as_her_address(
+        client: TestClient, site: Site) -> None:
+    from connector.db import transaction
+    from connector.services import users
+
+    with transaction(site.world.engine) as session:
+        users.create_user(session, site.world.tenant, "dana@acme-law.com", "Dana Dunn")
+    site.idps.graph.add_user("dana@acme-law.com", "Dana Dunn", site.idps.sandbox.apps.graph_tenant,
+                             upn="d.dunn@acmelaw.onmicrosoft.com")
+    site.idps.graph.set_consent("approve", login_user="d.dunn@acmelaw.onmicrosoft.com")
+    started = client.post("/signin/microsoft", data={"csrf": csrf_of(client.get("/signin").text)})
+    answer = client.get(follow_idp(site.idps, started.headers["location"]))
+    assert answer.status_code == 303 and answer.headers["location"] == "/records", flash_of(client.get("/signin").text)
+    assert "dana@acme-law.com" in client.get("/me").text
