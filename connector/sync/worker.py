@@ -16,7 +16,7 @@ from connector.ports import Provider
 from connector.sync import leases
 from connector.sync.engine import StepResult, SyncEngine
 from connector.sync.probes import Heartbeat, count_mailboxes
-from connector.sync.schedule import RenewalBackoff, renew_subscriptions
+from connector.sync.schedule import RenewalBackoff, due_for_renewal, renew_subscriptions
 from connector.sync.wakeups import WakeSignal
 
 log = logging.getLogger("bcc_capture.worker")
@@ -40,6 +40,7 @@ class Worker:
         self.max_pages = max_pages  # per mailbox per claim, so one busy mailbox cannot starve the rest
         self.heartbeat = Heartbeat()  # /readyz: the loop is going round
         self.renewals = RenewalBackoff()  # failed subscription renewals wait before they are tried again
+        self.renewals_pending = False  # a due renewal was skipped (its mailbox leased): tick again next round
 
     def run_once(self, owner: str | None = None, limit: int | None = None,
                  stop: threading.Event | None = None) -> list[StepResult]:
@@ -70,8 +71,14 @@ class Worker:
 
     def tick_schedules(self) -> int:
         count_mailboxes(self.engine)
-        return renew_subscriptions(self.engine, self.sync, self.providers, self.clock(), self.settings, self.owner,
-                                   on_error=self._renewal_failed, backoff=self.renewals)
+        now = self.clock()
+        changed = renew_subscriptions(self.engine, self.sync, self.providers, now, self.settings, self.owner,
+                                      on_error=self._renewal_failed, backoff=self.renewals)
+        # A mailbox whose lease a sync step held (a new mailbox's first sync) is tried again next round, not a
+        # schedule interval later: until it is subscribed, its mail waits for the safety-net sync.
+        self.renewals_pending = any(not self.renewals.waiting(mailbox_id, now)
+                                    for mailbox_id in due_for_renewal(self.engine, now, self.settings))
+        return changed
 
     @staticmethod
     def _renewal_failed(mailbox_id: int, error: Exception, retry_at: datetime) -> None:
@@ -98,7 +105,7 @@ class Worker:
         def on_round() -> None:
             nonlocal last_schedule
             now = self.clock().timestamp()
-            if now - last_schedule >= schedule_every:
+            if self.renewals_pending or now - last_schedule >= schedule_every:
                 self.tick_schedules()
                 last_schedule = now
 

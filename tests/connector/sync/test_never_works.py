@@ -12,7 +12,7 @@ from sqlmodel import select
 from connector.config import OutboundSettings
 from connector.db import transaction
 from connector.models import Mailbox
-from connector.sync import intake
+from connector.sync import intake, leases
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
 from emulators.mailcatcher import MailCatcher
@@ -74,3 +74,19 @@ def test_a_user_whose_grant_was_revoked_is_told_by_mail_to_reconnect(fresh_pg_ur
             assert [h.status for h in world.health()] == ["needs_reconnect"]
             [notice] = catcher.wait_for(1)
             assert notice.rcpt_tos == ["alice@acme-law.com"] and "reconnect" in notice.message.get_content().lower()
+
+
+def test_a_renewal_skipped_because_a_sync_step_held_the_mailbox_is_tried_again_next_round(world: World) -> None:
+    world.connect("alice@acme-law.com", "graph")
+    worker = world.assembly.worker()
+    [mailbox_id] = [h.mailbox_id for h in world.health()]
+    assert leases.claim(world.engine, mailbox_id, "a-sync-step", datetime.now(UTC), 60)  # its first sync runs
+    worker.tick_schedules()
+    assert _subscription_requests(world) == 0 and worker.renewals_pending  # not tried, and it knows
+    leases.release(world.engine, mailbox_id, "a-sync-step")
+    worker.tick_schedules()
+    assert _subscription_requests(world) == 1  # tried at the next round (here it fails: no webhook answers)
+
+
+def _subscription_requests(world: World) -> int:
+    return sum(1 for r in world.sandbox.graph.request_log() if r.method == "POST" and r.path.endswith("/subscriptions"))
