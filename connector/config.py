@@ -127,6 +127,16 @@ class SenderAuthentication(StrEnum):
     OFF = "off"  # trust the From header as before (no DNS look-ups): for a trial behind another filtering MTA
 
 
+class LimitSettings(Strict):
+    """Requests per client address and minute, per area (0: no limit); over it the answer is 429."""
+
+    signin: int = Field(default=60, ge=0)  # sign-in pages and OAuth callbacks: a person signs in a few times a day
+    api: int = Field(default=1200, ge=0)  # the JSON API, per calling address
+    webhooks: int = Field(default=6000, ge=0)  # Microsoft and Google push from few addresses, in bursts
+    inbound: int = Field(default=1200, ge=0)  # Postmark, Mailgun, SendGrid, SES
+    console: int = Field(default=1200, ge=0)  # every other page
+
+
 class SmtpSettings(Strict):
     """The dropbox's own SMTP listener (`bcc-capture smtp`), the MX of the dropbox domain(s)."""
 
@@ -219,6 +229,7 @@ class Settings(BaseSettings):
     contacts: ContactSettings = ContactSettings()
     senders: SenderSettings = SenderSettings()
     sync: SyncSettings = SyncSettings()
+    limits: LimitSettings = LimitSettings()
     graph: GraphSettings = GraphSettings()
     gmail: GmailSettings = GmailSettings()
     smtp: SmtpSettings = SmtpSettings()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from cryptography.fernet import Fernet
@@ -41,3 +42,18 @@ def test_the_api_docs_use_only_assets_the_app_serves_itself(client: TestClient) 
         for asset in assets:
             assert client.get(asset).status_code == 200
         assert "cdn." not in html and "fonts.googleapis" not in html
+
+
+def test_a_client_over_its_sign_in_limit_is_answered_429_and_others_are_not(site: Site) -> None:
+    from connector.web.app import create_app
+
+    strict = dataclasses.replace(site.context, settings=site.settings.model_copy(
+        update={"limits": site.settings.limits.model_copy(update={"signin": 3})}))
+    app = create_app(strict)
+    with TestClient(app, follow_redirects=False) as client, \
+            TestClient(app, follow_redirects=False, client=("10.0.0.9", 50000)) as other:
+        answers = [client.get("/signin").status_code for _ in range(4)]
+        assert answers == [200, 200, 200, 429]
+        assert int(client.get("/signin").headers["Retry-After"]) >= 1
+        assert client.get("/healthz").status_code == 200  # probes are never limited
+        assert other.get("/signin").status_code == 200  # the limit is per client address
