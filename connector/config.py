@@ -99,6 +99,9 @@ class GraphSettings(Strict):
     enabled: bool = True
     client_id: str = ""
     client_secret: str | None = None  # env: BCC_CAPTURE_GRAPH__CLIENT_SECRET
+    # A PEM file with the app's certificate and its private key: Microsoft recommends certificate credentials
+    # over secrets (which expire); when set, it is used instead of client_secret.
+    client_certificate_file: str | None = None
     authority_host: str = "https://login.microsoftonline.com"
     tenant: str = "common"
     graph_url: str = "https://graph.microsoft.com/v1.0"

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from . import assertions
 from .state import User, World
 from .tokens import GrantError, TokenService
 from .wire import new_guid
@@ -72,6 +73,7 @@ def _redirect(uri: str, params: dict[str, str], response_mode: str = "query") ->
 class IdentityEndpoints:
     def __init__(self, world: World, tokens: TokenService, knobs: ConsentKnobs) -> None:
         self.world, self.tokens, self.knobs = world, tokens, knobs
+        self._assertions_seen: set[str] = set()  # client assertion jti values: each may be used once
 
     def routes(self) -> list[Route]:
         return [
@@ -279,6 +281,10 @@ class IdentityEndpoints:
         if app is None:
             raise GrantError("unauthorized_client", 700016, f"AADSTS700016: Application with identifier "
                              f"'{client_id}' was not found in the directory '{tenant}'.")
+        if form.get("client_assertion_type") == assertions.JWT_BEARER and form.get("client_assertion"):
+            endpoint = f"{str(request.base_url).rstrip('/')}/{tenant}/oauth2/v2.0/token"
+            assertions.verify(form["client_assertion"], client_id, app.certificates, endpoint, self._assertions_seen)
+            return client_id
         if not secret:
             raise GrantError("invalid_client", 7000218, "AADSTS7000218: The request body must contain the "
                              "following parameter: 'client_assertion' or 'client_secret'.", status=401)

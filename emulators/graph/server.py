@@ -200,6 +200,10 @@ class GraphEmulator:
         self.world.register_app(app)
         return app
 
+    def add_certificate(self, client_id: str, certificate_pem: str) -> None:
+        """Upload a certificate to the app registration (Entra: Certificates & secrets → Certificates)."""
+        self.world.apps[client_id].certificates.append(certificate_pem)
+
     def grant_admin_consent(self, tenant_id: str, client_id: str) -> None:
         self.tokens.grant_admin_consent(tenant_id, client_id)
 

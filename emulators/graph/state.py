@@ -59,6 +59,7 @@ class App:
     client_secret: str
     redirect_uris: list[str]
     display_name: str = "bcc-capture"
+    certificates: list[str] = field(default_factory=list)  # PEM certificates uploaded to the registration
 
 
 @dataclass

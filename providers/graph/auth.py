@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import msal
 import requests
 
 from connector.config import GraphSettings
-from connector.errors import GrantRevoked, InputError, TokenExpired, TransientError
+from connector.errors import ConfigError, GrantRevoked, InputError, TokenExpired, TransientError
 from connector.ports import Connected, MailboxRef
 
 SCOPES = ["Mail.Read", "User.Read"]  # msal adds openid, profile and offline_access itself
@@ -47,7 +49,7 @@ class GraphAuth:
     def _app(self, tenant: str | None = None,
              cache: msal.SerializableTokenCache | None = None) -> msal.ConfidentialClientApplication:
         tenant = tenant or self.settings.tenant
-        kwargs = {"client_credential": self.settings.client_secret or "",
+        kwargs = {"client_credential": client_credential(self.settings),
                   "authority": f"{self.settings.authority_host.rstrip('/')}/{tenant}",
                   "http_client": self.session,
                   "instance_discovery": "login.microsoftonline.com" in self.settings.authority_host}
@@ -181,3 +183,19 @@ def _token_or_raise(result: dict | None, address: str) -> str:
     if error in REVOKED:
         raise GrantRevoked(f"Microsoft refused a token for {address}: {error} {detail}".strip())
     raise TokenExpired(f"no token for {address}: {error} {detail}".strip())
+
+
+def client_credential(settings: GraphSettings) -> str | dict[str, str]:
+    """The app's credential for msal: its certificate when one is configured (msal signs a client assertion
+    with it, SHA-256 thumbprint, PS256), else the client secret."""
+    if not settings.client_certificate_file:
+        return settings.client_secret or ""
+    try:
+        pem = Path(settings.client_certificate_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("graph.client_certificate_file", f"cannot read it: {exc.strerror}") from exc
+    key = re.search(r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----.+?-----END (?:RSA |EC )?PRIVATE KEY-----", pem, re.S)
+    cert = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", pem, re.S)
+    if key is None or cert is None:
+        raise ConfigError("graph.client_certificate_file", "must hold the certificate and its private key (PEM)")
+    return {"private_key": key.group(0), "public_certificate": cert.group(0)}

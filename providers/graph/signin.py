@@ -17,6 +17,7 @@ import requests
 
 from connector.config import GraphSettings
 from connector.errors import SignInFailed, declined
+from providers.graph.auth import client_credential
 
 
 class MicrosoftSignIn:
@@ -31,7 +32,7 @@ class MicrosoftSignIn:
         if self.settings.ca_bundle:
             http.verify, http.trust_env = self.settings.ca_bundle, False
         return msal.ConfidentialClientApplication(
-            self.settings.client_id, client_credential=self.settings.client_secret, http_client=http,
+            self.settings.client_id, client_credential=client_credential(self.settings), http_client=http,
             authority=f"{self.settings.authority_host.rstrip('/')}/{self.settings.tenant}", instance_discovery=False)
 
     def begin(self, redirect_uri: str) -> tuple[str, dict[str, Any]]:
