@@ -36,7 +36,7 @@ from connector.dropbox.noise import classify
 from connector.errors import MimeError
 from connector.mail.envelope import Envelope, Source
 from connector.mail.mime import parse
-from connector.models import AuditEntry, SpooledMessage, SpoolState
+from connector.models import AuditEntry, SpooledMessage, SpoolState, Tenant
 from connector.routing.addresses import parse_dropbox_address
 from connector.routing.apply import apply
 from connector.routing.core import Router
@@ -129,7 +129,7 @@ class SpoolFiler:
             _audit_noise(session, decision, envelope, row, noise.value)
             return Filed(row.id, "refused", noise.value)
         summary = ""
-        mode = self.settings.smtp.authentication
+        mode = self._authentication_for(session, decision.tenant_id)
         if decision.outcome in (Outcome.LOGGED, Outcome.UNASSIGNED) and mode is not SenderAuthentication.OFF:
             verdict = self.authenticator.verify(row.raw, ip=row.peer_ip, helo=row.helo, mail_from=row.mail_from)
             summary = verdict.summary()
@@ -146,6 +146,14 @@ class SpoolFiler:
         if applied.thread_opened and applied.activity_id is not None:  # the users' mailboxes hold its earlier mail
             request_copies(session, envelope.internet_message_id, applied.activity_id, utcnow())
         return Filed(row.id, applied.outcome.value, applied.reason.value, summary, applied.activity_id)
+
+    def _authentication_for(self, session: Session, tenant_id: int | None) -> SenderAuthentication:
+        """The company's own policy when it chose one (a firm behind a filtering gateway may turn it off), else the
+        deployment's `smtp.authentication`."""
+        tenant = session.get(Tenant, tenant_id) if tenant_id is not None else None
+        if tenant is not None and tenant.sender_authentication:
+            return SenderAuthentication(tenant.sender_authentication)
+        return self.settings.smtp.authentication
 
     def _failed(self, row_id: int, exc: Exception) -> Filed:
         error = f"{type(exc).__name__}: {exc}"

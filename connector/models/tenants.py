@@ -29,6 +29,8 @@ class Tenant(SQLModel, table=True):
     headers_only: bool = False  # who, when, subject, filed under: no body, attachments or raw MIME
     blocked_labels: list[str] = json_list()  # Purview label names (or GUIDs) whose mail is never filed
     headers_only_labels: list[str] = json_list()  # Purview labels whose mail is filed as headers only
+    # Dropbox mail's sender authentication for this company (required | domain_policy | off); None: smtp settings.
+    sender_authentication: str | None = None
     created_at: datetime = created_at()
 
 

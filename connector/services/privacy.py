@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from sqlmodel import Session
 
+from connector.config import SenderAuthentication
 from connector.errors import InputError
 from connector.models import AuditEntry, Tenant, User
 
@@ -37,8 +38,12 @@ def _labels(values: Iterable[str]) -> list[str]:
 
 def set_company_policy(session: Session, tenant: Tenant, *, file_internal_mail: bool | None = None,
                        headers_only: bool | None = None, blocked_labels: Iterable[str] | None = None,
-                       headers_only_labels: Iterable[str] | None = None, by: str = "") -> Tenant:
+                       headers_only_labels: Iterable[str] | None = None, sender_authentication: str | None = None,
+                       by: str = "") -> Tenant:
     changes: dict[str, object] = {}
+    if sender_authentication is not None:  # "" goes back to the deployment's smtp.authentication
+        changes["sender_authentication"] = SenderAuthentication(sender_authentication).value \
+            if sender_authentication else None
     if file_internal_mail is not None:
         changes["file_internal_mail"] = file_internal_mail
     if headers_only is not None:

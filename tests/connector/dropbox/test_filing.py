@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from connector.config import SenderAuthentication
 from connector.db import transaction
 from connector.dropbox.server import filer
-from connector.models import Activity, ActivityLink, ActivitySource, AuditEntry, User
+from connector.models import Activity, ActivityLink, ActivitySource, AuditEntry, Tenant, User
 from connector.services import quarantine as quarantine_service
 from connector.services import tenants
 from tests.conftest import World
@@ -257,3 +257,15 @@ def test_authentication_off_trusts_the_from_header(world: World, dns_server: Dns
             assert session.exec(select(AuditEntry).where(AuditEntry.action == "quarantined")).all() == []
     finally:
         box.server.stop()
+
+
+def test_a_company_behind_its_own_filtering_gateway_can_turn_sender_authentication_off(dropbox: Dropbox) -> None:
+    from connector.services import privacy
+
+    with transaction(dropbox.world.engine) as session:
+        tenant = session.get(Tenant, dropbox.world.tenant.id)
+        privacy.set_company_policy(session, tenant, sender_authentication="off", by="admin@acme-law.com")
+    dropbox.send(mail(ALICE, ["carol@clientco.com"], subject="Relayed by our gateway"), [MATTER],
+                 "gateway@relay.example")  # unsigned, SPF not aligned: quarantined under the default policy
+    [filed] = dropbox.file()
+    assert (filed.outcome, filed.reason) == ("logged", "addressed")
