@@ -94,3 +94,65 @@ def test_filers_killed_mid_way_lose_nothing_and_file_nothing_twice(spooled: str,
         actions = dict(session.exec(select(AuditEntry.action, func.count()).group_by(AuditEntry.action)).all())
         assert actions == {"logged": MESSAGES}  # no duplicate: no message was filed a second time
     engine.dispose()
+
+
+def _listener(url: str, dns_server: DnsServer, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BCC_CAPTURE_DATABASE__URL": url,
+           "BCC_CAPTURE_SMTP__RESOLVER": f"{dns_server.host}:{dns_server.port}",
+           "BCC_CAPTURE_SMTP__FILING_WORKERS": "1", "BCC_CAPTURE_SMTP__FILING_POLL_SECONDS": "0.05"}
+    process = subprocess.Popen([sys.executable, "-m", "connector.app.cli", "smtp", "--port", str(port)], cwd=ROOT,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=2):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the listener did not start")
+
+
+@pytest.mark.timeout(240)
+def test_the_listener_killed_during_data_and_right_after_250_loses_nothing_and_files_nothing_twice(
+        fresh_pg_url: str, dns_server: DnsServer) -> None:
+    from connector.web.server import free_port
+
+    engine = make_engine(fresh_pg_url)
+    upgrade(engine)
+    build_world(engine)
+    port = free_port()
+    during = crlf(KEYS["acme-law.com"].sign(mail("alice@acme-law.com", ["carol@clientco.com"], subject="During DATA",
+                                                 message_id="<during@acme-law.com>")))
+    after = crlf(KEYS["acme-law.com"].sign(mail("alice@acme-law.com", ["carol@clientco.com"], subject="After 250",
+                                                message_id="<after@acme-law.com>")))
+    listener = _listener(fresh_pg_url, dns_server, port)
+    client = smtplib.SMTP("127.0.0.1", port, timeout=10)  # a sender killed mid-DATA: no 250, so it retries
+    client.ehlo("mx.acme-law.com")
+    client.mail("alice@acme-law.com")
+    client.rcpt(MATTER)
+    assert client.docmd("DATA")[0] == 354
+    client.send(during[: len(during) // 2])
+    os.kill(listener.pid, signal.SIGKILL)
+    listener.wait(timeout=10)
+    client.close()
+    listener = _listener(fresh_pg_url, dns_server, port)
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as retry:
+        retry.sendmail("alice@acme-law.com", [MATTER], during)  # the retry the missing 250 asks for
+        retry.sendmail("alice@acme-law.com", [MATTER], after)
+    os.kill(listener.pid, signal.SIGKILL)  # right after the 250: the sender will not send it again
+    listener.wait(timeout=10)
+    listener = _listener(fresh_pg_url, dns_server, port)  # files what was spooled before the kill
+    try:
+        filed = select(func.count()).select_from(Activity)
+        deadline = time.monotonic() + 60
+        while _count(engine, filed) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        listener.send_signal(signal.SIGTERM)
+        listener.wait(timeout=30)
+    with Session(engine) as session:
+        ids = sorted(session.exec(select(Activity.internet_message_id)).all())
+        assert ids == ["<after@acme-law.com>", "<during@acme-law.com>"]  # each filed, once
+        assert session.exec(select(func.count()).select_from(SpooledMessage)).one() == 2  # the half DATA stored nothing
+    engine.dispose()
