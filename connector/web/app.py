@@ -17,7 +17,20 @@ from connector.web.errors import install_error_pages
 from connector.web.input_guard import InputGuard
 from connector.web.middleware import SecurityHeaders
 from connector.web.rate_limit import RateLimit
-from connector.web.routes import admin, api, audit, inbound, mailboxes, me, ops, records, signin, unassigned, webhooks
+from connector.web.routes import (
+    admin,
+    api,
+    audit,
+    inbound,
+    mailboxes,
+    me,
+    ops,
+    quarantine,
+    records,
+    signin,
+    unassigned,
+    webhooks,
+)
 from connector.web.security import SESSION_COOKIE, SESSION_MAX_AGE, session_secret
 from connector.web.templating import HERE
 
@@ -35,7 +48,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RateLimit, limits=settings.limits)  # outermost: refused before any other work
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (webhooks, inbound, api, signin, me, mailboxes, records, unassigned, audit, admin, ops):
+    for module in (webhooks, inbound, api, signin, me, mailboxes, records, unassigned, quarantine, audit, admin, ops):
         app.include_router(module.router)
     install_api_docs(app)
     mailboxes.include_consent_callbacks(app, settings)

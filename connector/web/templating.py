@@ -17,7 +17,7 @@ from connector.web.security import Viewer, csrf_token, pop_flashes
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
-NAV = (("/records", "Records"), ("/unassigned", "Unassigned"), ("/audit", "Audit"),
+NAV = (("/records", "Records"), ("/unassigned", "Unassigned"), ("/quarantine", "Quarantine"), ("/audit", "Audit"),
        ("/mailboxes", "Mailboxes"), ("/me", "My settings"))
 
 STATUS_TEXT = {

@@ -18,6 +18,7 @@ from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.models import Activity, ApiToken, Attachment, Mailbox, RolePermission, Tenant, Unassigned, User
 from connector.services import api_tokens, mailboxes, tenants, users
+from connector.services.quarantine import quarantine
 from tests.connector.web.conftest import PDF, Site, log_matter_mail, sign_in
 from tests.mailbuilder import mail, to_dropbox
 
@@ -32,6 +33,7 @@ class AcmeIds:
     role_id: int
     token_id: int
     user_id: int
+    quarantine_id: int
 
 
 NOT_IDS = {"provider": "gmail", "name": "microsoft"}  # path segments that name a provider, not a company's row
@@ -50,9 +52,11 @@ def acme(site: Site) -> AcmeIds:
         token, _ = api_tokens.create_token(session, tenant, "Acme's sync")
         role = tenants.get_role(session, tenant, "Standard User")
         attachment = session.exec(select(Attachment).where(Attachment.activity_id == activity_id)).one()
-        assert mailbox.id and token.id and role.id and attachment.id and alice.id
+        held = quarantine(session, mail("Alice <alice@acme-law.com>", ["carol@clientco.com"], subject="Acme's held"),
+                          "unauthenticated_sender", source="smtp", tenant_id=tenant.id, user_id=alice.id)
+        assert mailbox.id and token.id and role.id and attachment.id and alice.id and held.id
         return AcmeIds(site.world.matter.id or 0, activity_id, attachment.id, kept.unassigned_id, mailbox.id,
-                       role.id, token.id, alice.id)
+                       role.id, token.id, alice.id, held.id)
 
 
 @pytest.fixture
