@@ -18,11 +18,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from connector.config import load_settings
 from connector.crypto import TokenCipher
-from connector.db import transaction
 from connector.models import AuditEntry, Mailbox
-from connector.services import mailboxes, users
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
 from connector.web.context import AppContext
@@ -33,7 +30,8 @@ from providers.graph.push import GraphNotificationParser
 from tests import inspect_db as db
 from tests.conftest import build_world
 from tests.mailbuilder import mail
-from tests.providers.graph.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT, authorize
+from tests.providers.graph.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT
+from tests.providers.graph.office import connect_by_consent, connector_settings
 
 KEY = b"q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 THREADS, CALLS_EACH = 6, 30  # 180 forged calls
@@ -61,17 +59,11 @@ def office(engine: Engine) -> Iterator[Office]:
         emulator.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
         emulator.set_consent("approve")
         port = free_port()
-        settings = load_settings(
-            graph={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "tenant": TENANT,
-                   "authority_host": urls.authority_host, "graph_url": urls.graph_url, "ca_bundle": urls.ca_path},
-            sync={"public_url": f"http://127.0.0.1:{port}"})
+        settings = connector_settings(urls, port)
         provider = GraphProvider(settings, clock=datetime.now)
         cipher = TokenCipher(KEY)
         for address in ("alice@acme-law.com", "bob@acme-law.com"):
-            url, state = provider.auth.begin(REDIRECT_URI, login_hint=address)
-            connected = provider.auth.finish(state, authorize(urls, {"auth_uri": url}))
-            with transaction(engine) as session:
-                mailboxes.connect(session, users.get_user(session, address), "graph", connected.credentials, cipher)
+            connect_by_consent(engine, provider, urls, address, cipher)
         worker = Worker(engine, settings, SyncEngine(engine, settings, {"graph": provider}, cipher),
                         {"graph": provider}, owner="flood-worker")
         context = AppContext(engine, settings, {"graph": GraphNotificationParser()}, webhook_max_bytes=64 * 1024,

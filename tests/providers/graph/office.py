@@ -16,10 +16,11 @@ from msgraph import GraphServiceClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from connector.config import load_settings
+from connector.config import Settings, load_settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.models import Activity, AuditEntry
+from connector.ports import Connected
 from connector.services import mailboxes, users
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
@@ -89,6 +90,25 @@ class Office:
             return [f"{a.action}:{a.reason}" for a in rows]
 
 
+def connector_settings(urls: EmulatorUrls, port: int) -> Settings:
+    """The connector pointed at the Graph emulator, its webhooks on ``port``."""
+    return load_settings(
+        graph={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "tenant": TENANT,
+               "authority_host": urls.authority_host, "graph_url": urls.graph_url, "ca_bundle": urls.ca_path},
+        sync={"public_url": f"http://127.0.0.1:{port}"})
+
+
+def connect_by_consent(engine: Engine, provider: GraphProvider, urls: EmulatorUrls, address: str,
+                       cipher: TokenCipher, login_hint: str | None = None) -> Connected:
+    """The user's consent through msal and the emulator's page, stored as the console's OAuth callback stores it."""
+    url, state = provider.auth.begin(REDIRECT_URI, login_hint=login_hint or address)
+    connected = provider.auth.finish(state, authorize(urls, {"auth_uri": url}))
+    with transaction(engine) as session:
+        mailboxes.connect(session, users.get_user(session, connected.address), "graph", connected.credentials,
+                          cipher, provider_user_id=connected.provider_user_id)
+    return connected
+
+
 @contextmanager
 def open_office(engine: Engine) -> Iterator[Office]:
     build_world(engine)
@@ -99,18 +119,11 @@ def open_office(engine: Engine) -> Iterator[Office]:
     emulator.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
     emulator.set_consent("approve")
     port = free_port()
-    settings = load_settings(
-        graph={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "tenant": TENANT,
-               "authority_host": urls.authority_host, "graph_url": urls.graph_url, "ca_bundle": urls.ca_path},
-        sync={"public_url": f"http://127.0.0.1:{port}"})
+    settings = connector_settings(urls, port)
     provider = GraphProvider(settings, clock=datetime.now)
     cipher = TokenCipher(KEY)
     for address in (ALICE, BOB):
-        url, state = provider.auth.begin(REDIRECT_URI, login_hint=address)
-        connected = provider.auth.finish(state, authorize(urls, {"auth_uri": url}))
-        with transaction(engine) as session:
-            mailboxes.connect(session, users.get_user(session, address), "graph", connected.credentials, cipher,
-                              provider_user_id="")
+        connect_by_consent(engine, provider, urls, address, cipher)
     sync = SyncEngine(engine, settings, {"graph": provider}, cipher)
     worker = Worker(engine, settings, sync, {"graph": provider}, owner="test-worker")
     context = AppContext(engine, settings, {"graph": GraphNotificationParser()})

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -17,72 +15,25 @@ from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.models import Mailbox, Tenant
 from connector.ports import ChangePage, MailboxRef
-from connector.services import mailboxes, users
+from connector.services import users
 from connector.sync.engine import SyncEngine
 from connector.sync.worker import Worker
-from connector.web.context import AppContext
-from connector.web.server import free_port, serving
 from emulators.graph import GraphEmulator
 from providers.graph.adapter import GraphProvider
-from providers.graph.push import GraphNotificationParser
 from tests import inspect_db as db
 from tests.conftest import build_world
 from tests.mailbuilder import mail
-from tests.providers.graph.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT, authorize
+from tests.providers.graph.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT
+from tests.providers.graph.office import Office, open_office
 
 KEY = b"q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 MATTER = "acme+10802@bcc.example.com"
 
 
-@dataclass
-class Office:
-    emulator: GraphEmulator
-    provider: GraphProvider
-    worker: Worker
-    engine: Engine
-
-    def send(self, sender: str, raw: bytes) -> None:
-        self.emulator.post_office.send(sender, raw)
-
-    def settle(self, timeout: float = 15) -> None:
-        """Run the worker until every mailbox is idle (notifications arrive asynchronously)."""
-        deadline = time.monotonic() + timeout
-        idle_rounds = 0
-        while time.monotonic() < deadline and idle_rounds < 3:
-            idle_rounds = 0 if self.worker.run_once() else idle_rounds + 1
-            time.sleep(0.2)
-
-
 @pytest.fixture
 def office(engine: Engine) -> Iterator[Office]:
-    build_world(engine)
-    emulator = GraphEmulator(seed=3)
-    urls = emulator.start()
-    for address, name in (("alice@acme-law.com", "Alice Archer"), ("bob@acme-law.com", "Bob Baker")):
-        emulator.add_user(address, name, TENANT)
-    emulator.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
-    emulator.set_consent("approve")
-    port = free_port()
-    settings = load_settings(
-        graph={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "tenant": TENANT,
-               "authority_host": urls.authority_host, "graph_url": urls.graph_url, "ca_bundle": urls.ca_path},
-        sync={"public_url": f"http://127.0.0.1:{port}"})
-    provider = GraphProvider(settings, clock=datetime.now)
-    cipher = TokenCipher(KEY)
-    for address in ("alice@acme-law.com", "bob@acme-law.com"):
-        url, state = provider.auth.begin(REDIRECT_URI, login_hint=address)
-        connected = provider.auth.finish(state, authorize(urls, {"auth_uri": url}))
-        with transaction(engine) as session:
-            mailboxes.connect(session, users.get_user(session, address), "graph", connected.credentials, cipher,
-                              provider_user_id="")
-    sync = SyncEngine(engine, settings, {"graph": provider}, cipher)
-    worker = Worker(engine, settings, sync, {"graph": provider}, owner="test-worker")
-    context = AppContext(engine, settings, {"graph": GraphNotificationParser()})
-    with serving(context, port):
-        assert worker.tick_schedules() == 2  # subscriptions created, validation handshake answered
-        worker.run_once()  # initial cursors
-        yield Office(emulator, provider, worker, engine)
-    emulator.stop()
+    with open_office(engine) as opened:
+        yield opened
 
 
 def test_outlook_bcc_reply_and_unrelated_mail(office: Office) -> None:

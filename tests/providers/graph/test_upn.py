@@ -10,7 +10,6 @@ from datetime import datetime
 import pytest
 from sqlalchemy.engine import Engine
 
-from connector.config import load_settings
 from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.services import user_mailboxes, users
@@ -33,7 +32,7 @@ from tests.providers.graph.conftest import (
     http_session,
     msal_app,
 )
-from tests.providers.graph.office import KEY, MATTER
+from tests.providers.graph.office import KEY, MATTER, connector_settings
 
 ALICE, UPN, ALIAS = "alice@acme-law.com", "a.archer@acmelaw.onmicrosoft.com", "a.archer@acme-law.com"
 
@@ -47,10 +46,7 @@ def test_a_user_whose_upn_is_not_her_mailbox_connects_and_her_bcc_is_captured(en
         emulator.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
         emulator.set_consent("approve")
         port = free_port()
-        settings = load_settings(
-            graph={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "tenant": TENANT,
-                   "authority_host": urls.authority_host, "graph_url": urls.graph_url, "ca_bundle": urls.ca_path},
-            sync={"public_url": f"http://127.0.0.1:{port}"})
+        settings = connector_settings(urls, port)
         provider = GraphProvider(settings, clock=datetime.now)
         url, state = provider.auth.begin(REDIRECT_URI, login_hint=UPN)  # she signs in with her UPN
         connected = provider.auth.finish(state, authorize(urls, {"auth_uri": url}))
