@@ -83,6 +83,20 @@ def _body_kind(scope: Scope) -> str | None:
     return "json" if content_type == b"application/json" or content_type.endswith(b"+json") else None
 
 
+async def capped_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is known to be over ``limit`` bytes (the rest is never read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    received, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        received.append(chunk)
+    return b"".join(received)
+
+
 async def _read_capped(scope: Scope, receive: Receive) -> bytes | None:
     declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:

@@ -32,6 +32,7 @@ from connector.dropbox.ses import Handled, SnsVerifier, Unavailable, ses
 from connector.services import rejections
 from connector.web.context import AppContext
 from connector.web.deps import Context
+from connector.web.input_guard import capped_body
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["inbound mail"])
@@ -107,7 +108,7 @@ async def _receive(service: str, request: Request, context: AppContext) -> Respo
     if not enabled(service, context.settings.inbound):
         return JSONResponse({"error": f"{service} is not configured here"}, status_code=404)
     limit = max_request_bytes(context.settings)
-    body = await _capped_body(request, limit)
+    body = await capped_body(request, limit)
     if body is None:
         return await run_in_threadpool(_refused, context, service, Refused("too_large", f"over {limit} bytes"))
     headers = {name.lower(): value for name, value in request.headers.items()}
@@ -119,20 +120,6 @@ def max_request_bytes(settings: Settings) -> int:
     """Room for the largest message the dropbox takes, twice over and base64'd (Postmark's JSON carries the
     parsed message with its attachments and the raw one), and for the rest of the call."""
     return 3 * settings.smtp.max_message_bytes + 1024 * 1024
-
-
-async def _capped_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it is known to be over ``limit`` bytes (the rest is never read)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    received, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        received.append(chunk)
-    return b"".join(received)
 
 
 def _handle(context: AppContext, state: InboundState, service: str, headers: dict[str, str], body: bytes,

@@ -26,6 +26,7 @@ from connector.ports import Notification, NotificationParser
 from connector.sync import intake
 from connector.web.context import AppContext
 from connector.web.deps import Context
+from connector.web.input_guard import capped_body
 
 _STATUS = {"missing_token": 401, "invalid_token": 401, "wrong_audience": 403, "wrong_service_account": 403,
            "client_state_mismatch": 403, "unknown_subscription": 404, "too_large": 413, "too_many_items": 413}
@@ -51,25 +52,11 @@ async def _receive(provider: str, request: Request, context: AppContext) -> Resp
     token = parser.handshake(request.query_params)
     if token is not None:  # the provider validating the endpoint (Graph subscription handshake)
         return PlainTextResponse(token, status_code=200)
-    body = await _capped_body(request, context.webhook_max_bytes)
+    body = await capped_body(request, context.webhook_max_bytes)
     if body is None:
         return await run_in_threadpool(_refused, context, provider, WebhookRejected(
             "too_large", f"body over {context.webhook_max_bytes} bytes"))
     return await run_in_threadpool(_handle, context, provider, parser, dict(request.headers), body, str(request.url))
-
-
-async def _capped_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it is known to be over ``limit`` bytes (the rest is never read)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    received, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        received.append(chunk)
-    return b"".join(received)
 
 
 def _handle(context: AppContext, provider: str, parser: NotificationParser, headers: Mapping[str, str],
