@@ -215,7 +215,9 @@ class GraphRouter:
                 return graph_error(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
             key = principal.user_id or ""
         user = self.world.user(key)
-        if user is None:
+        # `GET /users/{id | userPrincipalName}` (learn.microsoft.com/graph/api/user-get): a mail address that is
+        # not the UPN names nobody there, so a client holding only a user's address must not be answered.
+        if user is None or key.lower() not in (user.id.lower(), user.principal_name.lower()):
             return graph_error(404, "ErrorInvalidUser", f"The requested user '{key}' is invalid.")
         if principal.app_only:
             if user.tenant_id != principal.tenant_id or not principal.roles:
