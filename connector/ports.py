@@ -111,9 +111,12 @@ class NotificationParser(Protocol):
 
 @runtime_checkable
 class Directory(Protocol):
-    """Who an organization holds, for tenant-wide access (Microsoft: `GraphAuth.holds_user`, Graph `/users/{upn}`)."""
+    """Who an organization holds, for tenant-wide access (Microsoft: Graph's user directory).
 
-    def holds_user(self, graph_tenant_id: str, address: str) -> bool: ...
+    ``user_id`` finds the directory user whose mailbox answers to ``address`` (primary address, alias or sign-in
+    name) and gives the id to bind the mailbox to, or None when the organization has no such user."""
+
+    def user_id(self, graph_tenant_id: str, address: str) -> str | None: ...
 
 
 class SignIn(Protocol):

@@ -61,9 +61,12 @@ def connect_user(session: Session, user: User, cipher: TokenCipher,
     if tenant is None or enablement_problem(user, SqlRepository(session)) is not None or not _in_domain(tenant, user):
         return []
     connected: list[Mailbox] = []
-    if tenant.graph_tenant_id and not _has(session, user, "graph") and _held(directory, tenant.graph_tenant_id, user):
-        credentials = json.dumps({"tenant_id": tenant.graph_tenant_id})
-        connected.append(connect(session, user, "graph", credentials, cipher, app_only=True))
+    if tenant.graph_tenant_id and not _has(session, user, "graph"):
+        held = _held(directory, tenant.graph_tenant_id, user)
+        if held is not None:
+            credentials = json.dumps({"tenant_id": tenant.graph_tenant_id})
+            connected.append(connect(session, user, "graph", credentials, cipher, provider_user_id=held,
+                                     app_only=True))
     if tenant.gmail_domain_wide and not _has(session, user, "gmail"):
         connected.append(connect(session, user, "gmail", "", cipher, app_only=True))
     return connected
@@ -73,11 +76,12 @@ def _in_domain(tenant: Tenant, user: User) -> bool:
     return bool(tenant.domain and tenant.verified_at and user.email.rpartition("@")[2] == tenant.domain)
 
 
-def _held(directory: Directory | None, graph_tenant_id: str, user: User) -> bool:
+def _held(directory: Directory | None, graph_tenant_id: str, user: User) -> str | None:
+    """The directory id of the user's Outlook mailbox ("" when nobody can be asked), None when there is none."""
     if directory is None:  # nobody to ask (tests of the flow, the emulated world): the domain decides
-        return True
+        return ""
     try:
-        return directory.holds_user(graph_tenant_id, user.email)
+        return directory.user_id(graph_tenant_id, user.email)
     except ProviderError as exc:
         raise InputError(f"could not ask Microsoft whether {user.email} has a mailbox there ({exc}): "
                          "nothing was connected, please try again") from exc

@@ -18,6 +18,7 @@ from emulators.clock import Clock
 from emulators.postoffice import Delivery, PostOffice
 
 from . import conversations, mime
+from .directory import filter_users
 from .odata import QueryError, matches_any, parse_expand, parse_filter_any, parse_int, parse_orderby, parse_select
 from .render import (
     attachment_json,
@@ -123,8 +124,8 @@ class MailApi:
 
     # --- users and folders ---------------------------------------------------------------------------
     def list_users(self, call: Call) -> GraphResponse:
-        users = sorted((u for u in self.world.users.values() if u.tenant_id == call.principal.tenant_id),
-                       key=lambda u: u.address)
+        users = sorted(filter_users((u for u in self.world.users.values() if u.tenant_id == call.principal.tenant_id),
+                                    call.req.query.get("$filter")), key=lambda u: u.address)
         top = parse_int(call.req.query.get("$top"), 100, "$top", 999)
         return GraphResponse(200, {"@odata.context": f"{call.req.root}/$metadata#users",
                                    "value": [user_json(u, call.req.root, context=False) for u in users[:top]]})

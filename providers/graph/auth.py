@@ -130,23 +130,28 @@ class GraphAuth:
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         return str(claims.get("tid", "")), bool(claims.get("roles"))
 
-    def holds_user(self, graph_tenant_id: str, address: str) -> bool:
-        """Whether the tenant's directory has a user signing in as ``address`` (app-only ``GET /users/{upn}``).
+    def user_id(self, graph_tenant_id: str, address: str) -> str | None:
+        """The object id of the tenant's user whose mailbox answers to ``address``, else None (app-only).
 
-        Tenant-wide access connects only those: Graph answers ErrorInvalidUser for anyone else, for ever.
+        ``GET /users/{key}`` takes only an id or a UPN, and a mailbox address is often neither, so the
+        collection is filtered by ``mail``, ``userPrincipalName`` and the ``proxyAddresses`` aliases (all
+        case-insensitive ``eq`` filters Graph supports without advanced queries). Tenant-wide access connects
+        only users found here: for anyone else Graph answers ErrorInvalidUser, for ever.
         """
         token = _token_or_raise(self._app(graph_tenant_id).acquire_token_for_client(APP_SCOPES), address)
-        url = f"{self.settings.graph_url.rstrip('/')}/users/{quote(address)}"
+        literal = address.strip().lower().replace("'", "''")
+        wanted = (f"mail eq '{literal}' or userPrincipalName eq '{literal}' "
+                  f"or proxyAddresses/any(p:p eq 'smtp:{literal}')")
         try:
-            reply = self.session.get(url, params={"$select": "id"}, timeout=30,
+            reply = self.session.get(f"{self.settings.graph_url.rstrip('/')}/users", timeout=30,
+                                     params={"$filter": wanted, "$select": "id,mail,userPrincipalName"},
                                      headers={"Authorization": f"Bearer {token}"})
         except requests.RequestException as exc:
             raise TransientError(f"cannot reach Microsoft Graph: {exc}") from exc
-        if reply.status_code == 404:
-            return False
         if not reply.ok:
-            raise TransientError(f"Microsoft Graph answered {reply.status_code} for the user {address}")
-        return True
+            raise TransientError(f"Microsoft Graph answered {reply.status_code} looking up the user {address}")
+        found = reply.json().get("value") or []
+        return str(found[0]["id"]) if len(found) == 1 else None
 
     # ------------------------------------------------------------------------------ tokens
     def access_token(self, mailbox: MailboxRef, force_refresh: bool = False) -> str:
