@@ -21,6 +21,7 @@ from connector.models.spool import SpooledMessage, SpoolState
 from connector.models.sync import ACTIVE_STATES, Mailbox, MailboxState, ThreadBackfill
 from connector.models.tenants import USE_EMAIL_CAPTURE, Role, RolePermission, Tenant
 from connector.models.users import Exclusion, RetiredAddress, SenderAddress, User
+from connector.models.visibility import ActivityVisibility, Visibility, VisibilityPolicy, Wall
 
 __all__ = [
     "ACTIVE_STATES",
@@ -29,6 +30,7 @@ __all__ = [
     "Activity",
     "ActivityLink",
     "ActivitySource",
+    "ActivityVisibility",
     "ApiToken",
     "Attachment",
     "AuditEntry",
@@ -54,4 +56,7 @@ __all__ = [
     "ThreadTarget",
     "Unassigned",
     "User",
+    "Visibility",
+    "VisibilityPolicy",
+    "Wall",
 ]
