@@ -22,6 +22,7 @@ from connector.models.sync import ACTIVE_STATES, Mailbox, MailboxState, ThreadBa
 from connector.models.tenants import USE_EMAIL_CAPTURE, Role, RolePermission, Tenant
 from connector.models.users import Exclusion, RetiredAddress, SenderAddress, User
 from connector.models.visibility import ActivityVisibility, Visibility, VisibilityPolicy, Wall
+from connector.models.webhooks import DeliveryStatus, EventOutbox, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ACTIVE_STATES",
@@ -35,6 +36,8 @@ __all__ = [
     "Attachment",
     "AuditEntry",
     "Blob",
+    "DeliveryStatus",
+    "EventOutbox",
     "Exclusion",
     "ImportCheckpoint",
     "Mailbox",
@@ -59,4 +62,7 @@ __all__ = [
     "Visibility",
     "VisibilityPolicy",
     "Wall",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

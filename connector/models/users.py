@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Field, SQLModel, UniqueConstraint
+from sqlmodel import Field, Index, SQLModel, UniqueConstraint
 
-from connector.models._types import created_at, json_list, timestamp
+from connector.models._types import created_at, json_list, timestamp, updated_at
 
 
 class User(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id"), Index("ix_user_tenant_updated", "tenant_id",
+                                                                          "updated_at", "id"))
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int = Field(foreign_key="tenant.id", index=True)
     email: str = Field(unique=True, index=True)  # login address, always authorized (F8)
@@ -33,6 +35,8 @@ class User(SQLModel, table=True):
     never_file: list[str] = json_list()
     headers_only: bool = False
     created_at: datetime = created_at()
+    external_id: str | None = None  # the host system's id for the person (the API's PUT /users/{external_id})
+    updated_at: datetime = updated_at()  # moves when the host-visible fields change (email, name, role, active)
 
 
 class SenderAddress(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, or_, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from connector.config import Settings
 from connector.errors import InputError, NotFound
@@ -14,14 +15,7 @@ from connector.routing.addresses import company_address, matter_address, project
 
 def create_record(session: Session, tenant: Tenant, kind: str, *, number: str | None = None, title: str = "",
                   email: str | None = None, name: str = "", customer: str | None = None) -> Record:
-    try:
-        record_kind = RecordKind(kind)
-    except ValueError as exc:
-        raise InputError(f"unknown record kind {kind!r}: one of {', '.join(k.value for k in RecordKind)}") from exc
-    if record_kind in (RecordKind.MATTER, RecordKind.PROJECT, RecordKind.CASE, RecordKind.OPPORTUNITY) and not number:
-        raise InputError(f"a {kind} needs a number")
-    if record_kind in (RecordKind.CONTACT, RecordKind.LEAD) and not email:
-        raise InputError(f"a {kind} needs an e-mail address")
+    record_kind = checked_kind(kind, number, email)
     if number and find_record(session, tenant, record_kind, number) is not None:
         raise InputError(f"{kind} {number} already exists")
     if email and (same := _with_email(session, tenant, record_kind, email)) is not None:
@@ -34,6 +28,19 @@ def create_record(session: Session, tenant: Tenant, kind: str, *, number: str | 
     session.add(record)
     session.flush()
     return record
+
+
+def checked_kind(kind: str, number: str | None, email: str | None) -> RecordKind:
+    """The kind named, once the fields it cannot do without are there."""
+    try:
+        record_kind = RecordKind(kind)
+    except ValueError as exc:
+        raise InputError(f"unknown record kind {kind!r}: one of {', '.join(k.value for k in RecordKind)}") from exc
+    if record_kind in (RecordKind.MATTER, RecordKind.PROJECT, RecordKind.CASE, RecordKind.OPPORTUNITY) and not number:
+        raise InputError(f"a {kind} needs a number")
+    if record_kind in (RecordKind.CONTACT, RecordKind.LEAD) and not email:
+        raise InputError(f"a {kind} needs an e-mail address")
+    return record_kind
 
 
 def _customer_id(session: Session, tenant: Tenant, customer: str | None) -> int | None:
@@ -82,7 +89,18 @@ def customer_of(session: Session, record: Record) -> Record | None:
 def find_records(session: Session, tenant: Tenant, kind: str | None = None, query: str = "",
                  limit: int = 200) -> list[Record]:
     """Records of one kind (or all) whose title, number, address or name contains ``query``."""
+    statement = records_matching(tenant, kind, query)
+    return list(session.exec(statement.order_by(col(Record.kind), col(Record.number), col(Record.id)).limit(limit)))
+
+
+def records_matching(tenant: Tenant, kind: str | None = None, query: str = "",
+                     include_archived: bool = False) -> SelectOfScalar[Record]:
+    """The query every record listing starts from: the company's records of one kind (or all) whose title,
+    number, address or name contains ``query``; listings add their order and page. Archived records (the host
+    system archived them) are left out unless asked for."""
     statement = select(Record).where(Record.tenant_id == tenant.id)
+    if not include_archived:
+        statement = statement.where(col(Record.archived_at).is_(None))
     if kind:
         if kind not in {k.value for k in RecordKind}:
             raise InputError(f"unknown record kind {kind!r}")
@@ -92,7 +110,7 @@ def find_records(session: Session, tenant: Tenant, kind: str | None = None, quer
         text = query.strip().lower()
         statement = statement.where(or_(*(col(field).icontains(text, autoescape=True) for field in (
             Record.title, Record.number, Record.email, Record.last_name, Record.first_name))))
-    return list(session.exec(statement.order_by(col(Record.kind), col(Record.number), col(Record.id)).limit(limit)))
+    return statement
 
 
 @dataclass(frozen=True)
