@@ -17,6 +17,7 @@ from connector.models.mail import (
 )
 from connector.models.quarantine import QuarantinedMessage
 from connector.models.records import REFERENCE_PREFIX, Record, RecordKind
+from connector.models.retention import DisposalRecord, LegalHold, RetentionRule, RetentionTrigger
 from connector.models.spool import SpooledMessage, SpoolState
 from connector.models.sync import ACTIVE_STATES, Mailbox, MailboxState, ThreadBackfill
 from connector.models.tenants import USE_EMAIL_CAPTURE, Role, RolePermission, Tenant
@@ -37,15 +38,19 @@ __all__ = [
     "AuditEntry",
     "Blob",
     "DeliveryStatus",
+    "DisposalRecord",
     "EventOutbox",
     "Exclusion",
     "ImportCheckpoint",
+    "LegalHold",
     "Mailbox",
     "MailboxState",
     "Participant",
     "QuarantinedMessage",
     "Record",
     "RecordKind",
+    "RetentionRule",
+    "RetentionTrigger",
     "RetiredAddress",
     "Role",
     "RolePermission",

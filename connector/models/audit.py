@@ -9,6 +9,11 @@ has to know about the chain. On PostgreSQL the sealing step holds a transaction-
 chain, so two transactions committing at once append one after the other instead of both claiming the
 same position; SQLite serializes writing transactions already. Rejection samples (services/rejections.py)
 are counters updated in place by design: they stay outside the chain.
+
+Erasure of a person (GDPR art. 17) must rewrite entries that name them. Their stored `hash` stays (so every
+link, and any head recorded elsewhere, still holds); a later chained `redacted` entry lists each rewritten
+entry as [id, hash as chained, content hash after the rewrite]. `verify` accepts an entry whose content no
+longer matches its hash only when such an entry, later in the same chain, vouches for exactly its content now.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from connector.models._types import created_at, json_dict
 UNCHAINED_ACTIONS = ("webhook_rejected", "request_rejected")  # rejection samples: their count changes
 _LOCK_CLASS = 0x41554454  # "AUDT": the advisory-lock namespace of the chains
 _PENDING = "audit_unsealed"  # connection.info flag: this connection inserted audit entries
+REDACTED = "redacted"  # an entry vouching for entries rewritten by an erasure (detail: rows [[id, was, now]])
 
 
 class AuditEntry(SQLModel, table=True):
@@ -119,6 +125,7 @@ class ChainReport:
     pending: int  # entries written but not chained yet (a transaction still open, or a writer outside a Session)
     broken_at: int | None = None  # the id of the first entry that does not match its chain
     problem: str = ""
+    redacted: int = 0  # entries rewritten by an erasure, each vouched for by a later `redacted` entry
 
     @property
     def ok(self) -> bool:
@@ -130,17 +137,39 @@ def verify(connection: Connection, tenant_id: int | None) -> ChainReport:
     table = _table()
     where = _chain_filter(tenant_id)
     pending = len(connection.execute(select(table.c.id).where(where & table.c.seq.is_(None))).all())
+    vouched = _redactions(connection, where)
     rows = connection.execute(select(table).where(where & table.c.seq.is_not(None)).order_by(table.c.seq))
-    count, prev = 0, ""
+    count, prev, redacted = 0, "", 0
     for row in rows:
         count += 1
+        changed = content_hash(prev, row) != row.hash
+        if changed and _vouched_for(vouched.get(row.id, []), row, prev):
+            changed, redacted = False, redacted + 1
         problem = ("a missing or reordered entry before it" if row.seq != count
                    else "its link to the previous entry was changed" if row.prev_hash != prev
-                   else "its content was changed" if content_hash(prev, row) != row.hash else "")
+                   else "its content was changed" if changed else "")
         if problem:
-            return ChainReport(tenant_id, count, prev, pending, broken_at=row.id, problem=problem)
+            return ChainReport(tenant_id, count, prev, pending, broken_at=row.id, problem=problem, redacted=redacted)
         prev = row.hash
-    return ChainReport(tenant_id, count, prev, pending)
+    return ChainReport(tenant_id, count, prev, pending, redacted=redacted)
+
+
+def _redactions(connection: Connection, where: Any) -> dict[int, list[tuple[int, str, str]]]:
+    """Entry id → (seq of the vouching entry, hash before, content hash after), in chain order."""
+    table = _table()
+    found: dict[int, list[tuple[int, str, str]]] = {}
+    for seq, detail in connection.execute(select(table.c.seq, table.c.detail).where(
+            where & (table.c.action == REDACTED) & table.c.seq.is_not(None)).order_by(table.c.seq)):
+        for entry_id, was, now in (detail or {}).get("rows", []):
+            found.setdefault(int(entry_id), []).append((seq, str(was), str(now)))
+    return found
+
+
+def _vouched_for(redactions: list[tuple[int, str, str]], row: Any, prev: str) -> bool:
+    """The first redaction started from the hash as chained, the last one vouches for the content now, and
+    every one comes later in the chain than the entry (a redaction cannot vouch for what was written after it)."""
+    return bool(redactions) and redactions[0][1] == row.hash and redactions[-1][2] == content_hash(prev, row) \
+        and all(seq > row.seq for seq, _, _ in redactions)
 
 
 def chains(connection: Connection) -> list[int | None]:

@@ -6,6 +6,7 @@ mail.py     ingest, log, unassigned, audit
 running.py  status, worker, serve, smtp
 mailboxes.py  sync (now)
 records.py  export, audit verify
+retention.py  retention rule|run|register, hold, erase person, record close
 
 Other installed distributions may add commands through the ``bcc_capture.commands`` entry point
 (``bcc-capture emulate`` comes from bcc-capture-emulators).
@@ -17,7 +18,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from connector.app.cli import company, mail, mailboxes, quarantine, records, running  # noqa: F401  (they register)
+from connector.app.cli import company, mail, mailboxes, quarantine, records, retention, running  # noqa: F401
 from connector.app.cli.common import app, fails_cleanly
 
 __all__ = ["app", "main"]
