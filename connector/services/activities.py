@@ -11,6 +11,7 @@ from sqlmodel import Session
 from connector.db import utcnow
 from connector.errors import InputError, NotFound
 from connector.models import Activity, Attachment, AuditEntry, Blob, Tenant, User
+from connector.services import holds
 from connector.services.permissions import is_admin
 
 
@@ -29,6 +30,7 @@ def unlog(session: Session, tenant: Tenant, activity_id: int, by: str, user: Use
     activity = get_activity(session, tenant, activity_id)
     if user is not None and activity.owner_user_id != user.id and not is_admin(session, user):
         raise InputError("only the user who logged this e-mail or an administrator can unlog it")
+    holds.refuse_if_held(session, activity.tenant_id, activity_id, "unlogged")
     activity.unlogged_at = utcnow()
     session.add(activity)
     session.add(AuditEntry(

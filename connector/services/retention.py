@@ -195,7 +195,7 @@ def run(session: Session, tenant: Tenant, now: datetime, *, dry_run: bool = Fals
     for item in found:
         _dispose(session, item, report, by)
     if found or held:
-        session.add(AuditEntry(tenant_id=tenant.id, action=RUN_ACTION, reason=by,
+        session.add(AuditEntry(tenant_id=tenant.id, action=RUN_ACTION, reason=by, at=now,
                                detail={"disposed": len(found), "held": len(held), "attachments": report.attachments,
                                        "originals": report.originals,
                                        "rules": sorted({describe(d.rule) for d in found})}))
@@ -238,12 +238,13 @@ def run_all(engine: Engine, now: datetime, *, dry_run: bool = False, by: str = "
 
 def run_if_due(engine: Engine, now: datetime, every: timedelta = timedelta(days=1)) -> list[RetentionReport] | None:
     """The worker's daily disposal: run unless a run was recorded less than ``every`` ago (any worker's)."""
-    with Session(engine) as session:
-        last = session.exec(select(func.max(AuditEntry.at)).where(AuditEntry.action == RUN_ACTION)).first()
+    with Session(engine) as session:  # newest first by id: reads back only as far as the last run
+        last = session.exec(select(AuditEntry.at).where(AuditEntry.action == RUN_ACTION)
+                            .order_by(col(AuditEntry.id).desc()).limit(1)).first()
     if last is not None and now - last < every:
         return None
     reports = run_all(engine, now)
-    if not any(r.due or r.held for r in reports):  # nothing written: mark the day so other workers skip it too
+    if reports and not any(r.due or r.held for r in reports):  # nothing written: mark the day for other workers
         with transaction(engine) as session:
-            session.add(AuditEntry(action=RUN_ACTION, reason="schedule", detail={"disposed": 0}))
+            session.add(AuditEntry(action=RUN_ACTION, reason="schedule", at=now, detail={"disposed": 0}))
     return reports

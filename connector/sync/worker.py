@@ -7,12 +7,13 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
 from connector.ports import Provider
+from connector.services.retention import run_if_due
 from connector.sync import leases
 from connector.sync.engine import StepResult, SyncEngine
 from connector.sync.probes import Heartbeat, count_mailboxes
@@ -20,6 +21,7 @@ from connector.sync.schedule import RenewalBackoff, due_for_renewal, renew_subsc
 from connector.sync.wakeups import WakeSignal
 
 log = logging.getLogger("bcc_capture.worker")
+RETENTION_CHECK = timedelta(hours=1)  # how often a worker asks whether the daily disposal is due
 
 
 def worker_id() -> str:
@@ -41,6 +43,7 @@ class Worker:
         self.heartbeat = Heartbeat()  # /readyz: the loop is going round
         self.renewals = RenewalBackoff()  # failed subscription renewals wait before they are tried again
         self.renewals_pending = False  # a due renewal was skipped (its mailbox leased): tick again next round
+        self.retention_checked: datetime | None = None
 
     def run_once(self, owner: str | None = None, limit: int | None = None,
                  stop: threading.Event | None = None) -> list[StepResult]:
@@ -72,6 +75,7 @@ class Worker:
     def tick_schedules(self) -> int:
         count_mailboxes(self.engine)
         now = self.clock()
+        self._dispose_daily(now)
         changed = renew_subscriptions(self.engine, self.sync, self.providers, now, self.settings, self.owner,
                                       on_error=self._renewal_failed, backoff=self.renewals)
         # A mailbox whose lease a sync step held (a new mailbox's first sync) is tried again next round, not a
@@ -79,6 +83,16 @@ class Worker:
         self.renewals_pending = any(not self.renewals.waiting(mailbox_id, now)
                                     for mailbox_id in due_for_renewal(self.engine, now, self.settings))
         return changed
+
+    def _dispose_daily(self, now: datetime) -> None:
+        """Retention's disposal, once a day whatever the number of workers (the audit says when it last ran)."""
+        if self.retention_checked is not None and now - self.retention_checked < RETENTION_CHECK:
+            return
+        self.retention_checked = now
+        try:
+            run_if_due(self.engine, now)
+        except Exception:  # tried again at the next check; syncing goes on meanwhile
+            log.exception("retention run failed")
 
     @staticmethod
     def _renewal_failed(mailbox_id: int, error: Exception, retry_at: datetime) -> None:
