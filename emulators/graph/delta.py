@@ -26,11 +26,15 @@ from .odata import Clause, QueryError, matches, parse_expand, parse_filter, pars
 from .render import message_json
 from .router import Call, RouteSpec, route
 from .state import World
-from .wire import GraphResponse, graph_error
+from .wire import IMMUTABLE_IDS, GraphResponse, graph_error
 
 # Graph's words (microsoftgraph/microsoft-graph-docs#2350): "The sync state generation is not found;
 # generation=149;[highest=157][157][155][156]."
 EXPIRED_MESSAGE = "The sync state generation is not found; generation={generation};[highest={highest}]."
+
+
+# (immutable id, "upsert" | "removed", the default id the removed item had in this folder)
+Entry = tuple[str, str, str]
 
 
 @dataclass
@@ -43,7 +47,7 @@ class DeltaCursor:
     page_size: int
     issued: float
     base_seq: int = 0  # delta cursor: report changes after this sequence number
-    pending: list[tuple[str, str]] | None = None  # skip cursor: (message id, "upsert"|"removed") left
+    pending: list[Entry] | None = None  # skip cursor: the entries left
     upto_seq: int = 0
     me: bool = False
     expired: bool = False
@@ -112,7 +116,7 @@ class DeltaApi:
             entries = self._initial(cursor) if cursor.base_seq < 0 else self._changes(cursor, upto)
         page, rest = entries[:page_size], entries[page_size:]
         body: dict[str, Any] = {"@odata.context": f"{req.root}/$metadata#Collection(message)",
-                                "value": [self._render(cursor, mid, kind) for mid, kind in page]}
+                                "value": [self._render(cursor, entry) for entry in page]}
         follow = DeltaCursor(cursor.user_id, cursor.folder_id, cursor.select, cursor.change_type, cursor.clauses,
                              page_size, self.clock.now(), me=cursor.me, expand=cursor.expand)
         if rest:
@@ -130,25 +134,27 @@ class DeltaApi:
         headers = {"Preference-Applied": f"odata.maxpagesize={page_size}"} if preferred else {}
         return GraphResponse(200, body, headers)
 
-    def _initial(self, cursor: DeltaCursor) -> list[tuple[str, str]]:
+    def _initial(self, cursor: DeltaCursor) -> list[Entry]:
         found = self.world.mailbox_messages(cursor.user_id, cursor.folder_id)
         found.reverse()  # oldest first
-        return [(m.id, "upsert") for m in found if self._wanted(cursor, m.id)]
+        return [(m.id, "upsert", m.rest_id) for m in found if self._wanted(cursor, m.id)]
 
-    def _changes(self, cursor: DeltaCursor, upto: int) -> list[tuple[str, str]]:
-        latest: dict[str, tuple[int, set[str]]] = {}
+    def _changes(self, cursor: DeltaCursor, upto: int) -> list[Entry]:
+        latest: dict[str, tuple[int, set[str], str]] = {}
         for change in self.world.changes_after(cursor.user_id, cursor.folder_id, cursor.base_seq, upto):
-            _, kinds = latest.get(change.message_id, (0, set()))
-            latest[change.message_id] = (change.seq, kinds | {change.kind})
-        entries: list[tuple[str, str]] = []
-        for message_id, (_, kinds) in sorted(latest.items(), key=lambda item: item[1][0]):
+            _, kinds, _ = latest.get(change.message_id, (0, set(), ""))
+            latest[change.message_id] = (change.seq, kinds | {change.kind}, change.rest_id)
+        entries: list[Entry] = []
+        for message_id, (_, kinds, rest_id) in sorted(latest.items(), key=lambda item: item[1][0]):
             message = self.world.messages.get(message_id)
             if message is not None and message.folder_id == cursor.folder_id:
                 kind = "created" if "created" in kinds else "updated"
                 if cursor.change_type in (None, kind) and self._wanted(cursor, message_id):
-                    entries.append((message_id, "upsert"))
+                    entries.append((message_id, "upsert", rest_id))
             elif cursor.change_type in (None, "deleted"):
-                entries.append((message_id, "removed"))
+                # A move out is "@removed" here and a new item in the destination folder's delta
+                # (learn.microsoft.com/graph/delta-query-messages), under the id the item had here.
+                entries.append((message_id, "removed", rest_id))
         return entries
 
     def _wanted(self, cursor: DeltaCursor, message_id: str) -> bool:
@@ -156,8 +162,10 @@ class DeltaApi:
         return message is not None and (not cursor.clauses or matches(cursor.clauses, {
             "receiveddatetime": message.received}))
 
-    def _render(self, cursor: DeltaCursor, message_id: str, kind: str) -> dict[str, Any]:
+    def _render(self, cursor: DeltaCursor, entry: Entry) -> dict[str, Any]:
+        message_id, kind, rest_id = entry
         message = self.world.messages.get(message_id)
         if kind == "removed" or message is None or message.folder_id != cursor.folder_id:
-            return {"@odata.type": "#microsoft.graph.message", "id": message_id, "@removed": {"reason": "deleted"}}
+            shown = message_id if IMMUTABLE_IDS.get() else rest_id
+            return {"@odata.type": "#microsoft.graph.message", "id": shown, "@removed": {"reason": "deleted"}}
         return message_json(self.world, message, cursor.select, None, typed=True, expand=cursor.expand)

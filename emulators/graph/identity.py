@@ -181,6 +181,8 @@ class IdentityEndpoints:
             return _redirect(redirect_uri, {"error": "interaction_required", "error_description":
                              "AADSTS50058: A silent sign-in request was sent but no user is signed in.",
                              "state": state}, mode)
+        if user.shared:  # a shared mailbox's account is disabled: nobody signs in as it
+            return _error_page("AADSTS50057: The user account is disabled.")
         known = self.world.tenant_for(tenant)
         if known is not None and known.id != user.tenant_id:
             return _redirect(redirect_uri, {"error": "invalid_request", "error_description":

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +23,6 @@ from .directory import filter_users
 from .odata import QueryError, matches_any, parse_expand, parse_filter_any, parse_int, parse_orderby, parse_select
 from .render import (
     attachment_json,
-    folder_json,
     message_context,
     message_json,
     user_json,
@@ -74,6 +74,8 @@ class MailApi:
         self.world, self.post_office, self.clock = world, post_office, clock
         self._lock = threading.Lock()
         self._unsaved: set[str] = set()  # Message-IDs sent with saveToSentItems=false
+        # Where delivered mail lands and whether it is read: the Inbox rules plug in here (`rules.RulesApi`).
+        self.arrival: Callable[[User, mime.Parsed], tuple[str, bool]] = lambda user, parsed: ("inbox", False)
 
     def routes(self) -> list[RouteSpec]:
         m = "/{user}/messages/{message}"
@@ -81,8 +83,6 @@ class MailApi:
         return [
             route("GET", "/users", self.list_users),
             route("GET", "/{user}", self.get_user),
-            route("GET", "/{user}/mailFolders", self.list_folders, "read"),
-            route("GET", "/{user}/mailFolders/{folder}", self.get_folder, "read"),
             route("GET", "/{user}/mailFolders/{folder}/messages", self.list_messages, "read"),
             route("GET", "/{user}/messages", self.list_messages, "read"),
             route("POST", "/{user}/sendMail", self.send_mail, "send"),
@@ -112,8 +112,9 @@ class MailApi:
                     self._unsaved.discard(delivery.internet_message_id)
                     return
             self.world.store(user, "sentitems", delivery.raw, self.clock.now(), is_read=True)
-        else:
-            self.world.store(user, "inbox", delivery.raw, self.clock.now(), is_read=False, internet_headers=True)
+        else:  # the Inbox rules decide where it is created (see `rules`)
+            folder, is_read = self.arrival(user, mime.parse(delivery.raw))
+            self.world.store(user, folder, delivery.raw, self.clock.now(), is_read=is_read, internet_headers=True)
 
     def send_raw(self, user: User, raw: bytes, save: bool) -> None:
         message_id = mime.parse(raw).message_id
@@ -134,26 +135,10 @@ class MailApi:
         assert call.user is not None
         return GraphResponse(200, user_json(call.user, call.req.root))
 
-    def list_folders(self, call: Call) -> GraphResponse:
-        assert call.user is not None
-        folders = [folder_json(self.world, f) for f in self.world.user_folders(call.user.id)]
-        return GraphResponse(200, {
-            "@odata.context": f"{call.req.root}/$metadata#users('{odata_key(call.user.id)}')/mailFolders",
-            "value": folders})
-
-    def get_folder(self, call: Call) -> GraphResponse:
-        assert call.user is not None
-        folder = self.world.folder(call.user.id, call.params["folder"])
-        if folder is None:
-            return not_found()
-        data = {"@odata.context": f"{call.req.root}/$metadata#users('{odata_key(call.user.id)}')"
-                                  "/mailFolders/$entity", **folder_json(self.world, folder)}
-        return GraphResponse(200, data)
-
     # --- messages ----------------------------------------------------------------------------------
     def message_of(self, call: Call) -> StoredMessage | None:
         assert call.user is not None
-        message = self.world.messages.get(call.params["message"])
+        message = self.world.message(call.params["message"])
         if message is None or message.user_id != call.user.id:
             return None
         if "folder" in call.params:
@@ -291,7 +276,13 @@ class MailApi:
         message = data.get("message")
         if not isinstance(message, dict):
             return bad_request("Empty Payload. JSON content expected.", "ErrorInvalidRequest")
-        out = mime.Outgoing(sender=(user.display_name, user.address))
+        try:
+            author = self._author(user, message.get("from"))
+        except mime.ComposeError as err:
+            return compose_error(err)
+        if isinstance(author, GraphResponse):
+            return author
+        out = mime.Outgoing(sender=author)
         out.headers.append(("Thread-Index", conversations.new_index(self.clock.now())))  # Outlook starts a thread
         try:
             out.apply_graph_message(message)
@@ -300,6 +291,23 @@ class MailApi:
             return compose_error(err)
         self.send_raw(user, raw, data.get("savetosentitems", True) is not False)
         return GraphResponse(202)
+
+    def _author(self, user: User, given: Any) -> mime.Recipient | GraphResponse:
+        """The From of a message ``user`` sends: herself, or a mailbox she has Send As on.
+
+        learn.microsoft.com/graph/outlook-send-mail-from-other-user: with ``from`` set to another mailbox and
+        Send As on it, the recipients see that mailbox as the sender, and the copy is saved in the Sent Items
+        of the user who sent it; without the permission Exchange refuses with ErrorSendAsDenied.
+        """
+        found = mime.graph_recipients([given], "from") if isinstance(given, dict) else []
+        if not found or found[0][1].lower() in (user.address, *user.aliases):
+            return (user.display_name, user.address)
+        owner = self.world.user(found[0][1])
+        if owner is None or user.id not in owner.send_as:
+            return graph_error(403, "ErrorSendAsDenied", "The user account which was used to submit this request "
+                               "does not have the right to send mail on behalf of the specified sending account., "
+                               "Cannot submit message.")
+        return (found[0][0] or owner.display_name, owner.address)
 
     def _send_mime(self, user: User, body: bytes) -> GraphResponse:
         try:

@@ -17,7 +17,12 @@ from urllib.parse import quote
 from . import mime
 from .odata import MESSAGE_DEFAULT
 from .state import Folder, StoredMessage, User, World
-from .wire import iso, odata_key
+from .wire import IMMUTABLE_IDS, iso, odata_key
+
+
+def item_id(message: StoredMessage) -> str:
+    """The id this request's client sees: immutable if it asked for immutable ids, else the default id."""
+    return message.id if IMMUTABLE_IDS.get() else message.rest_id
 
 
 def recipient(item: mime.Recipient | None) -> dict[str, Any] | None:
@@ -44,7 +49,7 @@ def message_values(message: StoredMessage, names: list[str], preference: str | N
     """The named properties of a stored message, in Graph's JSON forms."""
     parsed = message.parsed
     values: dict[str, Any] = {
-        "id": message.id,
+        "id": item_id(message),
         "createdDateTime": iso(message.created),
         "lastModifiedDateTime": iso(message.last_modified),
         "changeKey": message.change_key,
@@ -64,7 +69,7 @@ def message_values(message: StoredMessage, names: list[str], preference: str | N
         "isRead": message.is_read,
         "isDraft": message.is_draft,
         "webLink": "https://outlook.office365.com/owa/?ItemID="
-        f"{quote(message.id, safe='')}&exvsurl=1&viewmodel=ReadMessageItem",
+        f"{quote(item_id(message), safe='')}&exvsurl=1&viewmodel=ReadMessageItem",
         "inferenceClassification": "focused",
         "flag": {"flagStatus": "notFlagged"},
         "sender": recipient(parsed.sender),
@@ -106,7 +111,7 @@ def message_json(world: World, message: StoredMessage, select: list[str] | None,
     if typed:
         data["@odata.type"] = "#microsoft.graph.message"
     data["@odata.etag"] = f'W/"{message.change_key}"'
-    data["id"] = message.id
+    data["id"] = item_id(message)
     data.update(message_values(message, select or MESSAGE_DEFAULT, preference))
     if expand is not None:
         properties = extended_properties(message, expand)
@@ -168,12 +173,15 @@ def user_json(user: User, root: str, *, context: bool = True) -> dict[str, Any]:
 
 
 def folder_json(world: World, folder: Folder) -> dict[str, Any]:
+    """The v1.0 mailFolder resource (learn.microsoft.com/graph/api/resources/mailfolder): v1.0 has no
+    ``wellKnownName`` (beta only): a client finds a well-known folder's id by ``GET mailFolders/{name}``."""
     messages = world.mailbox_messages(folder.user_id, folder.id)
     return {
         "id": folder.id, "displayName": folder.display_name, "parentFolderId": folder.parent_id,
-        "childFolderCount": 0, "unreadItemCount": sum(1 for m in messages if not m.is_read),
+        "childFolderCount": len(world.child_folders(folder.id)),
+        "unreadItemCount": sum(1 for m in messages if not m.is_read),
         "totalItemCount": len(messages), "sizeInBytes": sum(len(m.raw) for m in messages),
-        "isHidden": False,
+        "isHidden": folder.is_hidden,
     }
 
 

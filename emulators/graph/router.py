@@ -26,7 +26,7 @@ from .odata import QueryError
 from .state import User, World
 from .throttle import ThrottleGate
 from .tokens import TokenService
-from .wire import GraphRequest, GraphResponse, Principal, graph_error
+from .wire import IMMUTABLE_IDS, GraphRequest, GraphResponse, Principal, graph_error
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ PERMISSIONS = {
     "read": {"Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic.All"},
     "write": {"Mail.ReadWrite"},
     "send": {"Mail.Send"},
+    "settings_read": {"MailboxSettings.Read", "MailboxSettings.ReadWrite"},  # inbox rules
+    "settings_write": {"MailboxSettings.ReadWrite"},
 }
 
 
@@ -136,6 +138,13 @@ class GraphRouter:
         return Principal(grant.client_id, grant.tenant_id, grant.user_id, grant.scopes, grant.roles)
 
     def handle(self, req: GraphRequest) -> GraphResponse:
+        token = IMMUTABLE_IDS.set(req.prefer().get("idtype", "").lower() == "immutableid")
+        try:
+            return self._handle(req)
+        finally:
+            IMMUTABLE_IDS.reset(token)
+
+    def _handle(self, req: GraphRequest) -> GraphResponse:
         path = normalize(req.path)
         endpoint, mailbox, client_id = f"{req.method} <unmatched>", "", ""
         response: GraphResponse

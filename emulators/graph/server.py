@@ -33,11 +33,13 @@ from .batch import run_batch
 from .delta import DeltaApi
 from .drafts import DraftsApi
 from .faults import FaultPlan
+from .folders import FoldersApi
 from .identity import ConsentKnobs, IdentityEndpoints
 from .mail import MailApi
 from .notifier import Attempt, Notifier
 from .router import GraphRouter, RequestLog, RequestRecord
-from .state import DEFAULT_TENANT, App, StoredMessage, User, World
+from .rules import RulesApi
+from .state import DEFAULT_TENANT, ROOT_FOLDER, App, Folder, StoredMessage, User, World
 from .subscriptions import Subscription, SubscriptionApi, SubscriptionStore
 from .throttle import ThrottleGate
 from .tokens import TokenService
@@ -118,12 +120,15 @@ class GraphEmulator:
         self.mail = MailApi(self.world, self.post_office, self.clock)
         self.delta = DeltaApi(self.world, self.clock)
         self.drafts = DraftsApi(self.world, self.mail, self.clock)
+        self.folders = FoldersApi(self.world)
+        self.rules = RulesApi(self.world)
+        self.mail.arrival = self.rules.destination
         self.subscription_api = SubscriptionApi(self.world, self.store, self.clock, ca)
         self.notifier = Notifier(self.world, self.store, self.clock, self.faults, ca)
         self.router = GraphRouter(self.world, self.tokens, self.throttle, self.faults, self.clock, self.log)
         # drafts first: their PATCH edits drafts and hands other messages to MailApi
-        self.router.add(self.delta.routes() + self.drafts.routes() + self.mail.routes()
-                        + self.subscription_api.routes())
+        self.router.add(self.delta.routes() + self.drafts.routes() + self.mail.routes() + self.folders.routes()
+                        + self.rules.routes() + self.subscription_api.routes())
         self.router.batch_handler = lambda req, principal: run_batch(req, principal, self.router.handle)
         self.identity = IdentityEndpoints(self.world, self.tokens, self.consent)
         self.post_office.listen("graph", self.mail.accept_delivery)
@@ -193,6 +198,30 @@ class GraphEmulator:
         for smtp in (user.address, *user.aliases):
             self.post_office.register_mailbox(smtp, "graph")
         return user
+
+    def add_shared_mailbox(self, address: str, display_name: str = "", tenant_id: str = DEFAULT_TENANT, *,
+                           send_as: tuple[str, ...] = ()) -> User:
+        """A shared mailbox: a user object nobody signs in as (its account is disabled), readable with app-only
+        access; ``send_as`` are the users granted Send As on it (Add-RecipientPermission)."""
+        shared = self.add_user(address, display_name, tenant_id)
+        shared.shared = True
+        for member in send_as:
+            self.grant_send_as(address, member)
+        return shared
+
+    def grant_send_as(self, mailbox: str, member: str) -> None:
+        self._user(mailbox).send_as.add(self._user(member).id)
+
+    def add_folder(self, address: str, display_name: str, parent: str = ROOT_FOLDER) -> Folder:
+        """A user folder (under the root, or under ``parent``: a well-known name or a folder id)."""
+        user = self._user(address)
+        under = self.world.folder(user.id, parent)
+        if under is None:
+            raise KeyError(parent)
+        folder = self.world.add_folder(user.id, under.id, display_name)
+        if folder is None:
+            raise ValueError(f"{display_name!r} already exists under {parent!r}")
+        return folder
 
     def register_app(self, client_id: str, client_secret: str, redirect_uris: list[str] | tuple[str, ...] = (),
                      display_name: str = "bcc-capture") -> App:

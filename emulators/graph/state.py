@@ -5,8 +5,10 @@ microseconds a read or write needs. Every change to a message appends a `Change`
 updated, deleted) with a global sequence number: delta queries read the log after a sequence
 number, and listeners (the notifier) hear each change as it happens.
 
-Message ids are immutable-style: a message keeps its id when it moves between folders, which
-is what Graph does for clients that send ``Prefer: IdType="ImmutableId"``.
+A message has two ids, as in Exchange (learn.microsoft.com/graph/outlook-immutable-id): its immutable id
+(``id``, the key everywhere here), which survives moves within the mailbox, and its default REST id
+(``rest_id``), which "changes when the item is moved from one container to another". Clients that send
+``Prefer: IdType="ImmutableId"`` see the first, others the second (`ids`); both are accepted in paths.
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ from emulators.clock import Clock
 from . import conversations, mime
 from .wire import change_key, exchange_id, new_guid
 
+# Well-known folder names (learn.microsoft.com/graph/api/resources/mailfolder#well-known-folder-names), each a
+# child of the root, ``msgfolderroot`` ("Top of Information Store").
 WELL_KNOWN_FOLDERS = {
     "inbox": "Inbox",
     "sentitems": "Sent Items",
     "drafts": "Drafts",
     "deleteditems": "Deleted Items",
     "archive": "Archive",
+    "junkemail": "Junk Email",
+    "outbox": "Outbox",
+    "conversationhistory": "Conversation History",
 }
+ROOT_FOLDER = "msgfolderroot"
 DEFAULT_TENANT = "8d4f1a3e-5b2c-4e6f-9a7b-1c2d3e4f5a6b"
 
 
@@ -47,6 +55,11 @@ class User:
     # calls mutable and not necessarily an email address: identify users by oid + tid.
     upn: str = ""
     aliases: list[str] = field(default_factory=list)  # further SMTP addresses (proxyAddresses "smtp:")
+    # A shared mailbox is a user object whose account is disabled: nobody signs in as it; members reach it
+    # with mailbox permissions, and those with Send As write as it (learn.microsoft.com/exchange/collaboration-
+    # exo/shared-mailboxes; learn.microsoft.com/graph/outlook-send-mail-from-other-user).
+    shared: bool = False
+    send_as: set[str] = field(default_factory=set)  # ids of users with Send As on this mailbox
 
     @property
     def principal_name(self) -> str:
@@ -69,6 +82,7 @@ class Folder:
     well_known: str
     display_name: str
     parent_id: str
+    is_hidden: bool = False
 
 
 @dataclass
@@ -92,6 +106,10 @@ class StoredMessage:
     # have none ("internet headers just do not exist on the copy in Sent Items", jasonjoh, Microsoft,
     # microsoftgraph/microsoft-graph-docs#2716); their $value still carries In-Reply-To/References.
     internet_headers: bool = False
+    rest_id: str = ""  # the default (non-immutable) id: the immutable one until the first move, new on each move
+
+    def __post_init__(self) -> None:
+        self.rest_id = self.rest_id or self.id
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,7 @@ class Change:
     message_id: str
     folder_id: str  # the folder this change concerns (old folder for a move-out)
     kind: str  # "created" | "updated" | "deleted"
+    rest_id: str = ""  # the message's default id in that folder (what a client without immutable ids saw there)
 
 
 ChangeListener = Callable[[Change], None]
@@ -117,6 +136,7 @@ class World:
         self.folders: dict[str, Folder] = {}
         self._well_known: dict[tuple[str, str], str] = {}
         self.messages: dict[str, StoredMessage] = {}
+        self._rest_ids: dict[str, str] = {}  # default id after a move → immutable id
         self.changes: list[Change] = []
         self._seq = 0
         self._listeners: list[ChangeListener] = []
@@ -151,12 +171,28 @@ class World:
             for key in (user.address, user.upn, *user.aliases):
                 if key:
                     self._by_address[key] = user.id
-            root = exchange_id("AAMkAGI2")
+            root = Folder(exchange_id("AAMkAGI2"), user.id, ROOT_FOLDER, "Top of Information Store", "")
+            self.folders[root.id] = root
+            self._well_known[(user.id, ROOT_FOLDER)] = root.id
             for name, title in WELL_KNOWN_FOLDERS.items():
-                folder = Folder(exchange_id("AAMkAGI2"), user.id, name, title, root)
+                folder = Folder(exchange_id("AAMkAGI2"), user.id, name, title, root.id)
                 self.folders[folder.id] = folder
                 self._well_known[(user.id, name)] = folder.id
             return user
+
+    def add_folder(self, user_id: str, parent_id: str, display_name: str, is_hidden: bool = False) -> Folder | None:
+        """A user folder under ``parent_id``; None when the parent already has one of that name (any case)."""
+        with self.lock:
+            if any(f.parent_id == parent_id and f.display_name.lower() == display_name.lower()
+                   for f in self.folders.values()):
+                return None
+            folder = Folder(exchange_id("AAMkAGI2"), user_id, "", display_name, parent_id, is_hidden)
+            self.folders[folder.id] = folder
+            return folder
+
+    def child_folders(self, folder_id: str) -> list[Folder]:
+        with self.lock:
+            return [f for f in self.folders.values() if f.parent_id == folder_id]
 
     def user(self, key: str) -> User | None:
         """By id, userPrincipalName or any SMTP address, case-insensitive."""
@@ -177,6 +213,12 @@ class World:
         with self.lock:
             return [f for f in self.folders.values() if f.user_id == user_id]
 
+    def message(self, key: str) -> StoredMessage | None:
+        """A message by its immutable id or its current default id (an old default id names nothing)."""
+        with self.lock:
+            found = self.messages.get(key) or self.messages.get(self._rest_ids.get(key, ""))
+            return found if found is None or key in (found.id, found.rest_id) else None
+
     # --- messages ----------------------------------------------------------------------------
     def on_change(self, listener: ChangeListener) -> None:
         with self.lock:
@@ -186,9 +228,11 @@ class World:
         with self.lock:
             return self._seq
 
-    def _record(self, user_id: str, message_id: str, folder_id: str, kind: str) -> Change:
+    def _record(self, user_id: str, message_id: str, folder_id: str, kind: str, rest_id: str = "") -> Change:
         self._seq += 1
-        change = Change(self._seq, user_id, message_id, folder_id, kind)
+        known = self.messages.get(message_id)
+        change = Change(self._seq, user_id, message_id, folder_id, kind,
+                        rest_id or (known.rest_id if known else message_id))
         self.changes.append(change)
         return change
 
@@ -266,13 +310,16 @@ class World:
                 return None
             if message.folder_id == folder.id:
                 return message
-            old = message.folder_id
-            message.folder_id = folder.id
+            old, old_rest = message.folder_id, message.rest_id
+            # A move makes a new item in the destination (learn.microsoft.com/graph/api/message-move: "creates a
+            # new copy of the message in the destination folder and removes the original"): a new default id.
+            message.folder_id, message.rest_id = folder.id, exchange_id()
+            self._rest_ids[message.rest_id] = message.id
             message.last_modified = self.clock.now()
             message.change_key = change_key()
             changes = [
-                self._record(message.user_id, message.id, old, "deleted"),
-                self._record(message.user_id, message.id, folder.id, "created"),
+                self._record(message.user_id, message.id, old, "deleted", old_rest),
+                self._record(message.user_id, message.id, folder.id, "created", message.rest_id),
             ]
         self._emit(changes)
         return message
@@ -288,7 +335,7 @@ class World:
                 self.move(message_id, bin_folder)
                 return True
             del self.messages[message_id]
-            change = self._record(message.user_id, message.id, message.folder_id, "deleted")
+            change = self._record(message.user_id, message.id, message.folder_id, "deleted", message.rest_id)
         self._emit([change])
         return True
 

@@ -7,12 +7,17 @@ serves a direct HTTP request and a request inside a JSON ``$batch``.
 from __future__ import annotations
 
 import base64
+import contextvars
 import datetime as dt
 import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
+
+# Whether the request being answered sent ``Prefer: IdType="ImmutableId"`` (set per request and per $batch item):
+# the header "only applies to the request it is included with" (learn.microsoft.com/graph/outlook-immutable-id).
+IMMUTABLE_IDS: contextvars.ContextVar[bool] = contextvars.ContextVar("immutable_ids", default=False)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """`GraphProvider`: Microsoft Graph behind the `Provider` protocol the sync engine drives.
 
-Reads Sent Items and Inbox by per-folder delta (the cursor keeps both links), decides on
+Reads every folder mail arrives in by per-folder delta, 20 folders a `$batch` (`folders`, `deltas`), decides on
 header-only metadata (`$select`, no bodies; a sent copy's In-Reply-To/References through `$expand`ed MAPI
 properties, as Sent Items has no internetMessageHeaders), and downloads a message's MIME only when the core
 will log it, 20 messages per JSON `$batch`. Every call carries `Prefer: IdType="ImmutableId"` so
@@ -10,30 +10,27 @@ ids survive folder moves.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
-from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_request_builder import DeltaRequestBuilder
 from msgraph.generated.users.item.messages.messages_request_builder import MessagesRequestBuilder
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from connector.config import Settings
-from connector.errors import PermanentError, ProviderError, Throttled, TokenExpired, TransientError, most_severe
+from connector.errors import ProviderError, Throttled, TokenExpired, TransientError, most_severe
 from connector.mail.envelope import Envelope
 from connector.ports import ApiUsage, ChangePage, MailboxRef, Subscription
-from providers.graph import mapping, subscriptions
+from providers.graph import deltas, folders, mapping, subscriptions
 from providers.graph.auth import GraphAuth
 from providers.graph.client import BATCH_LIMIT, IMMUTABLE_IDS, LoopThread, Usage, batch, call, make_client
+from providers.graph.deltas import DeltaCursor
 from providers.graph.push import GraphNotificationParser
 from providers.graph.signin import MicrosoftSignIn
 
-SENT_ITEMS = "sentitems"
-FOLDERS = (SENT_ITEMS, "inbox")  # Bcc is only visible on the sender's Sent Items copy
 PAGE_SIZE = 50
 RECENT_LIMIT = 5_000  # a resync reads at most this many recent messages
 BATCH_ATTEMPTS = 3  # a $batch whose items keep failing is sent again twice, then the error goes to the engine
@@ -62,7 +59,7 @@ class GraphProvider:
         self.clock = clock
         self.auth = GraphAuth(settings.graph)
         self.usage_counter = Usage()
-        self._sent_items: dict[int, str] = {}  # mailbox id → Sent Items folder id
+        self._maps: dict[int, folders.FolderMap] = {}  # mailbox id → its folders, as last read
         self.loop = LoopThread()
         host = settings.graph.graph_url.split("//", 1)[-1].split("/", 1)[0].split(":")[0]
         verify: str | bool = settings.graph.ca_bundle or True
@@ -89,52 +86,42 @@ class GraphProvider:
         return self.client.users.by_user_id(mailbox.provider_user_id or mailbox.address)
 
     # ------------------------------------------------------------------------------------ cursors
+    def _batch(self) -> deltas.Batch:
+        return lambda requests: batch(self.client, requests, "delta", self.usage_counter)
+
+    async def _remap(self, mailbox: MailboxRef, cursor: DeltaCursor, now: datetime) -> None:
+        found = await folders.discover(self._user(mailbox), self._batch())
+        self._maps[mailbox.mailbox_id] = found
+        cursor.remap(found, now, lambda folder, since: deltas.initial_url(self._user(mailbox), folder, since))
+
     def start_cursor(self, mailbox: MailboxRef) -> str:
-        """Delta links at 'now': an initial round limited to mail received from now on, walked to its end.
-
-        The round's `$select` is encoded into every later link, so it asks for the full metadata.
-        """
-        since = (self.clock() - timedelta(minutes=5)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
+        """Every followed folder's delta link at 'now': rounds over mail received from five minutes ago,
+        walked to their ends (the round's `$select` is encoded into every later link)."""
         async def walk() -> str:
-            links = {}
-            for folder in FOLDERS:
-                builder = self._user(mailbox).mail_folders.by_mail_folder_id(folder).messages.delta
-                query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
-                    select=mapping.SELECT, expand=mapping.EXPAND, filter=f"receivedDateTime ge {since}")
-                page = await call(builder.get(_config(query, page_size=500)), "delta")
-                while page is not None and page.odata_next_link:
-                    page = await call(builder.with_url(page.odata_next_link).get(_config(page_size=500)), "delta")
-                if page is None or not page.odata_delta_link:
-                    raise PermanentError(f"no delta link for {folder} of {mailbox.address}")
-                links[folder] = page.odata_delta_link
-            return json.dumps(links)
+            now = self.clock().astimezone(UTC)
+            cursor = DeltaCursor()
+            await self._remap(mailbox, cursor, now)
+            while (await deltas.read_all(self._user(mailbox), self._batch(), cursor, mailbox.address, now,
+                                         page_size=500)).more:
+                pass
+            return cursor.dumps()
 
         return str(self._run(mailbox, walk))
 
     def read_changes(self, mailbox: MailboxRef, cursor: str) -> ChangePage:
-        links: dict[str, str] = json.loads(cursor)
+        """One page of every followed folder (see `deltas`); the folder map is read again when due or when
+        mail shows up in a folder it does not have."""
+        state = DeltaCursor.loads(cursor)
 
         async def one_page() -> ChangePage:
-            envelopes: list[Envelope] = []
-            removed: list[str] = []
-            more = False
-            fresh = dict(links)
-            for folder in FOLDERS:
-                builder = self._user(mailbox).mail_folders.by_mail_folder_id(folder).messages.delta
-                page = await call(builder.with_url(links[folder]).get(_config()), "delta")
-                for message in (page.value or []) if page else []:
-                    if mapping.is_removed(message):
-                        removed.append(message.id or "")
-                        continue
-                    envelope = mapping.header_envelope(message, mailbox.address, sent=folder == SENT_ITEMS)
-                    if envelope is not None:
-                        envelopes.append(envelope)
-                if page is not None and page.odata_next_link:
-                    fresh[folder], more = page.odata_next_link, True
-                elif page is not None and page.odata_delta_link:
-                    fresh[folder] = page.odata_delta_link
-            return ChangePage(envelopes, json.dumps(fresh), more=more, removed=removed)
+            now = self.clock().astimezone(UTC)
+            if state.due(now):
+                await self._remap(mailbox, state, now)
+            found = await deltas.read_all(self._user(mailbox), self._batch(), state, mailbox.address, now)
+            if found.unknown_folders:
+                await self._remap(mailbox, state, now)
+                found.more = True  # the new folders' rounds are read by the next page
+            return deltas.change_page(found, state)
 
         return self._run(mailbox, one_page)
 
@@ -169,13 +156,15 @@ class GraphProvider:
 
     def _list(self, mailbox: MailboxRef, query: Any, limit: int) -> list[Envelope]:
         async def pages() -> list[Envelope]:
-            sent_items = await self._sent_items_id(mailbox)
+            known = await self._folder_map(mailbox)
             builder = self._user(mailbox).messages
             page = await call(builder.get(_config(query, page_size=100)), "messages")
             found: list[Envelope] = []
             while page is not None:
                 for message in page.value or []:
-                    sent = message.parent_folder_id == sent_items
+                    if message.parent_folder_id in known.skipped:
+                        continue  # Drafts, Deleted Items, Junk …: never read
+                    sent = message.parent_folder_id == known.sent
                     envelope = mapping.header_envelope(message, mailbox.address, sent=sent)
                     if envelope is not None:
                         found.append(envelope)
@@ -186,14 +175,11 @@ class GraphProvider:
 
         return self._run(mailbox, pages)
 
-    async def _sent_items_id(self, mailbox: MailboxRef) -> str:
-        """The id of the mailbox's Sent Items (asked once per mailbox): `/messages` spans every folder."""
-        if mailbox.mailbox_id not in self._sent_items:
-            folder = await call(self._user(mailbox).mail_folders.by_mail_folder_id(SENT_ITEMS).get(), "mailFolders")
-            if folder is None or not folder.id:
-                raise PermanentError(f"no Sent Items folder for {mailbox.address}")
-            self._sent_items[mailbox.mailbox_id] = folder.id
-        return self._sent_items[mailbox.mailbox_id]
+    async def _folder_map(self, mailbox: MailboxRef) -> folders.FolderMap:
+        """The mailbox's folders (read once per mailbox and process): `/messages` spans every folder."""
+        if mailbox.mailbox_id not in self._maps:
+            self._maps[mailbox.mailbox_id] = await folders.discover(self._user(mailbox), self._batch())
+        return self._maps[mailbox.mailbox_id]
 
     # ------------------------------------------------------------------------------------ content
     def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:

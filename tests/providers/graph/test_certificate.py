@@ -51,7 +51,8 @@ def test_tenant_wide_access_with_a_certificate_instead_of_a_secret(seeded: Seede
     seeded.emulator.add_certificate(CLIENT_ID, _certificate(tmp_path / "app.pem"))
     seeded.emulator.grant_admin_consent(TENANT, CLIENT_ID)
     cursor = _provider(seeded, tmp_path / "app.pem").start_cursor(_tenant_wide("alice@contoso.com"))
-    assert "inbox" in json.loads(cursor)
+    inbox = seeded.emulator.world.folder(seeded.alice.id, "inbox")
+    assert inbox is not None and inbox.id in json.loads(cursor)["links"]  # Alice's mailbox was read with the app token
 
 
 def test_a_certificate_the_registration_does_not_hold_is_refused(seeded: Seeded, tmp_path: Path) -> None:
