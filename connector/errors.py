@@ -5,6 +5,7 @@
     ├── DatabaseNotMigrated      the schema is behind the code: run `bcc-capture db upgrade`
     ├── InputError               a user or caller asked for something invalid (CLI/API → clear message)
     │   ├── NotFound             the thing named does not exist (or is another tenant's)
+    │   ├── Conflict             it clashes with what exists (a number or address another record holds)
     │   └── SignInFailed         an identity provider did not sign the person in (message for them)
     ├── MimeError                bytes that cannot be read as an RFC 5322 message
     ├── DnsVerificationError     the TXT record proving a domain is missing or wrong
@@ -51,6 +52,10 @@ class InputError(ConnectorError):
 
 class NotFound(InputError):
     pass
+
+
+class Conflict(InputError):
+    """What was asked contradicts what exists: the API answers 409."""
 
 
 class SignInFailed(InputError):

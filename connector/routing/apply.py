@@ -26,6 +26,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from connector.config import Settings
 from connector.db import utcnow
+from connector.events.outbox import EventType, OutboxRows
 from connector.models import (
     REFERENCE_PREFIX,
     Activity,
@@ -34,6 +35,7 @@ from connector.models import (
     Attachment,
     AuditEntry,
     Blob,
+    EventOutbox,
     Participant,
     Record,
     RecordKind,
@@ -49,7 +51,7 @@ from connector.routing.repository import SqlRepository, chunks, earliest
 _NOT_FOLLOWED = {"customer"}  # derived per message (F11), never inherited by the thread
 # Queued rows are inserted parents first (blobs before attachments); ids of the others exist already.
 _QUEUED: tuple[type[SQLModel], ...] = (Blob, ThreadKey, ThreadTarget, ActivityLink, Participant, ActivitySource,
-                                       Attachment, RawMessage, AuditEntry)
+                                       Attachment, RawMessage, AuditEntry, EventOutbox)
 # The natural key of each child row under its activity, as the unique constraints define them.
 _CHILD_KEYS: dict[type[SQLModel], tuple[str, ...]] = {
     ActivityLink: ("record_id",), Participant: ("email", "role"), ActivitySource: ("source", "mailbox"),
@@ -94,6 +96,7 @@ class Writer:
         self.provisional = itertools.count(-1, -1)
         self.new: dict[type[SQLModel], list[dict[str, Any]]] = {Thread: [], Activity: []}  # with provisional ids
         self.real: dict[int, int] = {}  # provisional id → id, once inserted
+        self.outbox = OutboxRows(self.connection)  # events for the host system, in this same transaction
 
     def apply(self, decision: Decision) -> Applied:
         if decision.outcome is Outcome.IGNORED:
@@ -107,6 +110,7 @@ class Writer:
 
     def flush(self) -> None:
         """Insert the new threads and activities, then the queued rows: one multi-row INSERT per table."""
+        self.outbox.describe_records(self.queued[EventOutbox])
         self._queue_new_blobs()
         for model, rows in (*self.new.items(), *self.queued.items()):
             for row in rows:
@@ -132,9 +136,11 @@ class Writer:
         for key in ("thread_id", "activity_id"):
             if row.get(key, 0) < 0:
                 row[key] = self.real[row[key]]
-        detail = row.get("detail")
-        if isinstance(detail, dict) and detail.get("activity_id", 0) < 0:
-            row["detail"] = {**detail, "activity_id": self.real[detail["activity_id"]]}
+        for name in ("detail", "payload"):  # an audit entry's detail, an event's payload
+            inner = row.get(name)
+            if isinstance(inner, dict) and any(inner.get(key, 0) < 0 for key in ("activity_id", "thread_id")):
+                row[name] = {**inner, **{key: self.real[inner[key]] for key in ("activity_id", "thread_id")
+                                         if inner.get(key, 0) < 0}}
 
     def _add_new(self, model: type[SQLModel], values: dict[str, Any]) -> int:
         """Queue a thread or activity under a provisional id (negative: never a real one)."""
@@ -178,6 +184,12 @@ class Writer:
         if created:
             self._store_attachments(decision, activity_id)
             self._store_raw(decision, activity_id)
+        if created:
+            self._event(decision.tenant_id, EventType.ACTIVITY_LOGGED, {
+                "activity_id": activity_id, "thread_id": thread_id, "internet_message_id": envelope.internet_message_id,
+                "subject": decision.subject, "direction": decision.direction.value, "sent_at": decision.sent_at,
+                "from": decision.from_.email if decision.from_ else "", "owner_user_id": decision.owner_user_id,
+                "records": [{"id": rid, "reason": reason} for rid, reason in target_ids]})
         self._audit(decision, "logged" if created else "duplicate", activity_id=activity_id,
                     targets=[rid for rid, _ in target_ids])
         return Applied(Outcome.LOGGED, decision.reason, activity_id=activity_id, created=created,
@@ -260,6 +272,10 @@ class Writer:
                 "sent_at": decision.sent_at, "text": decision.text, "html": decision.html,
                 "recipients": [a.email for a in envelope.to + envelope.cc], "reason": decision.reason.value,
                 "activity_id": None, "linked_at": None, "created_at": utcnow()})
+            self._event(decision.tenant_id, EventType.UNASSIGNED_CREATED, {
+                "unassigned_id": row_id, "internet_message_id": envelope.internet_message_id,
+                "subject": decision.subject, "from": decision.from_.email if decision.from_ else "",
+                "reason": decision.reason.value, "recipients": [a.email for a in envelope.to + envelope.cc]})
         self._audit(decision, "unassigned", unassigned_id=row_id)
         return Applied(Outcome.UNASSIGNED, decision.reason, unassigned_id=row_id)
 
@@ -319,6 +335,12 @@ class Writer:
         names = _CHILD_KEYS[model]
         rows = self.connection.execute(select(*(table.c[n] for n in names)).where(table.c.activity_id == activity_id))
         return {tuple(row) for row in rows}
+
+    def _event(self, tenant_id: int, event_type: EventType, data: dict[str, Any]) -> None:
+        """An event for the host system, written with the batch (only when an endpoint of the company wants it)."""
+        row = self.outbox.row(tenant_id, event_type, data)
+        if row is not None:
+            self.queued[EventOutbox].append(row)
 
     def _audit(self, decision: Decision, action: str, **detail: object) -> None:
         envelope = decision.envelope

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from connector.db import utcnow
 from connector.errors import InputError, NotFound
+from connector.events.outbox import EventType, emit
 from connector.models import Activity, Attachment, AuditEntry, Blob, Tenant, User
 from connector.services import holds
 from connector.services.permissions import is_admin
@@ -36,6 +37,9 @@ def unlog(session: Session, tenant: Tenant, activity_id: int, by: str, user: Use
     session.add(AuditEntry(
         tenant_id=tenant.id, action="unlogged", reason="by_user", internet_message_id=activity.internet_message_id,
         detail={"by": by, "activity_id": activity.id, "subject": activity.subject, "from": activity.from_email}))
+    emit(session, tenant.id, EventType.ACTIVITY_UNLOGGED, {
+        "activity_id": activity.id, "internet_message_id": activity.internet_message_id, "subject": activity.subject,
+        "by": by, "unlogged_at": activity.unlogged_at})
     session.flush()
     return activity
 

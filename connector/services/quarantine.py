@@ -24,6 +24,7 @@ from connector.config import Settings
 from connector.db import utcnow
 from connector.dropbox import notices
 from connector.errors import InputError, MimeError, NotFound
+from connector.events.outbox import EventType, emit
 from connector.mail.envelope import Address, Envelope, Source
 from connector.mail.mime import parse
 from connector.models import AuditEntry, QuarantinedMessage, User
@@ -54,6 +55,9 @@ def quarantine(session: Session, raw: bytes, reason: str, *, source: str = "", t
     session.add(item)
     session.flush()
     _audit(session, item, "quarantined", verdict=verdict, **item.detail)
+    emit(session, tenant_id, EventType.MESSAGE_QUARANTINED, {
+        "quarantine_id": item.id, "reason": reason, "source": source, "internet_message_id": message_id,
+        "from": from_email, "subject": subject, "user_id": user_id})
     if notify is not None:
         notices.quarantined(session, notify, item)
     return item

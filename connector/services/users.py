@@ -33,6 +33,11 @@ def _email(value: str) -> str:
     return value
 
 
+def checked_email(value: str) -> str:
+    """``value`` as a login address (lower case), or an InputError saying it is not one."""
+    return _email(value)
+
+
 def create_user(session: Session, tenant: Tenant, email: str, name: str = "", role: str = "Standard User",
                 timezone: str = "UTC") -> User:
     email = _email(email)

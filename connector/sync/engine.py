@@ -26,6 +26,7 @@ from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.dropbox import notices
 from connector.errors import PermanentError
+from connector.events.outbox import EventType, emit
 from connector.models import AuditEntry, Mailbox, MailboxState, User
 from connector.ports import MailboxRef, Provider
 from connector.routing.decision import Reason
@@ -189,6 +190,9 @@ class SyncEngine:
                                        detail={"error": values["last_error"], "attempts": attempts}))
             if action is policy.Action.NEEDS_RECONNECT:  # once per revocation: the update above moved it
                 notices.needs_reconnect(session, self.settings, mailbox)
+                emit(session, mailbox.tenant_id, EventType.MAILBOX_NEEDS_RECONNECT, {
+                    "mailbox_id": mailbox.id, "address": mailbox.address, "provider": mailbox.provider,
+                    "user_id": mailbox.user_id, "error": values["last_error"]})
         return action
 
     def _failure_transition(self, mailbox: Mailbox, action: policy.Action, attempts: int, now: datetime,

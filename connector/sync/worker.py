@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
+from connector.events.delivery import Dispatcher
 from connector.ports import Provider
 from connector.services.retention import run_if_due
 from connector.sync import leases
@@ -112,6 +113,9 @@ class Worker:
         threads = [threading.Thread(target=self._loop, args=(stop, signal, f"{self.owner}/{n}", idle),
                                     name=f"sync-{n}", daemon=True)
                    for n in range(1, self.settings.sync.worker_threads)]
+        # Events to the host system go out from a thread of their own: a slow receiver never holds up a mailbox.
+        events = Dispatcher(self.engine, self.settings.events, self.sync.cipher, self.clock)
+        threads.append(threading.Thread(target=events.loop, args=(stop,), name="events", daemon=True))
         for thread in threads:
             thread.start()
         last_schedule = 0.0

@@ -14,6 +14,11 @@ from connector.services.views import MessageRow, ThreadRow
 
 
 class RecordOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": 12, "kind": "matter", "number": "10802", "title": "Smith v. Jones", "email": None,
+         "label": "10802 Smith v. Jones", "customer_id": None, "status": "open",
+         "dropbox_address": "acme+10802@bcc.example.com", "external_id": "MAT-10802", "archived": False,
+         "updated_at": "2026-03-10T09:00:00+00:00"}]})
     id: int
     kind: str = Field(description="matter, project, customer, contact, lead, case, opportunity or task")
     number: str | None
@@ -23,13 +28,17 @@ class RecordOut(BaseModel):
     customer_id: int | None
     status: str
     dropbox_address: str | None = Field(description="Bcc this address to file mail under the record")
+    external_id: str | None = Field(default=None, description="the host system's id (PUT /records/{kind}/{id})")
+    archived: bool = False
+    updated_at: datetime | None = Field(default=None, description="when it last changed; the change feed's order")
 
     @classmethod
     def of(cls, record: Record, address: str | None) -> RecordOut:
         assert record.id is not None
         return cls(id=record.id, kind=record.kind, number=record.number, title=record.title, email=record.email,
                    label=record.label, customer_id=record.customer_id, status=record.status,
-                   dropbox_address=address)
+                   dropbox_address=address, external_id=record.external_id,
+                   archived=record.archived_at is not None, updated_at=record.updated_at)
 
 
 class ParticipantOut(BaseModel):

@@ -19,7 +19,10 @@ from connector.web.middleware import SecurityHeaders
 from connector.web.rate_limit import RateLimit
 from connector.web.routes import (
     admin,
+    admin_webhooks,
     api,
+    api_events,
+    api_sync,
     audit,
     inbound,
     mailboxes,
@@ -49,6 +52,8 @@ def create_app(context: AppContext) -> FastAPI:
     app.add_middleware(RateLimit, limits=settings.limits)  # outermost: refused before any other work
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (webhooks, inbound, api, signin, me, mailboxes, records, unassigned, quarantine, audit, admin, ops):
+        app.include_router(module.router)
+    for module in (api_sync, api_events, admin_webhooks):  # the host system: its ids, event webhooks
         app.include_router(module.router)
     install_api_docs(app)
     mailboxes.include_consent_callbacks(app, settings)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from connector.errors import InputError
 from connector.services import activities, mailboxes, unassigned, views
-from connector.services.records import find_records, get_record, record_address
+from connector.services.communications_feed import communications_feed
+from connector.services.host_records import changed_records
+from connector.services.paging import MAX_LIMIT
+from connector.services.records import get_record, record_address
 from connector.web.api_models import (
     AuditOut,
     LinkIn,
@@ -25,6 +28,7 @@ from connector.web.api_models import (
     UnassignedOut,
     UnlogOut,
 )
+from connector.web.api_paging import NEXT_LINK, Cursor, Limit, Since, answered_as_http, link_next
 from connector.web.deps import ApiCaller, AppSettings, DbSession
 from connector.web.downloads import attachment_download
 from connector.web.errors import missing_as_404
@@ -34,14 +38,16 @@ NOT_FOUND = {404: {"description": "No such thing in this company"}}
 router = APIRouter(prefix="/api/v1", tags=["api"], responses={401: {"description": "Missing or invalid token"}})
 
 
-@router.get("/records", response_model=list[RecordOut], summary="Find records")
-def records(session: DbSession, who: ApiCaller, settings: AppSettings, kind: str | None = None, q: str = "",
-            limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[RecordOut]:
-    try:
-        found = find_records(session, who.tenant, kind, q, limit)
-    except InputError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    return [RecordOut.of(r, record_address(r, who.tenant, settings).address) for r in found]
+@router.get("/records", response_model=list[RecordOut], responses={200: {"headers": NEXT_LINK}},
+            summary="Find records, oldest change first, paged: also the host system's change feed")
+def records(request: Request, response: Response, session: DbSession, who: ApiCaller, settings: AppSettings,
+            kind: str | None = None, q: str = "", updated_since: Since = None, include_archived: bool = False,
+            cursor: Cursor = None, limit: Limit = 100) -> list[RecordOut]:
+    with answered_as_http():
+        page = changed_records(session, who.tenant, kind=kind, query=q, updated_since=updated_since,
+                               include_archived=include_archived, cursor=cursor, limit=limit)
+    link_next(request, response, page)
+    return [RecordOut.of(r, record_address(r, who.tenant, settings).address) for r in page.items]
 
 
 @router.get("/records/{record_id}", response_model=RecordOut, responses=NOT_FOUND, summary="One record")
@@ -51,12 +57,19 @@ def record(record_id: int, session: DbSession, who: ApiCaller, settings: AppSett
     return RecordOut.of(found, record_address(found, who.tenant, settings).address)
 
 
-@router.get("/records/{record_id}/communications", response_model=list[ThreadOut], responses=NOT_FOUND,
-            summary="The record's Communications tab: threads newest first, messages oldest first")
-def communications(record_id: int, session: DbSession, who: ApiCaller) -> list[ThreadOut]:
+@router.get("/records/{record_id}/communications", response_model=list[ThreadOut],
+            responses={**NOT_FOUND, 200: {"headers": NEXT_LINK}},
+            summary="The record's Communications tab: threads newest first, messages oldest first, paged")
+def communications(record_id: int, request: Request, response: Response, session: DbSession, who: ApiCaller,
+                   cursor: Cursor = None,
+                   limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="threads per page")] = 50
+                   ) -> list[ThreadOut]:
     with missing_as_404():
         found = get_record(session, who.tenant, record_id)
-    return [ThreadOut.of(t) for t in views.communications(session, who.tenant, found)]
+    with answered_as_http():
+        page = communications_feed(session, who.tenant, found, cursor, limit)
+    link_next(request, response, page)
+    return [ThreadOut.of(t) for t in page.items]
 
 
 @router.get("/attachments/{attachment_id}", response_class=Response, summary="Download an attachment",
