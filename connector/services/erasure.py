@@ -43,6 +43,7 @@ from connector.services import disposal, holds
 from connector.services.disposal import chunks
 from connector.services.redaction import redact_audit
 from connector.services.scrub import ERASED, Identity, Place, apply_changes, find_changes
+from connector.storage.ports import BlobStore
 
 PLACES = (
     Place("activity", ("subject", "text", "html", "from_email", "from_name", "internet_message_id", "performed_by"),
@@ -80,6 +81,25 @@ class ErasureReport:
     def total(self) -> int:
         return sum(self.rows.values()) + self.originals + self.attachments + self.raw_dropped + len(self.suppressions)
 
+    def summary(self) -> dict[str, object]:
+        return {"erasure": self.erasure, "pseudonym": self.pseudonym, "dry_run": self.dry_run,
+                "rows": {k: v for k, v in self.rows.items() if v}, "originals": self.originals,
+                "attachments": self.attachments, "raw_dropped": self.raw_dropped, "suppressions": self.suppressions,
+                "held": {str(k): v for k, v in sorted(self.held.items())}}
+
+    def lines(self) -> list[str]:
+        """The report as a person reads it (the CLI prints it, the console shows it)."""
+        head = "Would erase" if self.dry_run else f"Erased (erasure {self.erasure}, now {self.pseudonym})"
+        found = [f"{head}: {self.total} changes"]
+        found += [f"{table}: {count} rows rewritten" for table, count in self.rows.items() if count]
+        found += [f"original messages deleted: {self.originals}", f"attachments deleted: {self.attachments}",
+                  f"quarantined or spooled messages dropped: {self.raw_dropped}"]
+        found += [f"removed from the {s}" for s in self.suppressions]
+        if self.held:
+            found.append(f"kept whole under legal hold {', '.join(map(str, sorted(set(self.held.values()))))}: "
+                         f"{len(self.held)} messages")
+        return found
+
 
 @dataclass
 class _Held:
@@ -96,7 +116,7 @@ class _Held:
 
 
 def erase_person(session: Session, tenant: Tenant, address: str, *, names: Iterable[str] = (), by: str = "",
-                 dry_run: bool = False) -> ErasureReport:
+                 dry_run: bool = False, store: BlobStore | None = None) -> ErasureReport:
     """Erase ``address`` (and the names it went by) from ``tenant``'s data; see the module's docstring."""
     assert tenant.id is not None
     address = address.strip().lower()
@@ -116,7 +136,7 @@ def erase_person(session: Session, tenant: Tenant, address: str, *, names: Itera
     report = ErasureReport(token, who.pseudonym, dry_run, held=dict(held.activities))
     _blank_names(session, tenant.id, address, held, report)
     touched = _rewrite(session, who, tenant.id, held, report)
-    _drop_content(session, who, tenant.id, touched, held, report)
+    _drop_content(session, who, tenant.id, touched, held, report, store)
     _drop_raw(session, who, tenant.id, report)
     _suppressions(session, tenant.id, address, report)
     report.rows["auditentry"] = redact_audit(session, who, tenant.id, held.message_ids, token, dry_run=dry_run)
@@ -206,26 +226,26 @@ def _rewrite(session: Session, who: Identity, tenant_id: int, held: _Held, repor
 
 
 def _drop_content(session: Session, who: Identity, tenant_id: int, touched: set[int], held: _Held,
-                  report: ErasureReport) -> None:
+                  report: ErasureReport, store: BlobStore | None) -> None:
     """Originals of mail that named the person, or whose bytes do; attachments whose name or bytes do."""
     originals = set(touched)
     for activity_id, sha256 in session.exec(
             select(RawMessage.activity_id, RawMessage.sha256)
             .join(Activity, col(Activity.id) == col(RawMessage.activity_id)).where(Activity.tenant_id == tenant_id)):
-        if activity_id not in originals and who.found_in(disposal.read(session, tenant_id, sha256)):
+        if activity_id not in originals and who.found_in(disposal.read(session, tenant_id, sha256, store)):
             originals.add(activity_id)
     originals -= set(held.activities)
     attachments = []
     for chunk in chunks(originals):
         for attachment in session.exec(select(Attachment).where(col(Attachment.activity_id).in_(chunk))):
             if who.found_in(attachment.name.encode()) or ERASED in attachment.name \
-                    or who.found_in(disposal.read(session, tenant_id, attachment.sha256)):
+                    or who.found_in(disposal.read(session, tenant_id, attachment.sha256, store)):
                 attachments.append(attachment)
     stored = session.exec(select(RawMessage.activity_id).where(col(RawMessage.activity_id).in_(originals))).all()
     report.originals, report.attachments = len(stored), len(attachments)
     if not report.dry_run:
-        disposal.drop_attachments(session, tenant_id, attachments)
-        disposal.drop_originals(session, originals)
+        disposal.drop_attachments(session, tenant_id, attachments, store)
+        disposal.drop_originals(session, originals, store)
 
 
 def _drop_raw(session: Session, who: Identity, tenant_id: int, report: ErasureReport) -> None:

@@ -33,6 +33,7 @@ from connector.models import (
 )
 from connector.services import disposal, holds
 from connector.services.disposal import chunks
+from connector.storage.ports import BlobStore
 
 RUN_ACTION = "retention_run"
 
@@ -185,7 +186,8 @@ def due(session: Session, tenant_id: int, now: datetime) -> tuple[list[Due], dic
     return sorted(found, key=lambda d: d.activity_id), held
 
 
-def run(session: Session, tenant: Tenant, now: datetime, *, dry_run: bool = False, by: str = "") -> RetentionReport:
+def run(session: Session, tenant: Tenant, now: datetime, *, dry_run: bool = False, by: str = "",
+        store: BlobStore | None = None) -> RetentionReport:
     """Dispose of what is due in ``tenant`` (nothing is changed in a dry run)."""
     assert tenant.id is not None
     found, held = due(session, tenant.id, now)
@@ -193,7 +195,7 @@ def run(session: Session, tenant: Tenant, now: datetime, *, dry_run: bool = Fals
     if dry_run:
         return report
     for item in found:
-        _dispose(session, item, report, by)
+        _dispose(session, item, report, by, store)
     if found or held:
         session.add(AuditEntry(tenant_id=tenant.id, action=RUN_ACTION, reason=by, at=now,
                                detail={"disposed": len(found), "held": len(held), "attachments": report.attachments,
@@ -203,7 +205,7 @@ def run(session: Session, tenant: Tenant, now: datetime, *, dry_run: bool = Fals
     return report
 
 
-def _dispose(session: Session, item: Due, report: RetentionReport, by: str) -> None:
+def _dispose(session: Session, item: Due, report: RetentionReport, by: str, store: BlobStore | None) -> None:
     activity = session.get(Activity, item.activity_id)
     assert activity is not None
     what = []
@@ -213,9 +215,9 @@ def _dispose(session: Session, item: Due, report: RetentionReport, by: str) -> N
         session.add(activity)
     attachments = session.exec(select(Attachment).where(Attachment.activity_id == item.activity_id)).all()
     if attachments:
-        report.attachments += disposal.drop_attachments(session, activity.tenant_id, attachments)
+        report.attachments += disposal.drop_attachments(session, activity.tenant_id, attachments, store)
         what.append(f"attachments ({len(attachments)})")
-    if (originals := disposal.drop_originals(session, [item.activity_id])):
+    if (originals := disposal.drop_originals(session, [item.activity_id], store)):
         report.originals += originals
         what.append("original MIME")
     session.add(DisposalRecord(tenant_id=activity.tenant_id, activity_id=item.activity_id,

@@ -22,14 +22,17 @@ from connector.web.routes import (
     admin_webhooks,
     api,
     api_events,
+    api_retention,
     api_sync,
     audit,
+    exports,
     inbound,
     mailboxes,
     me,
     ops,
     quarantine,
     records,
+    retention,
     signin,
     unassigned,
     webhooks,
@@ -55,6 +58,8 @@ def create_app(context: AppContext) -> FastAPI:
         app.include_router(module.router)
     for module in (api_sync, api_events, admin_webhooks):  # the host system: its ids, event webhooks
         app.include_router(module.router)
+    for router in (api_retention.router, retention.router, exports.api, exports.console):  # keeping and erasing
+        app.include_router(router)
     install_api_docs(app)
     mailboxes.include_consent_callbacks(app, settings)
     install_error_pages(app)

@@ -4,14 +4,11 @@ disposal, unlogging and erasure, and the erasure of a person (GDPR art. 17). Eve
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from connector.app.cli.common import JsonOpt, TenantOpt, app, company, console, fails_cleanly, record_app, session
-
-if TYPE_CHECKING:
-    from connector.services.erasure import ErasureReport
 
 retention_app = typer.Typer(help="How long mail is kept: rules per record kind, the disposal and its register.",
                             no_args_is_help=True)
@@ -172,27 +169,7 @@ def erase_person(address: str, name: Annotated[list[str] | None, typer.Option(
     with session() as db:
         report = erase(db, company(db, tenant), address, names=name or (), by=by, dry_run=dry_run)
     if as_json:
-        typer.echo(render.as_json(erasure_summary(report)))
+        typer.echo(render.as_json(report.summary()))
         return
-    for line in erasure_lines(report):
+    for line in report.lines():
         console.print(line)
-
-
-def erasure_summary(report: ErasureReport) -> dict[str, object]:
-    return {"erasure": report.erasure, "pseudonym": report.pseudonym, "dry_run": report.dry_run,
-            "rows": {k: v for k, v in report.rows.items() if v}, "originals": report.originals,
-            "attachments": report.attachments, "raw_dropped": report.raw_dropped,
-            "suppressions": report.suppressions, "held": {str(k): v for k, v in sorted(report.held.items())}}
-
-
-def erasure_lines(report: ErasureReport) -> list[str]:
-    head = "would erase" if report.dry_run else f"erased (erasure {report.erasure}, now {report.pseudonym})"
-    lines = [f"{head}: {report.total} changes"]
-    lines += [f"  {table}: {count} rows rewritten" for table, count in report.rows.items() if count]
-    lines += [f"  original messages deleted: {report.originals}", f"  attachments deleted: {report.attachments}",
-              f"  quarantined or spooled messages dropped: {report.raw_dropped}"]
-    lines += [f"  removed from the {s}" for s in report.suppressions]
-    if report.held:
-        lines.append(f"  kept whole under legal hold {', '.join(map(str, sorted(set(report.held.values()))))}: "
-                     f"{len(report.held)} messages")
-    return lines

@@ -141,7 +141,7 @@ def test_the_cli_sets_rules_closes_holds_runs_and_erases(world: World, capture: 
     assert "disposed of 2 messages" in cli("retention", "run")
     register = json.loads(cli("retention", "register", "--json"))
     assert {r["message_id"] for r in register} == {"<a1@acme>", "<a2@acme>"}
-    assert "would erase" in cli("erase", "person", "carol@clientco.com", "--dry-run")
+    assert "Would erase" in cli("erase", "person", "carol@clientco.com", "--dry-run")
     erased = json.loads(cli("erase", "person", "carol@clientco.com", "--json"))
     assert erased["pseudonym"].endswith("@erased.invalid") and erased["rows"]["participant"] == 3
     refused = cli_on.invoke(app, ["erase", "person", "alice@acme-law.com"])
