@@ -87,6 +87,16 @@ class MessageOut(BaseModel):
 
 
 class ThreadOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"thread_id": 41, "subject": "Settlement draft",
+        "messages": [{"activity_id": 101, "internet_message_id": "<m1@acme-law.com>", "direction": "sent",
+                      "subject": "Settlement draft", "sent_at": "2026-03-10T09:00:00+00:00",
+                      "from": "Alice Archer <alice@acme-law.com>", "owner": "alice@acme-law.com",
+                      "participants": [{"email": "carol@clientco.com", "role": "to", "kind": "contact"}],
+                      "filed_under": ["matter 10802 Smith v. Jones"], "text": "Carol, the draft is attached.",
+                      "html": None, "attachments": [{"id": 7, "name": "draft.pdf", "size": 48213,
+                                                     "url": "/api/v1/attachments/7"}],
+                      "sources": ["dropbox"], "notes": [], "type": "Email", "performed_by": "Email Capture",
+                      "status": "Completed"}]}]})
     thread_id: int
     subject: str
     messages: list[MessageOut] = Field(description="oldest first")
@@ -97,6 +107,11 @@ class ThreadOut(BaseModel):
 
 
 class UnassignedOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 5, "internet_message_id": "<intro@acme-law.com>", "from_email": "bob@acme-law.com",
+        "from_name": "Bob Baker", "subject": "Intro call", "sent_at": "2026-03-10T09:00:00+00:00",
+        "text": "Nice to meet you.", "recipients": ["quinn@newclient.example"], "reason": "no_contact_found",
+        "created_at": "2026-03-10T09:00:05+00:00"}]})
     id: int
     internet_message_id: str
     from_email: str
@@ -121,15 +136,22 @@ class LinkIn(BaseModel):
 
 
 class LinkOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"activity_id": 102}]})
     activity_id: int
 
 
 class UnlogOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"activity_id": 101,
+                                                                "unlogged_at": "2026-03-10T10:00:00+00:00"}]})
     activity_id: int
     unlogged_at: datetime
 
 
 class MailboxOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 3, "address": "alice@acme-law.com", "provider": "graph", "state": "incremental", "status": "synced",
+        "last_success_at": "2026-03-10T09:00:00+00:00", "last_error": "", "backlog": 0, "pending_since": None,
+        "subscription_expires_at": "2026-03-12T09:00:00+00:00", "messages_logged": 42}]})
     id: int
     address: str
     provider: str
@@ -152,6 +174,11 @@ class MailboxOut(BaseModel):
 
 
 class AuditOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 900, "at": "2026-03-10T09:00:00+00:00", "action": "refused", "reason": "unauthorized_sender",
+        "explanation": "The sender is not an authorized address of an enabled user.",
+        "internet_message_id": "<x@stranger.example>", "mailbox": "", "source": "dropbox",
+        "detail": {"from": "stranger@elsewhere.example", "subject": "Hello"}}]})
     id: int
     at: datetime
     action: str

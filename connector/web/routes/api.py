@@ -73,7 +73,8 @@ def communications(record_id: int, request: Request, response: Response, session
 
 
 @router.get("/attachments/{attachment_id}", response_class=Response, summary="Download an attachment",
-            responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}}}})
+            responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}, "example": "%PDF-1.4 …"}}}})
 def download(attachment_id: int, session: DbSession, who: ApiCaller) -> Response:
     return attachment_download(session, who.tenant, attachment_id)
 
