@@ -99,6 +99,10 @@ class Router:
         if dropbox:  # who sent it matters only for the dropbox addresses on it (F8, F17)
             self.repo.tenant_users_by_address(tenant_id, [a.email for a in envelope.all_addresses])  # one look-up
             sender = sending_user(envelope.from_ or envelope.sender, tenant_id, self.repo)
+            if sender is None and envelope.direction is Direction.SENT:
+                # Read from the owner's own sent folder, so the owner sent it, though its From may name
+                # another mailbox she may send as (an Outlook shared mailbox, a Gmail "send mail as").
+                sender = owner
             instructions, refusal = self._authorized(dropbox, sender, tenant_id)
         thread_id = self.repo.thread_for_keys(tenant_id, threads.lookup_keys(envelope))
         existing = self._existing(tenant_id, envelope, thread_id)
