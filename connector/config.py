@@ -119,6 +119,16 @@ class EventSettings(Strict):
         return value
 
 
+class ImportSettings(Strict):
+    """Archives uploaded in the console or through the API, imported by the workers."""
+
+    spool_dir: str = "./var/imports"  # uploads are written here (streamed), one folder per import
+    max_upload_bytes: int = Field(default=1024**3, gt=0)  # a larger upload is refused with 413
+    max_unpacked_bytes: int = Field(default=4 * 1024**3, gt=0)  # what a .zip may unpack to (zip bombs)
+    lease_seconds: float = Field(default=60, gt=0)  # a killed worker's import is resumed by another after this
+    poll_seconds: float = Field(default=2.0, gt=0)  # idle workers look for new imports this often
+
+
 class GraphSettings(Strict):
     enabled: bool = True
     client_id: str = ""
@@ -257,6 +267,7 @@ class Settings(BaseSettings):
     senders: SenderSettings = SenderSettings()
     sync: SyncSettings = SyncSettings()
     limits: LimitSettings = LimitSettings()
+    imports: ImportSettings = ImportSettings()
     graph: GraphSettings = GraphSettings()
     gmail: GmailSettings = GmailSettings()
     smtp: SmtpSettings = SmtpSettings()

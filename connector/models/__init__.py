@@ -2,7 +2,8 @@
 
 from connector.models.api_tokens import ApiToken
 from connector.models.audit import AuditEntry
-from connector.models.imports import ImportCheckpoint
+from connector.models.directory import EVERY_COMPANY, DirectoryVersion
+from connector.models.imports import ImportCheckpoint, ImportJob, ImportState
 from connector.models.mail import (
     Activity,
     ActivityLink,
@@ -27,6 +28,7 @@ from connector.models.webhooks import DeliveryStatus, EventOutbox, WebhookAttemp
 
 __all__ = [
     "ACTIVE_STATES",
+    "EVERY_COMPANY",
     "REFERENCE_PREFIX",
     "USE_EMAIL_CAPTURE",
     "Activity",
@@ -38,10 +40,13 @@ __all__ = [
     "AuditEntry",
     "Blob",
     "DeliveryStatus",
+    "DirectoryVersion",
     "DisposalRecord",
     "EventOutbox",
     "Exclusion",
     "ImportCheckpoint",
+    "ImportJob",
+    "ImportState",
     "LegalHold",
     "Mailbox",
     "MailboxState",

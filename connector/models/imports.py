@@ -1,8 +1,10 @@
-"""Archive imports: how far each source of an import has been filed, committed with what it filed."""
+"""Archive imports: uploaded archives waiting for or being imported by a worker (`ImportJob`), and how far each
+source of an import has been filed, committed with what it filed (`ImportCheckpoint`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
@@ -26,3 +28,37 @@ class ImportCheckpoint(SQLModel, table=True):
     tally: dict = json_dict()  # "outcome/reason" → messages, for the summary of a resumed import
     finished_at: datetime | None = timestamp()
     updated_at: datetime = created_at()
+
+
+class ImportState(StrEnum):
+    PENDING = "pending"  # uploaded, waiting for a worker
+    RUNNING = "running"  # a worker holds its lease (an expired lease: another worker resumes it)
+    DONE = "done"
+    FAILED = "failed"  # the upload itself could not be read (a broken .zip); what it filed stays filed
+
+
+class ImportJob(SQLModel, table=True):
+    """An archive uploaded in the console or through the API, stored in its own folder of the spool
+    (`imports.spool_dir`) and imported by a worker through the same service as `bcc-capture import`. Its
+    progress is its sources' `ImportCheckpoint` rows, so it survives a worker killed mid-import."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    mailbox: str = ""  # read as this user's mailbox ("" = as mail sent to the dropbox)
+    via: str  # console | api
+    created_by: str  # the administrator's address or "API token <name>"
+    filename: str  # what was uploaded, for people
+    directory: str  # the spool folder holding the upload
+    bytes: int = 0
+    state: str = Field(default=ImportState.PENDING.value, index=True)
+    total: int | None = None  # messages in the upload, counted before the import starts
+    created_at: datetime = created_at()
+    started_at: datetime | None = timestamp()
+    finished_at: datetime | None = timestamp()
+    lease_owner: str | None = None
+    lease_until: datetime | None = timestamp()
+    attempts: int = 0  # runs started (more than one: a worker died and another resumed)
+    run_started_at: datetime | None = timestamp()  # this run: for the rate and the ETA
+    run_start_messages: int = 0  # messages already done when this run started
+    error: str = ""
+    result: dict = json_dict()  # the summary once done: tally, unreadable messages with their reasons

@@ -44,6 +44,7 @@ from connector.models import (
     ThreadTarget,
     Unassigned,
 )
+from connector.models.directory import bump
 from connector.models.mail import RawMessage
 from connector.routing.decision import Decision, NewRecord, Outcome, Reason, RecordRef
 from connector.routing.repository import SqlRepository, chunks, earliest
@@ -305,6 +306,7 @@ class Writer:
                   "created_by": "Email Capture", "status": "open", "number": None, "customer_id": None,
                   "created_at": utcnow()}
         record_id = self._insert_returning(Record, values)
+        bump(self.connection, [tenant_id], self.session.info)  # the directory changed: other processes re-read it
         prefix = REFERENCE_PREFIX.get(RecordKind(new.kind))
         if prefix:  # a reference users can quote as #CO10042 from now on (F6)
             values["number"] = f"{prefix}{10000 + record_id}"

@@ -5,11 +5,14 @@ activities), so routing cost stays flat as a tenant grows. It lives for one tran
 every answer: `prefetch` asks a whole batch's questions in one query per kind, and the writer
 (`connector.routing.apply.Writer`) tells it about every thread key, activity, person and thread target it
 adds, so a later message of the batch sees them although their rows are inserted only at the batch's end.
+Its answers about the directory (users, companies, contacts, matters…) outlive it: the process keeps them for
+later transactions while the directory's versions stand (`connector.routing.directory`, `publish`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from typing import Protocol, TypeVar
 
 from sqlmodel import Session, col, select
@@ -30,7 +33,7 @@ from connector.models import (
     ThreadTarget,
     User,
 )
-from connector.routing import threads
+from connector.routing import directory, threads
 from connector.routing.addresses import Scheme, parse_dropbox_address
 
 T = TypeVar("T")
@@ -72,16 +75,27 @@ def chunks(values: Sequence[T]) -> Iterable[Sequence[T]]:
 class SqlRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
-        # (tenant id, address) → the user it belongs to, or None. Routing never writes users, tenants, roles
-        # or settings, so within a transaction every answer about them stands.
-        self._tenant_users: dict[tuple[int, str], User | None] = {}
-        self._memo: dict[tuple[object, ...], object] = {}
-        # Rows capture itself writes: an absent key means "not asked yet", None means "there is none".
+        # The directory (users, companies, roles, contacts, numbered records, exclusions): answers the process
+        # read in earlier transactions stand while the directory's versions do (connector.routing.directory).
+        self._versions = directory.Versions(session)
+        shared = directory.shared_for(session.get_bind())  # type: ignore[arg-type]
+        answers = partial(directory.Answers, shared=shared, versions=self._versions)
+        # (tenant id, address) → the user it belongs to, or None.
+        self._tenant_users: dict[tuple[int, str], User | None] = answers("users", tenant_of=directory.tenant_first)
+        self._memo: dict[tuple[object, ...], object] = answers("memo", tenant_of=directory.memo_tenant)
+        self._people: dict[tuple[int, str, str], Record | None] = answers(  # (tenant, kind, e-mail) → lowest id
+            "people", tenant_of=directory.tenant_first)
+        self._numbered: dict[tuple[int, str, str], Record | None] = answers("numbered",
+                                                                            tenant_of=directory.tenant_first)
+        # Rows capture itself writes, per transaction: an absent key means "not asked yet", None "there is none".
         self._thread_keys: dict[tuple[int, str], int | None] = {}
         self._activities: dict[tuple[int, str], tuple[int, int] | None] = {}  # → (activity id, thread id)
-        self._people: dict[tuple[int, str, str], Record | None] = {}  # (tenant, kind, e-mail) → lowest id
-        self._numbered: dict[tuple[int, str, str], Record | None] = {}
         self._targets: dict[int, set[int]] = {}
+
+    def publish(self) -> None:
+        """Offer what this transaction read of the directory to the process's later transactions."""
+        for answers in (self._tenant_users, self._memo, self._people, self._numbered):
+            answers.publish()  # type: ignore[attr-defined]
 
     def _remembered(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
         if key not in self._memo:
@@ -296,6 +310,7 @@ class SqlRepository:
         for login in logins:
             self._memo.setdefault(("login", login), users.get(login))
         tenant_ids = sorted({u.tenant_id for u in users.values()})
+        self._versions.need(tenant_ids)  # before the look-ups below, whose answers are kept at these versions
         for tenant_id in tenant_ids:
             self.tenant_users_by_address(tenant_id, addresses)
         if not tenant_ids:

@@ -146,3 +146,13 @@ def _count_before(path: Path, offset: int) -> int:
             if offset <= 0:
                 break
     return count
+
+
+def count(source: Source) -> int:
+    """How many messages ``source`` holds, read without parsing them (the total of a progress view)."""
+    if source.kind == "mbox":
+        return _count_before(source.path, source.size) if source.size else 0
+    if source.kind == "folder":
+        return sum(1 for entry in os.scandir(source.path)
+                   if entry.is_file() and entry.name.lower().endswith(MESSAGE_FILES))
+    return 1

@@ -91,6 +91,7 @@ def capture_batch(session: Session, settings: Settings, clock: Clock, envelopes:
     router = Router(repo, settings, clock)
     results = reoffering(items, lambda envelope: writer.apply(_within(router.route(envelope), tenant_id)))
     writer.flush()
+    repo.publish()  # what the batch read of the directory, for the process's next transactions
     return [(envelope, writer.resolved(applied)) for envelope, applied in results]
 
 

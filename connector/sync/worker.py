@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings
 from connector.events.delivery import Dispatcher
 from connector.ports import Provider
+from connector.services.import_runner import ImportRunner
 from connector.services.retention import run_if_due
 from connector.sync import leases
 from connector.sync.engine import StepResult, SyncEngine
@@ -105,7 +106,8 @@ class Worker:
         """Sync with ``settings.sync.worker_threads`` threads until ``stop`` is set.
 
         Threads let one process overlap the steps' waits on Microsoft and Google (each thread holds
-        its own leases); idle threads sleep until a wake-up is announced (PostgreSQL) or the poll.
+        its own leases); idle threads sleep until a wake-up is announced (PostgreSQL) or the poll. One more
+        thread runs uploaded archive imports, so a long import never holds up a mailbox.
         """
         idle = self.settings.sync.idle_poll_seconds if idle_seconds is None else idle_seconds
         signal = WakeSignal(self.engine)
@@ -116,6 +118,8 @@ class Worker:
         # Events to the host system go out from a thread of their own: a slow receiver never holds up a mailbox.
         events = Dispatcher(self.engine, self.settings.events, self.sync.cipher, self.clock)
         threads.append(threading.Thread(target=events.loop, args=(stop,), name="events", daemon=True))
+        imports = ImportRunner(self.engine, self.settings, f"{self.owner}/imports", self.clock)
+        threads.append(threading.Thread(target=imports.loop, args=(stop,), name="imports", daemon=True))
         for thread in threads:
             thread.start()
         last_schedule = 0.0

@@ -26,6 +26,8 @@ from connector.web.routes import (
     api_sync,
     audit,
     exports,
+    import_console,
+    imports,
     inbound,
     mailboxes,
     me,
@@ -55,6 +57,8 @@ def create_app(context: AppContext) -> FastAPI:
     app.add_middleware(RateLimit, limits=settings.limits)  # outermost: refused before any other work
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (webhooks, inbound, api, signin, me, mailboxes, records, unassigned, quarantine, audit, admin, ops):
+        app.include_router(module.router)
+    for module in (imports, import_console):  # archive imports: the API's and Admin → Imports
         app.include_router(module.router)
     for module in (api_sync, api_events, admin_webhooks):  # the host system: its ids, event webhooks
         app.include_router(module.router)

@@ -6,7 +6,8 @@
 * Console and API bodies over `MAX_BODY_BYTES` (413): forms and API calls are a few hundred bytes, and
   the CSRF check reads every console POST's form before anything else.
 
-Refusals are counted and sampled into the audit (`services.rejections`, action ``request_rejected``).
+Archive uploads (`STREAMED`) are left to their routes, which stream them to disk with their own limit
+(`web.uploads`). Refusals are counted and sampled into the audit (`services.rejections`, action ``request_rejected``).
 Webhooks read and check their own bodies (`routes.webhooks`); only their URL is checked here.
 """
 
@@ -27,6 +28,7 @@ from connector.web.templating import render_page
 MAX_BODY_BYTES = 1024 * 1024
 _NUL_ENCODED = re.compile(rb"%00", re.IGNORECASE)
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)  # \u0000, not an escaped backslash before it
+STREAMED = ("/api/v1/imports", "/admin/imports")  # POST bodies of up to imports.max_upload_bytes
 _MESSAGES = {"nul_byte": "This request contains a NUL character, which nothing here accepts.",
              "nested_too_deeply": "This request's JSON is nested too deeply.",
              "too_large": "This request is too large."}
@@ -74,6 +76,8 @@ class InputGuard:
 def _body_kind(scope: Scope) -> str | None:
     """Which console or API bodies are read here: forms (of any encoding) and JSON."""
     if scope["method"] not in ("POST", "PUT", "PATCH") or scope["path"].startswith("/webhooks/"):
+        return None
+    if scope["path"].rstrip("/") in STREAMED:
         return None
     content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").split(b";")[0].strip().lower()
     if content_type == b"application/x-www-form-urlencoded":

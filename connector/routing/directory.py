@@ -1,0 +1,150 @@
+"""What routing read of the directory (users, their addresses, companies, roles, contacts, matters, exclusions),
+kept by the process across transactions and valid while the versions it was read at stand.
+
+`models.directory` bumps a company's version (and, for users and their addresses, every company's) in the same
+transaction as any change, so a record created in the console is seen by the very next message filed: each
+transaction reads the versions it needs first (one small query per company), then uses whatever the process
+read at those same versions, and asks the database only for the rest. What it reads is offered back to the
+process at the end of the batch (`publish`), except what it read of a company after changing it itself.
+
+`Answers` is a dict that falls back to the process's entries: `SqlRepository` keeps its per-transaction memos in
+them, so its look-up code does not change. Entries are the repository's own values (detached, never modified).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from connector.models.directory import BUMPED, EVERY_COMPANY, DirectoryVersion
+
+MAX_ENTRIES = 200_000  # per database and process, least recently used dropped first (about 100 MB at most)
+Tag = tuple[int | None, int | None]  # (every company's version, the company's) when the entry was read
+TenantOf = Callable[[Any], int | None]  # which company an entry's key belongs to (None: no company's own)
+
+
+class Shared:
+    """One process's entries for one database."""
+
+    def __init__(self, limit: int = MAX_ENTRIES) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[tuple[str, Hashable], tuple[Tag, object]] = OrderedDict()
+        self.limit = limit
+
+    def get(self, name: str, key: Hashable, tag: Tag) -> tuple[bool, object]:
+        with self.lock:
+            found = self.entries.get((name, key))
+            if found is None or found[0] != tag:
+                return False, None
+            self.entries.move_to_end((name, key))
+            return True, found[1]
+
+    def put(self, items: Iterable[tuple[str, Hashable, Tag, object]]) -> None:
+        with self.lock:
+            for name, key, tag, value in items:
+                self.entries[(name, key)] = (tag, value)
+                self.entries.move_to_end((name, key))
+            while len(self.entries) > self.limit:
+                self.entries.popitem(last=False)
+
+
+_SHARED: weakref.WeakKeyDictionary[Engine, Shared] = weakref.WeakKeyDictionary()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def shared_for(engine: Engine) -> Shared:
+    with _REGISTRY_LOCK:
+        if engine not in _SHARED:
+            _SHARED[engine] = Shared()
+        return _SHARED[engine]
+
+
+class Versions:
+    """The versions one transaction reads, each once and before any entry of its company is used or loaded."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.read: dict[int, int | None] = {}
+        self.need([EVERY_COMPANY])
+
+    def need(self, tenant_ids: Iterable[int]) -> None:
+        missing = sorted({t for t in tenant_ids if t not in self.read})
+        if not missing:
+            return
+        self.read.update(dict.fromkeys(missing))
+        self.read.update(self.session.exec(select(DirectoryVersion.tenant_id, DirectoryVersion.version).where(
+            col(DirectoryVersion.tenant_id).in_(missing))).all())
+
+    def tag(self, tenant_id: int | None) -> Tag:
+        if tenant_id is not None:
+            self.need([tenant_id])
+        return self.read[EVERY_COMPANY], None if tenant_id is None else self.read[tenant_id]
+
+    def publishable(self, tenant_id: int | None) -> bool:
+        """False once this transaction changed the company (or every company): what it reads now is its own."""
+        bumped = self.session.info.get(BUMPED, ())
+        return EVERY_COMPANY not in bumped and (tenant_id is None or tenant_id not in bumped)
+
+
+class Answers(dict[Any, Any]):
+    """A transaction's memo of one kind of look-up, backed by the process's entries."""
+
+    def __init__(self, name: str, shared: Shared, versions: Versions, tenant_of: TenantOf) -> None:
+        super().__init__()
+        self.name, self.shared, self.versions, self.tenant_of = name, shared, versions, tenant_of
+        self.loaded: set[Any] = set()  # keys this transaction asked the database about
+
+    def __contains__(self, key: object) -> bool:
+        if dict.__contains__(self, key):
+            return True
+        hit, value = self.shared.get(self.name, key, self.versions.tag(self.tenant_of(key)))  # type: ignore[arg-type]
+        if hit:
+            dict.__setitem__(self, key, value)
+        return hit
+
+    def __getitem__(self, key: Any) -> Any:
+        if key not in self:
+            raise KeyError(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return dict.__getitem__(self, key) if key in self else default
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return dict.__getitem__(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.versions.tag(self.tenant_of(key))
+        dict.__setitem__(self, key, value)
+        self.loaded.add(key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def publish(self) -> None:
+        tags = {}
+        for key in self.loaded:
+            tenant_id = self.tenant_of(key)
+            if self.versions.publishable(tenant_id):
+                tags[key] = self.versions.tag(tenant_id)
+        self.shared.put((self.name, key, tag, dict.__getitem__(self, key)) for key, tag in tags.items())
+        self.loaded.clear()
+
+
+def tenant_first(key: tuple[Any, ...]) -> int | None:
+    """Keys (tenant id, …): the users, contacts and numbered records of a company."""
+    return key[0]
+
+
+def memo_tenant(key: tuple[Any, ...]) -> int | None:
+    """The repository's memo keys (kind, …): a company's own for its row and its exclusions, else none."""
+    return key[1] if key[0] in ("tenant", "exclusions") else None
