@@ -7,15 +7,12 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from connector.app.cli import app
-from connector.config import get_settings
 from connector.services.capture import Capture
 from connector.services.export import Scope, export
 from tests.conftest import World
@@ -91,14 +88,6 @@ def test_a_contact_and_a_period_narrow_the_export(world: World, capture: Capture
     assert [m["message_id"] for m in json.loads(files["manifest.json"])] == ["<x1@acme>", "<x3@acme>"]
     files = run_export(world, Scope(contact="hank@globex.com", until=date(2026, 3, 8)))
     assert [m["message_id"] for m in json.loads(files["manifest.json"])] == ["<x1@acme>"]
-
-
-@pytest.fixture
-def cli_on(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("BCC_CAPTURE_DATABASE__URL", world.engine.url.render_as_string(hide_password=False))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def test_the_cli_writes_the_zip_and_audits_the_export(world: World, capture: Capture, cli_on: CliRunner,

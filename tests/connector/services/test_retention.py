@@ -4,7 +4,6 @@ went under which rule (never the content), and a legal hold stops disposal and u
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +11,6 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from connector.app.cli import app
-from connector.config import get_settings
 from connector.db import transaction
 from connector.models import Activity, Attachment, AuditEntry, DisposalRecord
 from connector.models.mail import RawMessage
@@ -116,14 +114,6 @@ def test_the_worker_runs_disposal_once_a_day(world: World, capture: Capture) -> 
     assert retention.run_if_due(world.engine, now + timedelta(hours=23)) is None
     assert retention.run_if_due(world.engine, now + timedelta(days=1)) == [
         retention.RetentionReport(world.tenant.id or 0, False)]
-
-
-@pytest.fixture
-def cli_on(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("BCC_CAPTURE_DATABASE__URL", world.engine.url.render_as_string(hide_password=False))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def test_the_cli_sets_rules_closes_holds_runs_and_erases(world: World, capture: Capture, cli_on: CliRunner) -> None:
