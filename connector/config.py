@@ -152,10 +152,14 @@ class GmailSettings(Strict):
     api_endpoint: str = "https://gmail.googleapis.com/"
     redirect_path: str = "/oauth/gmail/callback"
     topic_name: str = ""  # projects/<project>/topics/<topic> that Gmail publishes to
-    push_audience: str = ""  # the audience set on the push subscription (default: the endpoint URL)
+    # The audience set on the push subscription (default: the endpoint URL). Required when sync.public_url is
+    # https: the connector serves plain HTTP, so a TLS-terminating proxy is in front and the request URL is not
+    # the endpoint Pub/Sub signed for.
+    push_audience: str = ""
     push_service_account: str = ""  # the service account the push subscription authenticates as
     push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     service_account_file: str | None = None  # domain-wide delegation for Workspace
+    quota_units: dict[str, int] = {}  # method id → quota units, replacing providers/gmail/quota.py's figures
 
 
 class SenderAuthentication(StrEnum):

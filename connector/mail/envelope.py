@@ -113,6 +113,10 @@ class Envelope:
     # True: only ids, the provider thread key and the direction are known (e.g. a Gmail history
     # record); the engine asks the provider for the headers when it cannot decide without them.
     ids_only: bool = False
+    # True: the provider says this message opened its provider thread (a new conversation there). A reply
+    # whose subject was edited opens a new one (Gmail threads by References *and* subject), so such a message,
+    # received in a thread nobody logged, may still name a logged message in In-Reply-To/References.
+    opens_thread: bool = False
     problems: tuple[str, ...] = ()  # what the parser could not read or cut at a limit (kept as notes)
     # The RFC 5322 bytes as received, when the message was parsed from them: kept for export (records).
     raw: bytes | None = field(default=None, repr=False, compare=False)

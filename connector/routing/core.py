@@ -65,12 +65,14 @@ class Router:
                 return Want.FULL  # logged or recorded as another copy: a header read costs as much as the download
             if envelope.direction is Direction.SENT:
                 return Want.HEADERS  # the user's Bcc to a dropbox is visible only on the sent copy
-            # Received, in a thread we do not know: safe to skip. A dropbox address only counts when
-            # a user of the company sent the mail (F17), so this message can only matter through its
-            # thread: the sender's SENT copy (or the dropbox's own delivery) opens the thread, and the
-            # cross-mailbox backfill (`sync.commit.request_copies` → `sync.step.Reader.backlog`: `find` + `thread`)
-            # then pulls this mailbox's copies, replies received earlier included.
-            return Want.NOTHING
+            # Received, in a thread we do not know. A dropbox address only counts when a user of the
+            # company sent the mail (F17), so this message can only matter through its thread: the
+            # sender's SENT copy (or the dropbox's own delivery) opens the thread, and the cross-mailbox
+            # backfill (`sync.commit.request_copies` → `sync.step.Reader.backlog`: `find` + `thread`)
+            # then pulls this mailbox's copies, replies received earlier included. Only a message that
+            # opened its provider thread may be a reply to a logged message under an edited subject:
+            # its In-Reply-To/References decide, so its headers are read.
+            return Want.HEADERS if envelope.opens_thread else Want.NOTHING
         thread_id = self.repo.thread_for_keys(owner.tenant_id, threads.lookup_keys(envelope))
         if self._existing(owner.tenant_id, envelope, thread_id) is not None:
             return Want.ANOTHER_COPY

@@ -2,8 +2,10 @@
 
 `GmailWatches` keeps each user's `users.watch` (topic, labelIds, include/exclude filter,
 expiration), hears every history record from the store and publishes ``{"emailAddress",
-"historyId"}`` to the topic — at most one notification per second per user: changes inside the
-window are coalesced into one carrying the latest historyId.
+"historyId"}`` to the topic — at most one notification per second per user; changes inside that
+second notify nobody: "Any user notifications above that rate will be dropped"
+(https://developers.google.com/workspace/gmail/api/guides/push#notification_limits). A client learns
+of them only from the next notification or by polling history.
 
 `PubSub` delivers each published message to every push subscription of the topic as Pub/Sub does:
 ``POST endpoint`` with body ``{"message": {"data", "messageId", "message_id", "publishTime",
@@ -135,7 +137,7 @@ class Scheduler:
 
     def pending(self) -> int:
         # Counting the running job closes a gap in which wait_push_idle() saw an idle emulator while
-        # a coalesced notification was being published (popped from the heap, not yet dispatched).
+        # a notification was being published (popped from the heap, not yet dispatched).
         with self._cond:
             return len(self._heap) + self._running
 
@@ -280,7 +282,7 @@ class PubSub:
 
 
 class GmailWatches:
-    """users.watch / users.stop state and the coalescing publisher."""
+    """users.watch / users.stop state and the rate-limited publisher."""
 
     def __init__(self, clock: Clock, pubsub: PubSub, min_interval: float = 1.0) -> None:
         self._clock = clock
@@ -289,8 +291,8 @@ class GmailWatches:
         self.watches: dict[str, Watch] = {}
         self.min_interval = min_interval  # emulated seconds between two notifications per user
         self.numeric_history_id = False  # the push guide shows a string; some real pushes carry a number
+        self.dropped: dict[str, int] = {}  # notifications over the rate, per user
         self._last_sent: dict[str, float] = {}
-        self._pending: dict[str, int] = {}
 
     def watch(self, mailbox: Mailbox, body: dict[str, Any]) -> dict[str, str]:
         topic = str(body.get("topicName") or "")
@@ -327,14 +329,15 @@ class GmailWatches:
                 return
             if not self._matches(watch, record):
                 return
-            scheduled = mailbox.address in self._pending
-            self._pending[mailbox.address] = max(record.id, self._pending.get(mailbox.address, 0))
-            if scheduled:
-                return  # coalesced into the notification already waiting
-            wait = self._last_sent.get(mailbox.address, -1e18) + self.min_interval - self._clock.now()
-        self._pubsub.scheduler.call_later(
-            self._clock.real_seconds(max(0.0, wait)), lambda: self._flush(mailbox.address)
-        )
+            now = self._clock.now()
+            if now - self._last_sent.get(mailbox.address, -1e18) < self.min_interval:
+                self.dropped[mailbox.address] = self.dropped.get(mailbox.address, 0) + 1
+                return
+            self._last_sent[mailbox.address] = now
+            topic = watch.topic
+        value: int | str = record.id if self.numeric_history_id else str(record.id)
+        data = json.dumps({"emailAddress": mailbox.address, "historyId": value}).encode()
+        self._pubsub.scheduler.call_later(0.0, lambda: self._pubsub.publish(topic, data, user=mailbox.address))
 
     @staticmethod
     def _matches(watch: Watch, record: HistoryRecord) -> bool:
@@ -344,13 +347,3 @@ class GmailWatches:
             return not set(watch.label_ids) & (set(record.labels_after) | set(record.changed))
         return bool(set(watch.label_ids) & (set(record.labels_after) | set(record.changed)))
 
-    def _flush(self, address: str) -> None:
-        with self._lock:
-            history_id = self._pending.pop(address, None)
-            watch = self.watches.get(address)
-            if history_id is None or watch is None:
-                return
-            self._last_sent[address] = self._clock.now()
-        value: int | str = history_id if self.numeric_history_id else str(history_id)
-        data = json.dumps({"emailAddress": address, "historyId": value}).encode()
-        self._pubsub.publish(watch.topic, data, user=address)

@@ -1,15 +1,23 @@
 """Per-user quota units and the request log.
 
-Units per method follow Google's Gmail quota table; a batch of n calls costs the sum of its n
-calls. The per-user budget is a sliding window of 60 emulated seconds (15,000 units by default).
-Rejected calls cost nothing. Every call, accepted or not, lands in the request log that tests and
-benchmarks count from.
+https://developers.google.com/workspace/gmail/api/reference/quota (as of May 1, 2026): Cloud projects
+created since then get 6,000 quota units per user per minute (15,000 before) and 1,200,000 per project
+per minute, plus a daily billing threshold of 80,000,000 units per project. The per-user budget here is a
+sliding window of 60 emulated seconds, 6,000 units by default (`GmailEmulator(quota_per_user_per_minute=…)`
+or `set_quota()` for an older project). A batch of n calls costs the sum of its n calls; rejected calls
+cost nothing. Every call, accepted or not, lands in the request log that tests and benchmarks count from.
+
+Over the per-user limit Google answers 403 with reason ``userRateLimitExceeded`` (domain
+``usageLimits``) — https://developers.google.com/workspace/gmail/api/guides/handle-errors#resolve_a_403_error_usage_limit_exceeded.
+``error_status=429`` gives the 429 "User-rate limit exceeded. Retry after …" that the same guide
+describes for the mail-sending and bandwidth limits.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +25,11 @@ from emulators.clock import Clock
 
 from .wire import ApiError
 
+PER_USER_PER_MINUTE = 6_000  # projects created on or after May 1, 2026
+# Units per method. The May 2026 page's per-method table could not be confirmed here (third parties
+# report higher costs); these are the last figures Google published per method, and every one of them
+# can be replaced: `GmailEmulator(quota_units={...})` / `set_quota(units=...)`. The product keeps the
+# same table in providers/gmail/quota.py (a test compares the two).
 UNITS: dict[str, int] = {
     "gmail.users.getProfile": 1,
     "gmail.users.watch": 100,
@@ -46,6 +59,7 @@ UNITS: dict[str, int] = {
     "gmail.users.settings.filters.get": 1,
     "gmail.users.settings.filters.list": 1,
 }
+UNLISTED_UNITS = 5  # a method the table does not name
 
 
 @dataclass(frozen=True)
@@ -61,15 +75,20 @@ class LoggedCall:
 
 
 class QuotaMeter:
-    def __init__(self, clock: Clock, per_user_per_minute: int = 15_000, error_status: int = 429) -> None:
+    def __init__(self, clock: Clock, per_user_per_minute: int = PER_USER_PER_MINUTE, error_status: int = 403,
+                 units: Mapping[str, int] | None = None) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._spent: dict[str, deque[tuple[float, int]]] = {}
         self.per_user_per_minute = per_user_per_minute
-        self.error_status = error_status  # 429 rateLimitExceeded, or 403 userRateLimitExceeded
+        self.error_status = error_status  # 403 userRateLimitExceeded (documented), or 429
+        self.units: dict[str, int] = {**UNITS, **(units or {})}
+
+    def cost(self, method: str) -> int:
+        return self.units.get(method, UNLISTED_UNITS)
 
     def charge(self, user: str, method: str) -> int:
-        units = UNITS.get(method, 5)
+        units = self.cost(method)
         now = self._clock.now()
         with self._lock:
             window = self._spent.setdefault(user, deque())
@@ -93,10 +112,9 @@ class QuotaMeter:
 
 
 def quota_error(status: int, retry_at: float, retry_after: float | None = None) -> ApiError:
+    if status == 403:  # the guide's body; it names no Retry-After for this one
+        return ApiError(403, "User Rate Limit Exceeded", "userRateLimitExceeded", domain="usageLimits")
     headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
-    if status == 403:
-        return ApiError(403, "User Rate Limit Exceeded", "userRateLimitExceeded", domain="usageLimits",
-                        headers=headers)
     when = datetime.fromtimestamp(retry_at, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + "000Z"
     return ApiError(429, f"User-rate limit exceeded.  Retry after {when}", "rateLimitExceeded",
                     domain="usageLimits", headers=headers)

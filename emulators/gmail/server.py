@@ -35,7 +35,7 @@ from .filters import Arrival
 from .keys import SigningKey, new_rsa_key_pem
 from .oauth import OAuthServer
 from .push import GmailWatches, PubSub, PushAttempt, PushSubscription
-from .quota import LoggedCall, QuotaMeter, RequestLog
+from .quota import PER_USER_PER_MINUTE, LoggedCall, QuotaMeter, RequestLog
 from .state import Mailbox, MailStore
 
 PUSH_SERVICE_ACCOUNT = "gmail-push@emulated-project.iam.gserviceaccount.com"
@@ -77,7 +77,8 @@ class GmailEmulator:
         port: int = 0,
         clock: Clock | None = None,
         seed: int = 0,
-        quota_per_user_per_minute: int = 15_000,
+        quota_per_user_per_minute: int = PER_USER_PER_MINUTE,
+        quota_units: dict[str, int] | None = None,
     ) -> None:
         self.clock = clock or Clock()
         self.post_office = post_office or PostOffice(clock=self.clock.now)
@@ -89,7 +90,7 @@ class GmailEmulator:
         self.store.arrival_labels = self.arrival.labels
         self.oauth = OAuthServer(self.clock, self.keys, self.store.mailbox, self._first_user)
         self.consent = ConsentScreen(self.oauth)
-        self.quota = QuotaMeter(self.clock, quota_per_user_per_minute)
+        self.quota = QuotaMeter(self.clock, quota_per_user_per_minute, units=quota_units)
         self.requests = RequestLog()
         self.pubsub = PubSub(self.clock, self.keys, self.faults)
         self.watches = GmailWatches(self.clock, self.pubsub)
@@ -233,8 +234,13 @@ class GmailEmulator:
         return False
 
     def set_push_interval(self, seconds: float) -> None:
-        """Minimum emulated seconds between two notifications for one user (Gmail: 1)."""
+        """Minimum emulated seconds between two notifications for one user (Gmail: 1); changes inside it
+        notify nobody (0: every change notifies)."""
         self.watches.min_interval = seconds
+
+    def dropped_pushes(self, user: str) -> int:
+        """Notifications ``user``'s changes did not get because they came faster than one a second."""
+        return self.watches.dropped.get(user.lower(), 0)
 
     # -- fault knobs ----------------------------------------------------------------------------
     def drop_pushes(self, next_n: int | None = 1, probability: float = 1.0, user: str | None = None) -> None:
@@ -269,9 +275,13 @@ class GmailEmulator:
     def clear_request_faults(self) -> None:
         self.faults.clear_requests()
 
-    def set_quota(self, per_user_per_minute: int, error_status: int = 429) -> None:
+    def set_quota(self, per_user_per_minute: int = PER_USER_PER_MINUTE, error_status: int = 403,
+                  units: dict[str, int] | None = None) -> None:
+        """The per-user limit (15,000 for a project older than May 2026), its error (403 userRateLimitExceeded
+        as documented, or 429) and per-method units replacing the table's."""
         self.quota.per_user_per_minute = per_user_per_minute
         self.quota.error_status = error_status
+        self.quota.units.update(units or {})
 
     def set_batch_overload(self, threshold: int = 50, probability: float = 0.3) -> None:
         self.faults.batch_overload_threshold = threshold

@@ -45,7 +45,7 @@ from providers.gmail.mapping import (
     is_mail,
     thread_id_of,
 )
-from providers.gmail.push import PushParser
+from providers.gmail.push import PushParser, require_audience
 from providers.gmail.signin import GoogleSignIn
 
 log = logging.getLogger("bcc_capture.gmail")
@@ -229,6 +229,7 @@ class GmailProvider:
 
 def build(settings: Settings, clock: Clock) -> tuple[GmailProvider, PushParser]:
     """The composition root's entry point (connector/app/assembly.py)."""
+    require_audience(settings)
     return GmailProvider(settings.gmail, clock), PushParser(settings.gmail)
 
 

@@ -15,7 +15,7 @@ import json
 import re
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -49,18 +49,15 @@ from connector.errors import (
 )
 from connector.ports import ApiUsage, MailboxRef
 from providers.gmail.auth import mailbox_credentials
+from providers.gmail.quota import UNLISTED_UNITS, units_table
 
 Clock = Callable[[], datetime]
 
 MAX_BATCH = 50  # Gmail allows 100, but batches over 50 draw "Too many concurrent requests for user"
 TIMEOUT_SECONDS = 60
-DEFAULT_RETRY_AFTER = 30.0  # Gmail's quota is per minute: half a window when nothing says more
-# Quota units per call, from Google's Gmail usage-limits table (a batch of n costs its n calls).
-UNITS = {
-    "gmail.users.getProfile": 1, "gmail.users.history.list": 2, "gmail.users.messages.list": 5,
-    "gmail.users.messages.get": 5, "gmail.users.threads.get": 10, "gmail.users.watch": 100,
-    "gmail.users.stop": 50,
-}
+# Gmail's quota is per user per minute, and its 403 userRateLimitExceeded names no Retry-After: wait half
+# a window when nothing says more.
+DEFAULT_RETRY_AFTER = 30.0
 # A Gmail API error answer → the connector's error: the first row that matches decides (reasons in lower case).
 STATUS_RULES = (
     StatusRule(Throttled, statuses=(429,)),
@@ -77,9 +74,10 @@ _RETRY_AT = re.compile(r"Retry after (\S+)")
 class Usage:
     """Thread-safe counters behind `GmailProvider.usage()`."""
 
-    def __init__(self, token_uri: str) -> None:
+    def __init__(self, token_uri: str, units: Mapping[str, int]) -> None:
         self._lock = threading.Lock()
         self._token_uri = token_uri
+        self._units = dict(units)  # a batch of n calls costs its n calls
         self.http_requests = 0
         self.quota_units = 0
         self.bytes_downloaded = 0
@@ -97,7 +95,7 @@ class Usage:
     def call(self, method: str, charged: bool) -> None:
         with self._lock:
             self.by_endpoint[method] += 1
-            self.quota_units += UNITS.get(method, 5) if charged else 0
+            self.quota_units += self._units.get(method, UNLISTED_UNITS) if charged else 0
 
     def snapshot(self) -> ApiUsage:
         with self._lock:
@@ -207,7 +205,7 @@ class GmailClient:
     def __init__(self, settings: GmailSettings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
-        self.usage = Usage(settings.token_uri)
+        self.usage = Usage(settings.token_uri, units_table(settings.quota_units))
         self.batch_uri = urljoin(settings.api_endpoint, "batch/gmail/v1")  # batch calls ignore api_endpoint
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[int, str, bool], _Cached] = OrderedDict()

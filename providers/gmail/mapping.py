@@ -62,11 +62,15 @@ def _internal_date(message: Mapping[str, Any]) -> datetime | None:
 
 
 def ids_only_envelope(message: Mapping[str, Any], mailbox: str) -> Envelope:
-    """A history record's message (``id``, ``threadId``, ``labelIds`` on arrival) → ids-only envelope."""
+    """A history record's message (``id``, ``threadId``, ``labelIds`` on arrival) → ids-only envelope.
+
+    A thread's id is the id of its first message, so ``threadId == id`` says the message opened a thread.
+    """
+    thread_id = str(message.get("threadId") or message["id"])
     return Envelope(source=Source.GMAIL, internet_message_id="", mailbox=mailbox.lower(),
-                    provider_message_id=message["id"],
-                    thread_key=thread_key(mailbox, str(message.get("threadId") or message["id"])),
-                    direction=direction(message.get("labelIds") or ()), complete=False, ids_only=True)
+                    provider_message_id=message["id"], thread_key=thread_key(mailbox, thread_id),
+                    direction=direction(message.get("labelIds") or ()), complete=False, ids_only=True,
+                    opens_thread=thread_id == message["id"])
 
 
 def header_envelope(message: Mapping[str, Any], mailbox: str) -> Envelope:

@@ -23,8 +23,8 @@ import google.auth.transport.requests
 from google.auth import jwt
 from google.auth.exceptions import GoogleAuthError
 
-from connector.config import GmailSettings
-from connector.errors import TransientError, WebhookRejected
+from connector.config import GmailSettings, Settings
+from connector.errors import ConfigError, TransientError, WebhookRejected
 from connector.ports import Notification
 
 ISSUERS = ("accounts.google.com", "https://accounts.google.com")
@@ -74,6 +74,18 @@ class _Certificates:
         self._fetched_at = now
         self._expires_at = now + (float(max_age.group(1)) if max_age else DEFAULT_CERTS_TTL)
         self.fetches += 1
+
+
+def require_audience(settings: Settings) -> None:
+    """Refuse to start when pushes could only ever be rejected: the connector serves plain HTTP, so an
+    ``https`` ``sync.public_url`` means a TLS-terminating proxy is in front, and the URL a request reaches the
+    app with is not the endpoint whose URL Pub/Sub put in the token's audience
+    (https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions)."""
+    gmail = settings.gmail
+    if gmail.topic_name and not gmail.push_audience and settings.sync.public_url.lower().startswith("https:"):
+        raise ConfigError("gmail.push_audience", f"required behind the proxy serving {settings.sync.public_url}: "
+                          "set it to the audience of the Pub/Sub push subscription (by default its endpoint, "
+                          f"{settings.sync.public_url.rstrip('/')}/webhooks/gmail)")
 
 
 class PushParser:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from typer.testing import CliRunner
 
-from connector.config import Settings
+from connector.app.cli import app
+from connector.config import Settings, get_settings
 from connector.errors import WebhookRejected
 from connector.ports import Notification
 from emulators.gmail import GmailEmulator
-from providers.gmail.push import PushParser
+from providers.gmail.push import PushParser, require_audience
 
 from .conftest import ANN, BOB, PUSH_SA, TOPIC, Push, PushReceiver, raw_message
 
@@ -106,3 +109,25 @@ def test_a_push_signed_for_another_service_account_is_rejected(parser: PushParse
     emulator.configure_push(TOPIC, receiver.url, service_account_email="someone-else@evil.iam.gserviceaccount.com")
     [push] = _pushes(emulator, receiver, service_for)
     assert _reason(parser, push.headers, _body(push), receiver.url) == "wrong_service_account"
+
+
+def test_behind_a_tls_proxy_the_connector_refuses_to_start_without_the_push_audience(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key, value in {"DATABASE__URL": f"sqlite:///{tmp_path / 'c.db'}", "GMAIL__CLIENT_ID": "1234.apps",
+                       "GMAIL__TOPIC_NAME": TOPIC, "SYNC__PUBLIC_URL": "https://capture.example.com"}.items():
+        monkeypatch.setenv(f"BCC_CAPTURE_{key}", value)
+    get_settings.cache_clear()
+    try:
+        assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+        refused = CliRunner().invoke(app, ["serve", "--port", "0"])
+        assert refused.exit_code == 1
+        [line] = [line for line in refused.output.splitlines() if not line.startswith("note:")]
+        assert line.startswith("error: setting 'gmail.push_audience': required behind the proxy serving "
+                               "https://capture.example.com")
+        assert "https://capture.example.com/webhooks/gmail" in line
+        monkeypatch.setenv("BCC_CAPTURE_GMAIL__PUSH_AUDIENCE", "https://capture.example.com/webhooks/gmail")
+        get_settings.cache_clear()
+        assert require_audience(get_settings()) is None  # set: the connector starts
+    finally:
+        get_settings.cache_clear()

@@ -2,8 +2,9 @@
 and Worker, every call counted in the emulator's request log.
 
 History names added messages with their thread and labels (2 units a page). From that alone the
-routing core skips received mail in threads it does not know, downloads mail in logged threads at
-once (no metadata read first) and reads the headers of sent mail only (the Bcc is visible there).
+routing core skips received replies in threads it does not know, downloads mail in logged threads at
+once (no metadata read first) and reads the headers of sent mail (the Bcc is visible there) and of
+received mail opening a thread (a reply whose edited subject started one names a logged message).
 """
 
 from __future__ import annotations
@@ -91,13 +92,18 @@ def firm(engine: Engine, emulator: GmailEmulator, post_office: PostOffice,
     yield found
 
 
-def test_unrelated_received_mail_is_never_read(firm: Firm) -> None:
+def test_unrelated_received_mail_is_never_downloaded(firm: Firm) -> None:
     newsletter = firm.send("deals@shop.example", [ALICE], "Weekly deals")
     lunch = firm.send(ALICE, ["friend@elsewhere.example"], "Lunch?")  # sent: only its headers are read
     firm.sync(ALICE)
     assert logged(firm.engine, newsletter) is None and logged(firm.engine, lunch) is None
-    assert firm.gets(ALICE, newsletter) == 0
+    # It opened a Gmail thread, so it might be a reply with an edited subject: its headers say it is not.
+    assert firm.gets(ALICE, newsletter) == 1
     assert firm.gets(ALICE, lunch) == 1
+    follow_up = firm.send("deals@shop.example", [ALICE], "Re: Weekly deals", in_reply_to=newsletter,
+                          references=[newsletter])
+    firm.sync(ALICE)
+    assert firm.gets(ALICE, follow_up) == 0  # in that unknown thread: history named it, nothing is read
     assert count(firm.engine, Activity) == 0
 
 
@@ -133,9 +139,9 @@ def test_a_reply_synced_before_its_thread_opened_elsewhere_is_logged_through_the
                       message_id="<d1@acme-law.com>")
     reply = firm.send(CAROL, [BOB], "Re: Smith v. Jones: draft", message_id="<d2@clientco.com>",
                       in_reply_to=first, references=[first])
-    firm.sync(BOB)  # both received, in a thread nobody logged yet: skipped, unread
+    firm.sync(BOB)  # both received, in a thread nobody logged yet: skipped
     assert logged(firm.engine, first) is None and logged(firm.engine, reply) is None
-    assert firm.gets(BOB) == 0
+    assert firm.gets(BOB, first) == 1 and firm.gets(BOB) == 1  # the headers of the thread's opening only
 
     firm.sync(ALICE)  # Alice's sent copy opens the thread and asks Bob's mailbox for its copies
     assert logged(firm.engine, first) is not None and logged(firm.engine, reply) is None

@@ -1,0 +1,60 @@
+"""A client's reply with an edited subject: Gmail files it in a new thread (it threads by References *and*
+subject), so the reply's thread is unknown; it is still filed, because its In-Reply-To/References name a
+logged message. Everything runs through the real googleapiclient against the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from connector.config import Settings
+from emulators.gmail import GmailEmulator, GmailUrls
+from emulators.postoffice import PostOffice
+from tests.inspect_db import logged
+
+from .conftest import PushReceiver
+from .office import ALICE, CAROL, MATTER, Office, open_office
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def office(engine: Engine, emulator: GmailEmulator, urls: GmailUrls, post_office: PostOffice,
+           connector_settings: Settings, receiver: PushReceiver) -> Iterator[Office]:
+    with open_office(engine, emulator, urls, post_office, connector_settings, receiver) as found:
+        yield found
+
+
+def test_a_reply_with_an_edited_subject_lands_in_a_new_gmail_thread_and_is_filed(office: Office) -> None:
+    _, first = office.alice_sends(CAROL, "Smith v. Jones: settlement", Bcc=MATTER)
+    office.sync()
+    opening = logged(office.engine, first)
+    assert opening is not None and "matter:10802" in opening.filed_under
+
+    reply = office.external_sends(CAROL, "Counter-offer (was: settlement)", In_Reply_To=first, References=first)
+    assert office.copy_of(reply)["threadId"] != office.copy_of(first)["threadId"]  # Gmail: a new thread
+    office.sync()
+    filed = logged(office.engine, reply)
+    assert filed is not None and "matter:10802" in filed.filed_under
+    assert filed.activity.thread_id == opening.activity.thread_id  # one conversation in the record
+
+    again = office.external_sends(CAROL, "Re: Counter-offer (was: settlement)", In_Reply_To=reply,
+                                  References=f"{first} {reply}")
+    assert office.copy_of(again)["threadId"] == office.copy_of(reply)["threadId"]
+    office.sync()
+    follow_up = logged(office.engine, again)
+    assert follow_up is not None and "matter:10802" in follow_up.filed_under
+
+
+def test_a_new_thread_naming_no_logged_message_is_read_for_its_headers_only(office: Office) -> None:
+    _, first = office.alice_sends(CAROL, "Smith v. Jones: settlement", Bcc=MATTER)
+    office.sync()
+    office.emulator.reset_request_log()
+    stranger = office.external_sends("deals@shop.example", "Counter-offer", References="<other@shop.example>")
+    office.sync()
+    assert logged(office.engine, stranger) is None and logged(office.engine, first) is not None
+    [gmail_id] = office.emulator.mailbox(ALICE).by_rfc822[stranger]
+    reads = [c for c in office.emulator.request_log(ALICE) if c.path.endswith(f"/messages/{gmail_id}")]
+    assert len(reads) == 1  # its headers; the download never happens
