@@ -8,7 +8,6 @@ the one entry point; nothing is read at import time.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connector.errors import ConfigError
+from connector.events.settings import EventSettings
 
 ENV_PREFIX = "BCC_CAPTURE_"
 
@@ -94,29 +94,6 @@ class SyncSettings(Strict):
     worker_threads: int = Field(default=4, ge=1)  # mailboxes one worker process syncs at once
     idle_poll_seconds: float = Field(default=0.5, gt=0)  # idle threads look for due mailboxes this often
     probe_port: int = Field(default=0, ge=0)  # a worker process's /healthz /readyz /metrics (0: none)
-
-
-class EventSettings(Strict):
-    """Outbound event webhooks to the host system (docs/integration.md)."""
-
-    # Networks webhook URLs may point into besides public addresses, e.g. ["10.0.0.0/8"] for a CRM on the LAN,
-    # ["127.0.0.0/8"] for the demo and tests; loopback, private and link-local addresses are refused otherwise.
-    allowed_networks: tuple[str, ...] = ()
-    timeout_seconds: float = Field(default=10, gt=0)  # one attempt: connect, send, and the receiver's answer
-    retry_first_seconds: float = Field(default=30, gt=0)  # the wait before the first retry; each next one doubles
-    retry_max_seconds: float = Field(default=3600, gt=0)  # ... up to this
-    give_up_after_hours: float = Field(default=24, gt=0)  # an event still undelivered this long after it happened
-    poll_seconds: float = Field(default=2.0, gt=0)  # the worker's delivery loop looks for due events this often
-
-    @field_validator("allowed_networks")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for network in value:
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"{network!r} is not a network (write it as 10.0.0.0/8)") from exc
-        return value
 
 
 class ImportSettings(Strict):

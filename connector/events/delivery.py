@@ -22,10 +22,10 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from connector.config import EventSettings
 from connector.crypto import TokenCipher
 from connector.db import transaction, utcnow
 from connector.errors import InputError
+from connector.events.settings import EventSettings
 from connector.events.signing import signed_headers
 from connector.events.urls import Resolve, checked_url, system_resolve
 from connector.models import DeliveryStatus, EventOutbox, WebhookAttempt, WebhookDelivery, WebhookEndpoint

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from connector.config import EventSettings
 from connector.crypto import TokenCipher
 from connector.db import utcnow
 from connector.events.delivery import Dispatcher
+from connector.events.settings import EventSettings
 from tests.connector.web.conftest import Site, log_matter_mail
 from tests.connector.web.receiver import Receiver, documented_verify, receiver
 from tests.connector.web.test_api import token_for
