@@ -241,8 +241,9 @@ def _drop_content(session: Session, who: Identity, tenant_id: int, touched: set[
             if who.found_in(attachment.name.encode()) or ERASED in attachment.name \
                     or who.found_in(disposal.read(session, tenant_id, attachment.sha256, store)):
                 attachments.append(attachment)
-    stored = session.exec(select(RawMessage.activity_id).where(col(RawMessage.activity_id).in_(originals))).all()
-    report.originals, report.attachments = len(stored), len(attachments)
+    stored = sum(len(session.exec(select(RawMessage.activity_id).where(col(RawMessage.activity_id).in_(chunk))).all())
+                 for chunk in chunks(originals))
+    report.originals, report.attachments = stored, len(attachments)
     if not report.dry_run:
         disposal.drop_attachments(session, tenant_id, attachments, store)
         disposal.drop_originals(session, originals, store)

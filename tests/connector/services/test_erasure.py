@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from connector.db import transaction
 from connector.models import Activity, Attachment, AuditEntry, Participant, Record, User
-from connector.models.audit import verify
+from connector.models.audit import chains, verify
 from connector.models.mail import RawMessage
 from connector.services import holds
 from connector.services.capture import Capture
@@ -52,14 +52,11 @@ def test_erasure_leaves_no_trace_of_the_person_in_any_column_and_the_audit_chain
         erased = session.exec(select(AuditEntry).where(AuditEntry.action == "erased")).one()
         assert erased.detail["pseudonym"] == report.pseudonym and erased.detail["by"] == "ada@acme-law.com"
     with world.engine.connect() as connection:
-        chain = verify(connection, world.tenant.id)
-    assert chain.ok and chain.redacted == report.rows["auditentry"] - _company_less(world), chain
-
-
-def _company_less(world: World) -> int:
+        checked = [verify(connection, chain) for chain in chains(connection)]
     with world.session() as session:
-        return len([e for e in session.exec(select(AuditEntry).where(AuditEntry.tenant_id.is_(None)))  # type: ignore[union-attr]
-                    if e.action != "redacted" and "erased-" in str(e.detail)])
+        vouched = [row for e in session.exec(select(AuditEntry).where(AuditEntry.action == "redacted"))
+                   for row in e.detail["rows"]]
+    assert all(c.ok for c in checked) and sum(c.redacted for c in checked) == len(vouched) >= 5, checked
 
 
 def test_an_edited_redacted_entry_is_still_caught(world: World, capture: Capture) -> None:
