@@ -1,0 +1,54 @@
+"""Gmail drops the pushes over one a second per user
+(https://developers.google.com/workspace/gmail/api/guides/push#notification_limits): a burst of mail gets
+one push, and the connector still files every message — the pushed sync reads history from its own cursor,
+and what arrives after it is caught by the safety-net sync every mailbox gets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from connector.config import Settings
+from emulators.gmail import GmailEmulator, GmailUrls
+from emulators.postoffice import PostOffice
+from tests.inspect_db import logged
+
+from .conftest import PushReceiver
+from .office import ALICE, CAROL, MATTER, Office, open_office
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def office(engine: Engine, emulator: GmailEmulator, urls: GmailUrls, post_office: PostOffice,
+           connector_settings: Settings, receiver: PushReceiver) -> Iterator[Office]:
+    with open_office(engine, emulator, urls, post_office, connector_settings, receiver) as found:
+        found.emulator.set_push_interval(1)  # Gmail's rate, which open_office lifts
+        yield found
+
+
+def test_a_burst_of_ten_replies_in_one_second_gets_one_push_and_all_ten_are_filed(office: Office) -> None:
+    _, first = office.alice_sends(CAROL, "Smith v. Jones: settlement", Bcc=MATTER)
+    office.sync()
+    assert logged(office.engine, first) is not None
+    office.emulator.advance_clock(2)
+    office.emulator.set_time_scale(0.01)  # ten replies inside one emulated second, however slow the machine
+    pushed_before = len(office.receiver.pushes)
+
+    replies = [office.external_sends(CAROL, "Re: Smith v. Jones: settlement", In_Reply_To=first, References=first)]
+    office.sync()  # the burst's one push: the worker reads history as far as it goes now
+    replies += [office.external_sends(CAROL, "Re: Smith v. Jones: settlement", In_Reply_To=first,
+                                      References=first) for _ in range(9)]
+    office.sync()  # no push for these: nothing is due yet
+    assert len(office.receiver.pushes) - pushed_before == 1 and office.emulator.dropped_pushes(ALICE) == 9
+    assert logged(office.engine, replies[0]) is not None
+    assert [logged(office.engine, r) for r in replies[1:]] == [None] * 9
+
+    office.clock.offset += timedelta(minutes=office.worker.settings.sync.safety_net_minutes)
+    office.sync()  # the safety net: every mailbox is read at least this often, pushed or not
+    for reply in replies:
+        found = logged(office.engine, reply)
+        assert found is not None and "matter:10802" in found.filed_under
