@@ -90,8 +90,8 @@ class ErasureReport:
     def lines(self) -> list[str]:
         """The report as a person reads it (the CLI prints it, the console shows it)."""
         head = "Would erase" if self.dry_run else f"Erased (erasure {self.erasure}, now {self.pseudonym})"
-        found = [f"{head}: {self.total} changes"]
-        found += [f"{table}: {count} rows rewritten" for table, count in self.rows.items() if count]
+        found = [f"{head}: {self.total} change{'s' if self.total != 1 else ''}"]
+        found += [f"{table}: {n} row{'s' if n != 1 else ''} rewritten" for table, n in self.rows.items() if n]
         found += [f"original messages deleted: {self.originals}", f"attachments deleted: {self.attachments}",
                   f"quarantined or spooled messages dropped: {self.raw_dropped}"]
         found += [f"removed from the {s}" for s in self.suppressions]

@@ -94,7 +94,7 @@ def test_an_administrator_erases_a_person_after_seeing_what_would_change(client:
     dry = client.post("/admin/erasure", data={"csrf": csrf, "address": "carol@clientco.com", "dry_run": "on"},
                       follow_redirects=True)
     assert flash_of(dry.text) == ["Nothing was changed: this is what erasure would do."]
-    assert "Would erase" in text_of(dry.text) and "participant: 1 rows rewritten" in text_of(dry.text)
+    assert "Would erase" in text_of(dry.text) and "participant: 1 row rewritten" in text_of(dry.text)
     done = client.post("/admin/erasure", data={"csrf": csrf, "address": "carol@clientco.com"}, follow_redirects=True)
     assert "The person is erased" in flash_of(done.text)[0] and "original messages deleted: 1" in text_of(done.text)
     assert "carol@clientco.com" not in client.get(f"/records/{site.world.matter.id}").text
