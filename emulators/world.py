@@ -20,7 +20,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -36,6 +35,7 @@ from connector.web.server import free_port, serving
 from emulators.gmail import GmailEmulator, GmailUrls
 from emulators.gmail.server import PUSH_SERVICE_ACCOUNT
 from emulators.graph import EmulatorUrls, GraphEmulator
+from emulators.graph.browser import redirect_parameters
 from emulators.postoffice import PostOffice
 from emulators.processes import WorkerProcesses
 
@@ -152,8 +152,8 @@ class Sandbox:
         """Walk a consent the way a browser would (the emulators approve at once in this mode)."""
         url, state = flow.begin(redirect_uri, login_hint=address)
         with httpx.Client(verify=self.graph_urls.ca_path, trust_env=False) as http:
-            location = http.get(url, follow_redirects=False).headers["location"]
-        return flow.finish(state, dict(parse_qsl(urlsplit(location).query)))
+            reply = http.get(url, follow_redirects=False)
+        return flow.finish(state, redirect_parameters(reply.status_code, reply.headers, reply.text)[1])
 
 
 @contextmanager

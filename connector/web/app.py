@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from connector.config import Mode
+from connector.web import form_post
 from connector.web.api_docs import install_api_docs
 from connector.web.context import AppContext
 from connector.web.errors import install_error_pages
@@ -56,7 +57,8 @@ def create_app(context: AppContext) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RateLimit, limits=settings.limits)  # outermost: refused before any other work
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (webhooks, inbound, api, signin, me, mailboxes, records, unassigned, quarantine, audit, admin, ops):
+    for module in (webhooks, inbound, api, form_post, signin, me, mailboxes, records, unassigned, quarantine, audit,
+                   admin, ops):
         app.include_router(module.router)
     for module in (imports, import_console):  # archive imports: the API's and Admin → Imports
         app.include_router(module.router)

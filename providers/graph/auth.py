@@ -62,7 +62,8 @@ class GraphAuth:
 
     # ------------------------------------------------------------------------------ consent (ConsentFlow)
     def begin(self, redirect_uri: str, login_hint: str | None = None) -> tuple[str, dict[str, str]]:
-        flow = self._app().initiate_auth_code_flow(SCOPES, redirect_uri=redirect_uri, login_hint=login_hint)
+        flow = self._app().initiate_auth_code_flow(SCOPES, redirect_uri=redirect_uri, login_hint=login_hint,
+                                                   response_mode="form_post")  # the code stays out of URLs
         return flow["auth_uri"], {"flow": json.dumps(flow)}
 
     def finish(self, flow_state: dict[str, str], callback_params: dict[str, str]) -> Connected:

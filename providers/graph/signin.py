@@ -37,7 +37,7 @@ class MicrosoftSignIn:
 
     def begin(self, redirect_uri: str) -> tuple[str, dict[str, Any]]:
         flow = self._app().initiate_auth_code_flow(["User.Read"], redirect_uri=redirect_uri,
-                                                   prompt="select_account")
+                                                   prompt="select_account", response_mode="form_post")
         url = flow.pop("auth_uri")  # not needed to finish; keeps the cookie small
         return url, flow
 

@@ -18,7 +18,7 @@ from connector.config import Settings
 from connector.crypto import TokenCipher
 from connector.errors import InputError, ProviderError
 from connector.services import mailboxes, permissions, user_mailboxes
-from connector.web import security
+from connector.web import form_post, security
 from connector.web.context import AppContext
 from connector.web.deps import Context, CurrentUser, DbSession
 from connector.web.forms import submit_form
@@ -86,6 +86,8 @@ def include_consent_callbacks(app: FastAPI, settings: Settings) -> None:
         app.add_api_route(_redirect_path(settings, provider), _consent_callback(provider), methods=["GET"],
                           name=f"consent_callback_{provider}", include_in_schema=False,
                           dependencies=[Depends(csrf_guard)])
+        app.add_api_route(_redirect_path(settings, provider), form_post.relay, methods=["POST"],
+                          name=f"consent_answer_{provider}", include_in_schema=False)
 
 
 def _consent_callback(provider: str) -> Callable[..., Response]:
@@ -104,7 +106,7 @@ def finish_consent(provider: str, request: Request, session: Session, who: Viewe
               "Please click Connect again.", "error")
         return RedirectResponse("/mailboxes", 303)
     try:
-        connected = flow.finish(pending["state"], dict(request.query_params))
+        connected = flow.finish(pending["state"], form_post.provider_answer(request))
         mailbox = user_mailboxes.connect_after_consent(
             session, who.user, provider, connected.address, _credentials(connected),
             TokenCipher.from_settings(context.settings), connected.provider_user_id)

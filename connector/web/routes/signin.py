@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from connector.errors import SignInFailed
 from connector.services import users
-from connector.web import security
+from connector.web import form_post, security
 from connector.web.deps import Context, DbSession
 from connector.web.security import csrf_guard, flash
 from connector.web.templating import render_page
@@ -54,7 +54,7 @@ def callback(name: str, request: Request, session: DbSession, context: Context) 
         flash(request, "This sign-in has expired or was started in another browser. Please start again.", "error")
         return RedirectResponse("/signin", 303)
     try:
-        address = provider.finish(pending["flow"], dict(request.query_params))
+        address = provider.finish(pending["flow"], form_post.provider_answer(request))
     except SignInFailed as exc:
         flash(request, str(exc), "error")
         return RedirectResponse("/signin", 303)

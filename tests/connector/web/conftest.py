@@ -11,11 +11,12 @@ import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
@@ -34,6 +35,7 @@ from connector.web.context import AppContext
 from emulators.dns import TxtServer
 from emulators.gmail import GmailEmulator
 from emulators.graph import EmulatorUrls, GraphEmulator
+from emulators.graph.browser import redirect_parameters
 from emulators.world import CALLBACKS, Apps, Sandbox, running
 from providers.gmail.auth import Consent as GmailConsent
 from providers.gmail.signin import GoogleSignIn
@@ -240,11 +242,23 @@ def client(site: Site) -> Iterator[TestClient]:
         yield test_client
 
 
-def follow_idp(idps: Idps, location: str) -> str:
-    """What a browser does at the identity provider (consent auto-approved): the redirect back to us."""
+def idp_answer(idps: Idps, location: str) -> tuple[str, dict[str, str], bool]:
+    """What the identity provider (consent auto-approved) sends back: the callback path, its parameters, and
+    whether they come as a form to post (``response_mode=form_post``) rather than a redirect."""
     reply = httpx.get(location, verify=idps.ssl, follow_redirects=False)
-    assert reply.status_code in (302, 303), reply.text
-    return reply.headers["location"]
+    target, fields = redirect_parameters(reply.status_code, reply.headers, reply.text)
+    return urlsplit(target).path, fields, reply.status_code not in (302, 303)
+
+
+def back_from_idp(client: TestClient, idps: Idps, location: str) -> Response:
+    """A browser's round trip through the identity provider: the redirect back (GET), or the form_post page
+    submitted (POST) and the console's 303 to its GET followed. Returns the callback's final answer."""
+    path, fields, posted = idp_answer(idps, location)
+    if not posted:
+        return client.get(path, params=fields)
+    relayed = client.post(path, data=fields)
+    assert relayed.status_code == 303, relayed.text
+    return client.get(relayed.headers["location"])
 
 
 def sign_in(client: TestClient, site: Site, email: str) -> str:
@@ -256,7 +270,7 @@ def sign_in(client: TestClient, site: Site, email: str) -> str:
         page = client.get("/signin")
     started = client.post("/signin/microsoft", data={"csrf": csrf_of(page.text)})
     assert started.status_code == 303, started.text
-    back = client.get(follow_idp(site.idps, started.headers["location"]))
+    back = back_from_idp(client, site.idps, started.headers["location"])
     assert back.status_code == 303, back.text
     return csrf_of(client.get("/me").text)
 

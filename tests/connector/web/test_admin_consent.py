@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from connector.db import transaction
 from connector.models import Mailbox, Tenant
-from tests.connector.web.conftest import GRAPH_CLIENT, GRAPH_TENANT, Site, flash_of, follow_idp, sign_in, sqlite_only
+from tests.connector.web.conftest import GRAPH_CLIENT, GRAPH_TENANT, Site, back_from_idp, flash_of, sign_in, sqlite_only
 
 pytestmark = sqlite_only  # forms and flows; their queries run on both databases in the records and API stories
 ELSEWHERE = "5d2c9f0e-1b7a-4c3d-8e6f-a1b2c3d4e5f6"  # another organization, which did consent to this app
@@ -62,7 +62,7 @@ def test_ada_grants_tenant_wide_access_through_microsofts_consent_page(client: T
     assert query["redirect_uri"] == "http://testserver/admin/access/callback"
     assert "Not in use" in client.get("/admin").text
     site.idps.graph.set_consent("approve", login_user="ada@acme-law.com")
-    client.get(follow_idp(site.idps, consent_link(client)))
+    back_from_idp(client, site.idps, consent_link(client))
     page = client.get("/admin").text
     assert flash_of(page) == [f"Microsoft 365 tenant {GRAPH_TENANT} granted tenant-wide access; 2 mailbox(es) of "
                               "users with capture on are now connected."]

@@ -14,7 +14,7 @@ from connector.models import Mailbox, MailboxState
 from connector.sync import leases
 from connector.sync.engine import SyncEngine
 from providers.gmail.adapter import build
-from tests.connector.web.conftest import Site, csrf_of, flash_of, follow_idp, sign_in, sqlite_only, text_of
+from tests.connector.web.conftest import Site, back_from_idp, csrf_of, flash_of, sign_in, sqlite_only, text_of
 
 pytestmark = sqlite_only  # flows and pages; the mailbox queries run on both databases in the API stories
 
@@ -25,7 +25,7 @@ def connect_gmail(client: TestClient, site: Site, csrf: str, as_user: str, mode:
     started = client.post("/mailboxes/connect/gmail", data={"csrf": csrf})
     assert started.status_code == 303, started.text
     assert "access_type=offline" in started.headers["location"]
-    back = client.get(follow_idp(site.idps, started.headers["location"]))
+    back = back_from_idp(client, site.idps, started.headers["location"])
     assert back.headers["location"] == "/mailboxes"
     return flash_of(client.get("/mailboxes").text)
 
@@ -53,11 +53,11 @@ def test_bob_connects_outlook(client: TestClient, site: Site) -> None:
     site.idps.graph.set_consent("approve")  # picks the login_hint the console sends: Bob
     started = client.post("/mailboxes/connect/graph", data={"csrf": csrf})
     assert "login_hint=bob%40acme-law.com" in started.headers["location"]
-    client.get(follow_idp(site.idps, started.headers["location"]))
+    back_from_idp(client, site.idps, started.headers["location"])
     assert flash_of(client.get("/mailboxes").text) == [
         "Outlook mailbox bob@acme-law.com is connected. New mail is captured from now on."]
     site.idps.graph.set_consent("deny")
-    client.get(follow_idp(site.idps, client.post("/mailboxes/connect/graph", data={"csrf": csrf}).headers["location"]))
+    back_from_idp(client, site.idps, client.post("/mailboxes/connect/graph", data={"csrf": csrf}).headers["location"])
     assert flash_of(client.get("/mailboxes").text)[0].startswith(
         "Outlook was not connected: Microsoft sign-in did not grant access: AADSTS65004")
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlparse
-
 from fastapi.testclient import TestClient
 
-from tests.connector.web.conftest import Site, csrf_of, flash_of, follow_idp, sign_in, sqlite_only
+from tests.connector.web.conftest import Site, back_from_idp, csrf_of, flash_of, idp_answer, sign_in, sqlite_only
 
 pytestmark = sqlite_only  # forms and flows; their queries run on both databases in the records and API stories
 
@@ -31,7 +29,7 @@ def test_alice_signs_in_with_google(client: TestClient, site: Site) -> None:
     site.idps.gmail.set_consent("approve", user="alice@acme-law.com")
     started = client.post("/signin/google", data={"csrf": csrf_of(client.get("/signin").text)})
     assert started.status_code == 303 and "select_account" in started.headers["location"]
-    back = client.get(follow_idp(site.idps, started.headers["location"]))
+    back = back_from_idp(client, site.idps, started.headers["location"])
     assert back.status_code == 303 and back.headers["location"] == "/records"
     assert "alice@acme-law.com" in client.get("/me").text
 
@@ -39,7 +37,7 @@ def test_alice_signs_in_with_google(client: TestClient, site: Site) -> None:
 def test_someone_who_is_not_a_user_is_told_so(client: TestClient, site: Site) -> None:
     site.idps.graph.set_consent("approve", login_user="stranger@elsewhere.example")
     started = client.post("/signin/microsoft", data={"csrf": csrf_of(client.get("/signin").text)})
-    answer = client.get(follow_idp(site.idps, started.headers["location"]))
+    answer = back_from_idp(client, site.idps, started.headers["location"])
     assert answer.status_code == 403
     assert "stranger@elsewhere.example is not a user here" in answer.text
     assert client.get("/records").status_code == 303  # still signed out
@@ -48,7 +46,7 @@ def test_someone_who_is_not_a_user_is_told_so(client: TestClient, site: Site) ->
 def test_a_cancelled_sign_in_says_it_was_cancelled(client: TestClient, site: Site) -> None:
     site.idps.graph.set_consent("deny")
     started = client.post("/signin/microsoft", data={"csrf": csrf_of(client.get("/signin").text)})
-    answer = client.get(follow_idp(site.idps, started.headers["location"]))
+    answer = back_from_idp(client, site.idps, started.headers["location"])
     assert answer.headers["location"] == "/signin"
     assert flash_of(client.get("/signin").text) == ["Sign-in with Microsoft was cancelled."]
 
@@ -57,15 +55,16 @@ def test_a_callback_this_browser_did_not_start_signs_nobody_in(client: TestClien
     site.idps.graph.set_consent("approve", login_user="alice@acme-law.com")
     with TestClient(site.app, follow_redirects=False) as attacker:
         started = attacker.post("/signin/microsoft", data={"csrf": csrf_of(attacker.get("/signin").text)})
-        callback = follow_idp(site.idps, started.headers["location"])
-    # The victim's browser is made to open the attacker's callback (login CSRF).
-    answer = client.get(callback)
+        path, answer_fields, posted = idp_answer(site.idps, started.headers["location"])
+    assert posted  # Microsoft posts its answer (response_mode=form_post): the code is never in a URL
+    # The victim's browser is made to post the attacker's answer (login CSRF).
+    relayed = client.post(path, data=answer_fields)
+    answer = client.get(relayed.headers["location"])
     assert answer.headers["location"] == "/signin"
     assert "expired or was started in another browser" in flash_of(client.get("/signin").text)[0]
     # Its own sign-in, answered with a state from elsewhere, is refused too.
     client.post("/signin/microsoft", data={"csrf": csrf_of(client.get("/signin").text)})
-    query = parse_qs(urlparse(callback).query)
-    forged = client.get(f"/signin/microsoft/callback?code={query['code'][0]}&state=forged")
+    forged = client.get(f"/signin/microsoft/callback?code={answer_fields['code']}&state=forged")
     assert forged.headers["location"] == "/signin"
     assert "does not belong to this sign-in" in flash_of(client.get("/signin").text)[0]
     assert client.get("/records").status_code == 303
@@ -89,6 +88,6 @@ def test_a_user_whose_microsoft_sign_in_name_is_not_her_address_signs_in_as_her_
                              upn="d.dunn@acmelaw.onmicrosoft.com")
     site.idps.graph.set_consent("approve", login_user="d.dunn@acmelaw.onmicrosoft.com")
     started = client.post("/signin/microsoft", data={"csrf": csrf_of(client.get("/signin").text)})
-    answer = client.get(follow_idp(site.idps, started.headers["location"]))
+    answer = back_from_idp(client, site.idps, started.headers["location"])
     assert answer.status_code == 303 and answer.headers["location"] == "/records", flash_of(client.get("/signin").text)
     assert "dana@acme-law.com" in client.get("/me").text

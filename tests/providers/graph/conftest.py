@@ -24,6 +24,7 @@ from kiota_abstractions.authentication import (
 from msgraph import GraphRequestAdapter, GraphServiceClient
 
 from emulators.graph import EmulatorUrls, GraphEmulator
+from emulators.graph.browser import redirect_parameters
 from emulators.graph.state import User
 
 CLIENT_ID = "6731de76-14a6-49ae-97bc-6eba6914391e"
@@ -81,18 +82,19 @@ def msal_app(
 
 
 def authorize(urls: EmulatorUrls, flow: dict[str, Any]) -> dict[str, str]:
-    """Follow the authorize URL the way a browser would up to the redirect; return its query."""
+    """Follow the authorize URL the way a browser would up to the redirect (query or form_post); return what
+    the redirect URI receives."""
     reply = http_session(urls).get(flow["auth_uri"], allow_redirects=False)
-    assert reply.status_code == 302, reply.text
-    location = reply.headers["Location"]
-    assert location.startswith(REDIRECT_URI)
-    return {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
+    target, answer = redirect_parameters(reply.status_code, reply.headers, reply.text)
+    assert target == REDIRECT_URI, reply.text
+    return answer
 
 
 def sign_in(seeded: Seeded, user: User, scopes: list[str] | None = None,
             app: msal.ConfidentialClientApplication | None = None) -> dict[str, Any]:
     app = app or msal_app(seeded.urls, user.tenant_id)
-    flow = app.initiate_auth_code_flow(scopes or SCOPES, redirect_uri=REDIRECT_URI, login_hint=user.address)
+    flow = app.initiate_auth_code_flow(scopes or SCOPES, redirect_uri=REDIRECT_URI, login_hint=user.address,
+                                       response_mode="form_post")
     result = app.acquire_token_by_auth_code_flow(flow, authorize(seeded.urls, flow))
     assert "access_token" in result, result
     return result

@@ -43,7 +43,7 @@ T = TypeVar("T")
 def delegated_token(urls: EmulatorUrls, address: str, scopes: list[str] = CLIENT_SCOPES) -> str:
     """A user's own token through msal's auth-code flow (consent approved by the emulator's knob)."""
     app = _msal_app(urls, TENANT)
-    flow = app.initiate_auth_code_flow(scopes, redirect_uri=REDIRECT_URI, login_hint=address)
+    flow = app.initiate_auth_code_flow(scopes, redirect_uri=REDIRECT_URI, login_hint=address, response_mode="form_post")
     result = app.acquire_token_by_auth_code_flow(flow, authorize(urls, flow))
     assert "access_token" in result, result
     return str(result["access_token"])

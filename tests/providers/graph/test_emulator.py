@@ -96,7 +96,8 @@ def assert_same_shape(actual: Any, documented: Any, where: str = "$") -> None:
 # --- identity --------------------------------------------------------------------------------------
 def test_consent_approved_code_flow_with_pkce_signs_the_user_in(seeded: Seeded) -> None:
     app = msal_app(seeded.urls)
-    flow = app.initiate_auth_code_flow(["Mail.Read"], redirect_uri=REDIRECT_URI, login_hint="alice@contoso.com")
+    flow = app.initiate_auth_code_flow(["Mail.Read"], redirect_uri=REDIRECT_URI, login_hint="alice@contoso.com",
+                                       response_mode="form_post")
     assert "code_challenge=" in flow["auth_uri"] and "code_challenge_method=S256" in flow["auth_uri"]
     reply = authorize(seeded.urls, flow)
     assert reply["state"] == flow["state"] and reply["code"]
@@ -120,7 +121,8 @@ def test_consent_approved_code_flow_with_pkce_signs_the_user_in(seeded: Seeded) 
 def test_consent_denied_comes_back_as_access_denied(seeded: Seeded) -> None:
     seeded.emulator.set_consent("deny")
     app = msal_app(seeded.urls)
-    flow = app.initiate_auth_code_flow(["Mail.Read"], redirect_uri=REDIRECT_URI, login_hint="bob@contoso.com")
+    flow = app.initiate_auth_code_flow(["Mail.Read"], redirect_uri=REDIRECT_URI, login_hint="bob@contoso.com",
+                                       response_mode="form_post")
     reply = authorize(seeded.urls, flow)
     assert reply["error"] == "access_denied" and "AADSTS65004" in reply["error_description"]
     assert app.acquire_token_by_auth_code_flow(flow, reply)["error"] == "access_denied"
@@ -128,14 +130,16 @@ def test_consent_denied_comes_back_as_access_denied(seeded: Seeded) -> None:
 
 def test_consent_page_is_served_when_no_knob_decides(seeded: Seeded) -> None:
     seeded.emulator.set_consent("page")
-    flow = msal_app(seeded.urls).initiate_auth_code_flow(["Mail.Read"], redirect_uri=REDIRECT_URI)
+    flow = msal_app(seeded.urls).initiate_auth_code_flow(["Mail.Read"], redirect_uri=REDIRECT_URI,
+                                                         response_mode="form_post")
     page = http_session(seeded.urls).get(flow["auth_uri"], allow_redirects=False)
     assert page.status_code == 200 and 'value="approve"' in page.text and "alice@contoso.com" in page.text
 
 
 def test_pkce_verifier_must_match(seeded: Seeded) -> None:
     app = msal_app(seeded.urls)
-    flow = app.initiate_auth_code_flow(["Mail.Read"], redirect_uri=REDIRECT_URI, login_hint="alice@contoso.com")
+    flow = app.initiate_auth_code_flow(["Mail.Read"], redirect_uri=REDIRECT_URI, login_hint="alice@contoso.com",
+                                       response_mode="form_post")
     reply = authorize(seeded.urls, flow)
     result = app.acquire_token_by_authorization_code(
         reply["code"], ["Mail.Read"], redirect_uri=REDIRECT_URI, data={"code_verifier": "not-the-verifier"})

@@ -91,7 +91,8 @@ def test_the_emulator_signs_her_in_by_upn_and_graph_names_her_mailbox(directory:
     assert emulator.urls is not None
     urls = emulator.urls
     app = msal_app(urls)
-    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=REDIRECT_URI, login_hint=UPN)
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=REDIRECT_URI, login_hint=UPN,
+                                       response_mode="form_post")
     result = app.acquire_token_by_auth_code_flow(flow, authorize(urls, flow))
     claims = result["id_token_claims"]
     assert (claims["preferred_username"], claims["oid"], claims["tid"]) == (UPN, oid, TENANT)
