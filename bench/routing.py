@@ -28,6 +28,7 @@ from connector.config import Settings, load_settings
 from connector.db import make_engine, transaction, upgrade
 from connector.mail.envelope import Address, Direction, Envelope, Source
 from connector.models import Activity, Thread, ThreadKey
+from connector.routing import directory
 from connector.services.capture import Capture, capture_batch
 
 NAME = "routing"
@@ -341,8 +342,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ("--activities", {"type": int, "default": None,
                           "help": "activities logged before the largest scaling run (default 1,000,000)"}),
         ("--budget", {"type": float, "default": None,
-                      "help": "seconds per variant and database before stopping (default 60, quick 10; 0: none)"})])
+                      "help": "seconds per variant and database before stopping (default 60, quick 10; 0: none)"}),
+        ("--no-directory-cache", {"action": "store_true",
+                                  "help": "every transaction asks the database again (the figures before the cache)"})])
     run_ = Run(NAME, args)
+    if args.no_directory_cache:  # the process's entries are never found: each transaction reads for itself
+        directory.Shared.get = lambda self, name, key, tag: (False, None)  # type: ignore[method-assign]
+        run_.notes.append("Run with --no-directory-cache: routing's look-ups are remembered for one transaction only.")
     messages = args.messages or (5_000 if args.quick else 100_000)
     contacts, matters = 10_000, 1_000
     most = args.activities if args.activities is not None else (20_000 if args.quick else 1_000_000)

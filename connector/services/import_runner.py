@@ -11,6 +11,7 @@ cannot be read at all (a broken .zip) fails with its reason; a job that keeps ki
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from connector.services.import_spool import count_messages, unpack
 log = logging.getLogger("bcc_capture.imports")
 MAX_ATTEMPTS = 5
 Clock = Callable[[], datetime]
+_SPOOLED_NAME = re.compile(r"(^|/|\s)\d{4,6}-")  # the order prefix the spool gives each uploaded file
 _WHOLE_FILES = ("unreadable/no_such_path", "unreadable/unreadable_source")  # counted by no checkpoint
 
 
@@ -129,8 +131,7 @@ class ImportRunner:
             job.state, job.error, job.finished_at = state.value, error, self.clock()
             job.lease_owner, job.lease_until = None, None
             if summary is not None:
-                inside = job.directory + "/"  # the spool's paths are nobody's business: names within the upload
-                job.result = {"unreadable": [{k: v.replace(inside, "") for k, v in item.items()}
+                job.result = {"unreadable": [{k: _within_upload(v, job.directory) for k, v in item.items()}
                                              for item in summary.as_dict()["unreadable"]],  # type: ignore[attr-defined]
                               "whole_files": {k: n for k, n in summary.tally.items() if k in _WHOLE_FILES}}
             session.add(job)
@@ -154,6 +155,11 @@ class ImportRunner:
 
     def _until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.settings.imports.lease_seconds)
+
+
+def _within_upload(text: str, directory: str) -> str:
+    """A spool path as the uploader knows it: the name within the upload (the spool is nobody's business)."""
+    return _SPOOLED_NAME.sub(r"\1", text.replace(directory + "/", ""))
 
 
 class _Lease:

@@ -63,7 +63,7 @@ def test_a_program_uploads_an_mbox_and_reads_the_summary_once_a_worker_ran_it(
     assert status["summary"] == {"filed": {"addressed": 3}, "unassigned": {"no_matching_contact": 1},
                                  "refused": {"unauthorized_sender": 1}, "unreadable": {"unparseable": 1}}
     [unreadable] = status["unreadable"]
-    assert unreadable["message"] == "0001-2019.mbox#6" and unreadable["reason"].startswith("unparseable")
+    assert unreadable["message"] == "2019.mbox#6" and unreadable["reason"].startswith("unparseable")
     assert status["rate_per_second"] > 0
     with transaction(site.engine) as session:
         subjects = sorted(a.subject for a in session.exec(select(Activity).where(
@@ -145,7 +145,7 @@ def test_an_admin_uploads_in_the_console_and_follows_the_import(client: TestClie
     work(site)
     done = text_of(client.get(sent.headers["location"]).text)
     assert "Done" in done and "6 of 6" in done and "http-equiv" not in done
-    assert "filed addressed" in done and "refused unauthorized_sender" in done and "0001-2019.mbox#6" in done
+    assert "filed addressed" in done and "refused unauthorized_sender" in done and "2019.mbox#6" in done
     assert csrf  # signed in
 
 
