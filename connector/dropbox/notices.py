@@ -1,5 +1,6 @@
 """What the product tells people by mail: a message quarantined in their name, a mailbox that needs
-reconnecting, and the code that proves they read an extra sender address (`connector.web.codes`).
+reconnecting, mail they Bcc'd to a record an ethical wall keeps them from, and the code that proves they read
+an extra sender address (`connector.web.codes`).
 
 Each notice is written in the transaction that changes the state it tells of and sent once that commits
 (`outbound.send_after_commit`), to the user's login address. Nothing is sent when ``outbound.host`` is
@@ -17,7 +18,7 @@ from sqlmodel import Session, col, select
 from connector.config import Settings
 from connector.db import utcnow
 from connector.dropbox.outbound import Mail, postman_for, send_after_commit
-from connector.models import Mailbox, QuarantinedMessage, User
+from connector.models import Mailbox, QuarantinedMessage, Record, User
 
 _WHY = {"unauthenticated_sender": "the domain in its From address did not vouch for it (SPF, DKIM and DMARC did "
                                   "not pass), so it may not be from you",
@@ -66,6 +67,25 @@ def needs_reconnect(session: Session, settings: Settings, mailbox: Mailbox) -> b
             "(mail you Bcc to a dropbox address still is).\n\n"
             f"Reconnect it here: {settings.sync.public_url.rstrip('/')}/mailboxes\n")
     send_after_commit(session, postman, Mail(user.email, f"Reconnect your mailbox {mailbox.address}", text))
+    return True
+
+
+def walled(session: Session, settings: Settings, user_id: int, subject: str, record_ids: list[int]) -> bool:
+    """Tell a user why the mail they Bcc'd to a record they are walled from was not filed (the audit says
+    `walled_record`). Records are named by number or address only, which the user wrote: titles stay behind."""
+    postman = postman_for(settings)
+    user = session.get(User, user_id) if postman is not None else None
+    if postman is None or user is None or not user.active:
+        return False
+    found = session.exec(select(Record).where(col(Record.id).in_(record_ids)).order_by(col(Record.id))).all()
+    names = ", ".join(f"{r.kind} {r.number or r.email or ''}".strip() for r in found) or "a record"
+    text = ("The message you sent to the email-capture dropbox was not filed: your administrator has placed an "
+            f"ethical wall between you and {names}. You cannot file mail there, and you do not see the mail "
+            "filed there.\n\n"
+            f"  Subject:  {' '.join(subject.split())[:200] or '(none)'}\n"
+            "  Reason:   walled_record\n\n"
+            "Nothing was stored. If you believe the wall is a mistake, ask your administrator.\n")
+    send_after_commit(session, postman, Mail(user.email, "Your message was not filed (ethical wall)", text))
     return True
 
 

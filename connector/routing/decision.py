@@ -44,6 +44,7 @@ class Reason(StrEnum):
     MARKED_PRIVATE = "marked_private"  # Outlook sensitivity Private or Confidential
     PROTECTED_LABEL = "protected_label"  # a Purview label the company blocks
     NEVER_FILE = "never_file_address"  # an address or domain on the user's "never file mail with" list
+    WALLED = "walled_record"  # an ethical wall keeps the acting user away from a record it would be filed under
     OTHER_COMPANY = "other_company"  # an import for one company met mail another company's rules would file
 
 

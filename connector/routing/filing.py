@@ -63,7 +63,8 @@ class Filer:
     def file(self, envelope: Envelope, tenant_id: int, acting: User, instructions: list[DropboxAddress],
              thread_id: int | None, existing: int | None) -> Decision:
         decision = self._file(envelope, tenant_id, acting, instructions, thread_id, existing)
-        return privacy.screen(decision, self.repo.tenant(tenant_id), acting)  # what is never captured
+        walled = self.repo.walled_records(acting.id) if acting.id is not None else frozenset()
+        return privacy.screen(decision, self.repo.tenant(tenant_id), acting, walled)  # what is never captured
 
     def _file(self, envelope: Envelope, tenant_id: int, acting: User, instructions: list[DropboxAddress],
               thread_id: int | None, existing: int | None) -> Decision:

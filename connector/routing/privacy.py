@@ -10,7 +10,9 @@ privacy policy to that decision (docs/records.md explains each rule to an admini
 * mail marked private: Outlook's Private or Confidential sensitivity, a Purview label the company blocks
   (`Tenant.blocked_labels`), an address or domain on the user's own "never file mail with" list;
 * header-only mode (company, user, or a Purview label in `Tenant.headers_only_labels`): who, when,
-  subject and filed under are kept; the body, the attachments and the raw message are not.
+  subject and filed under are kept; the body, the attachments and the raw message are not;
+* an ethical wall: a user walled from a record files nothing under it or with it (it is refused as
+  `walled_record`, and a user who Bcc'd it is told why: `connector/dropbox/notices.py`).
 
 A refusal is a `refused` decision with its machine-readable reason, so `apply` audits it like any other.
 """
@@ -80,8 +82,18 @@ def _matches(email: str, patterns: list[str]) -> bool:
     return email in wanted or f"@{email.rpartition('@')[2]}" in wanted
 
 
-def refusal(envelope: Envelope, decision: Decision, company: Tenant, user: User) -> Reason | None:
+def walled_targets(decision: Decision, walled: frozenset[int]) -> list[int]:
+    """The records behind the acting user's walls that the decision would file under or name as participants."""
+    named = {t.record.record_id for t in decision.targets} | {p.record.record_id for p in decision.participants
+                                                             if p.record is not None}
+    return sorted(r for r in named & walled if r is not None)
+
+
+def refusal(envelope: Envelope, decision: Decision, company: Tenant, user: User,
+            walled: frozenset[int] = frozenset()) -> Reason | None:
     """Why this decision must not be filed at all, or None."""
+    if walled and walled_targets(decision, walled):
+        return Reason.WALLED
     if decision.reason is Reason.THREAD and is_automated(envelope):
         return Reason.AUTOMATED
     if is_marked_private(envelope):
@@ -108,13 +120,20 @@ def headers_only(envelope: Envelope, company: Tenant, user: User) -> bool:
     return company.headers_only or user.headers_only or bool(purview_labels(envelope) & labels)
 
 
-def screen(decision: Decision, company: Tenant | None, user: User) -> Decision:
-    """The decision as the privacy policy allows it: refused with a reason, stripped, or unchanged."""
+def screen(decision: Decision, company: Tenant | None, user: User, walled: frozenset[int] = frozenset()) -> Decision:
+    """The decision as the privacy policy allows it: refused with a reason, stripped, or unchanged.
+
+    ``walled``: the records an ethical wall keeps ``user`` away from.
+    """
     if decision.outcome not in (Outcome.LOGGED, Outcome.UNASSIGNED) or company is None:
         return decision
     envelope = decision.envelope
     if decision.existing_activity_id is None:  # another copy of a logged message was screened when first filed
-        reason = refusal(envelope, decision, company, user)
+        reason = refusal(envelope, decision, company, user, walled)
+        if reason is Reason.WALLED:  # the records and whether the user asked (a Bcc) tell the notice what to say
+            return replace(refused(envelope, reason, decision.tenant_id, user_id=user.id, notes=list(decision.notes)),
+                           detail={"walled_record_ids": walled_targets(decision, walled),
+                                   "asked": decision.reason is Reason.ADDRESSED})
         if reason is not None:
             return refused(envelope, reason, decision.tenant_id, user_id=user.id, notes=list(decision.notes))
     decision = _without_new_people(decision, everyone=is_automated(envelope))

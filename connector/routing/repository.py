@@ -32,6 +32,7 @@ from connector.models import (
     ThreadKey,
     ThreadTarget,
     User,
+    Wall,
 )
 from connector.routing import directory, threads
 from connector.routing.addresses import Scheme, parse_dropbox_address
@@ -59,6 +60,7 @@ class Repository(Protocol):
     def thread_for_keys(self, tenant_id: int, keys: Iterable[str]) -> int | None: ...
     def thread_targets(self, thread_id: int) -> list[int]: ...
     def activity_id(self, tenant_id: int, internet_message_id: str) -> int | None: ...
+    def walled_records(self, user_id: int) -> frozenset[int]: ...
 
 
 def earliest(thread_ids: Iterable[int]) -> int:
@@ -91,6 +93,7 @@ class SqlRepository:
         self._thread_keys: dict[tuple[int, str], int | None] = {}
         self._activities: dict[tuple[int, str], tuple[int, int] | None] = {}  # → (activity id, thread id)
         self._targets: dict[int, set[int]] = {}
+        self._walls: dict[int, frozenset[int]] = {}  # per transaction: a wall added applies to the next message
 
     def publish(self) -> None:
         """Offer what this transaction read of the directory to the process's later transactions."""
@@ -173,6 +176,12 @@ class SqlRepository:
         return self._remembered(("exclusions", tenant_id, user_id), lambda: set(self.session.exec(
             select(Exclusion.pattern).where(Exclusion.tenant_id == tenant_id,
                                             col(Exclusion.user_id).is_(None) | (Exclusion.user_id == user_id)))))
+
+    def walled_records(self, user_id: int) -> frozenset[int]:
+        """The records an ethical wall keeps ``user_id`` away from (connector/services/visibility.py)."""
+        if user_id not in self._walls:
+            self._walls[user_id] = frozenset(self.session.exec(select(Wall.record_id).where(Wall.user_id == user_id)))
+        return self._walls[user_id]
 
     # ----------------------------------------------------------------- records
     def record_by_number(self, tenant_id: int, kind: RecordKind, number: str) -> Record | None:

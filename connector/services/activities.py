@@ -1,7 +1,8 @@
 """Logged e-mails (activities): finding one, unlogging it, downloading its attachments.
 
 Every look-up takes the tenant and answers NotFound for another tenant's ids, so a guessed id in a
-URL reads exactly like one that does not exist; an unlogged e-mail reads as missing too.
+URL reads exactly like one that does not exist; an unlogged e-mail reads as missing too, and so does one
+the reader may not read (an ethical wall, its visibility: `connector/services/visibility.py`).
 """
 
 from __future__ import annotations
@@ -13,24 +14,27 @@ from connector.errors import InputError, NotFound
 from connector.events.outbox import EventType, emit
 from connector.models import Activity, Attachment, AuditEntry, Blob, Tenant, User
 from connector.services import holds
-from connector.services.permissions import is_admin
+from connector.services.visibility import COMPANY, Reader, can_read, reader_for
 
 
-def get_activity(session: Session, tenant: Tenant, activity_id: int) -> Activity:
+def get_activity(session: Session, tenant: Tenant, activity_id: int, reader: Reader = COMPANY) -> Activity:
     activity = session.get(Activity, activity_id)
-    if activity is None or activity.tenant_id != tenant.id or activity.unlogged_at is not None:
+    if (activity is None or activity.tenant_id != tenant.id or activity.unlogged_at is not None
+            or not can_read(session, reader, activity_id)):
         raise NotFound(f"no logged e-mail {activity_id}")
     return activity
 
 
-def unlog(session: Session, tenant: Tenant, activity_id: int, by: str, user: User | None = None) -> Activity:
+def unlog(session: Session, tenant: Tenant, activity_id: int, by: str, user: User | None = None,
+          reader: Reader | None = None) -> Activity:
     """Take a mail off its records: kept (and audited) but hidden, never deleted.
 
-    ``user`` is the console user asking (only the owner or an administrator may); None is an API token.
+    Who asks: the console's ``user``, or ``reader`` (an API token: the company itself, or the user it acts for).
+    A user may unlog only mail they own, unless they administer the company.
     """
-    activity = get_activity(session, tenant, activity_id)
-    if user is not None and activity.owner_user_id != user.id and not is_admin(session, user):
-        raise InputError("only the user who logged this e-mail or an administrator can unlog it")
+    reader = reader or reader_for(session, user)
+    activity = get_activity(session, tenant, activity_id, reader)
+    require_owner_or_admin(activity, reader, "unlog it")
     holds.refuse_if_held(session, activity.tenant_id, activity_id, "unlogged")
     activity.unlogged_at = utcnow()
     session.add(activity)
@@ -44,13 +48,19 @@ def unlog(session: Session, tenant: Tenant, activity_id: int, by: str, user: Use
     return activity
 
 
-def get_attachment(session: Session, tenant: Tenant, attachment_id: int) -> tuple[Attachment, Blob]:
-    """The attachment and its content, if its e-mail is logged in ``tenant``."""
+def require_owner_or_admin(activity: Activity, reader: Reader, to_do: str) -> None:
+    if reader.user_id is not None and activity.owner_user_id != reader.user_id and not reader.admin:
+        raise InputError(f"only the user who logged this e-mail or an administrator can {to_do}")
+
+
+def get_attachment(session: Session, tenant: Tenant, attachment_id: int,
+                   reader: Reader = COMPANY) -> tuple[Attachment, Blob, Activity]:
+    """The attachment, its content and its e-mail, if that e-mail is logged in ``tenant`` and ``reader`` may read it."""
     found = session.get(Attachment, attachment_id)
     if found is None:
         raise NotFound(f"no attachment {attachment_id}")
-    get_activity(session, tenant, found.activity_id)  # the tenant check (and hidden once unlogged)
+    activity = get_activity(session, tenant, found.activity_id, reader)  # tenant, unlogged, walls, visibility
     blob = session.get(Blob, found.sha256)
     if blob is None:
         raise NotFound(f"no attachment {attachment_id}")
-    return found, blob
+    return found, blob, activity

@@ -34,6 +34,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from connector.config import Settings
 from connector.db import transaction
+from connector.dropbox import notices
 from connector.mail.envelope import Envelope
 from connector.routing.apply import Applied, Writer, apply
 from connector.routing.core import Router
@@ -89,10 +90,20 @@ def capture_batch(session: Session, settings: Settings, clock: Clock, envelopes:
         repo.prefetch(items, settings.dropbox)
         writer.prefetch_children(repo.known_activities())
     router = Router(repo, settings, clock)
-    results = reoffering(items, lambda envelope: writer.apply(_within(router.route(envelope), tenant_id)))
+    results = reoffering(items, lambda envelope: writer.apply(
+        _told(session, settings, _within(router.route(envelope), tenant_id))))
     writer.flush()
     repo.publish()  # what the batch read of the directory, for the process's next transactions
     return [(envelope, writer.resolved(applied)) for envelope, applied in results]
+
+
+def _told(session: Session, settings: Settings, decision: Decision) -> Decision:
+    """A user who Bcc'd mail to a record they are walled from hears why it was not filed (once it commits)."""
+    if decision.reason is Reason.WALLED and decision.detail.get("asked") and decision.user_id is not None:
+        walled = decision.detail.get("walled_record_ids")
+        notices.walled(session, settings, decision.user_id, decision.subject,
+                       [int(r) for r in walled] if isinstance(walled, list) else [])
+    return decision
 
 
 def _within(decision: Decision, tenant_id: int | None) -> Decision:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from connector.models import (
     Activity,
     ActivityLink,
     ActivitySource,
+    ActivityVisibility,
     Attachment,
     Participant,
     Record,
@@ -29,6 +30,7 @@ from connector.models import (
     Thread,
     User,
 )
+from connector.services.visibility import COMPANY, Reader, activity_filter
 
 PAGE_SIZE = 50
 TIMELINE_ROLES = ("from", "to", "cc")  # a Bcc'd person did not visibly take part
@@ -55,6 +57,7 @@ class MessageRow:
     type: str
     performed_by: str
     status: str
+    visibility: str | None = None  # what the owner chose; None: the company's policy
 
 
 @dataclass
@@ -77,15 +80,17 @@ class CommunicationsPage:
 
 
 def communications(session: Session, tenant: Tenant, record: Record | None = None,
-                   query: str = "") -> list[ThreadRow]:
+                   query: str = "", reader: Reader = COMPANY) -> list[ThreadRow]:
     """Every thread at once (the CLI and the API's full read)."""
-    return communications_page(session, tenant, record, query=query, page_size=None).threads
+    return communications_page(session, tenant, record, query=query, page_size=None, reader=reader).threads
 
 
 def communications_page(session: Session, tenant: Tenant, record: Record | None = None, *, query: str = "",
-                        page: int = 1, page_size: int | None = PAGE_SIZE) -> CommunicationsPage:
-    """One page of threads (``page_size`` threads; None: all) for a record, or the whole company."""
-    where = _filters(tenant, record, query)
+                        page: int = 1, page_size: int | None = PAGE_SIZE,
+                        reader: Reader = COMPANY) -> CommunicationsPage:
+    """One page of threads (``page_size`` threads; None: all) for a record, or the whole company: only the mail
+    ``reader`` may read (walls, visibility), so the counts and the pages never reveal the rest."""
+    where = [*_filters(tenant, record, query), activity_filter(reader)]
     total = session.exec(select(func.count(col(Activity.id))).where(*where)).one()
     latest = func.max(Activity.sent_at)
     statement: Select[Any] = (select(Activity.thread_id).where(*where).group_by(col(Activity.thread_id))
@@ -106,6 +111,11 @@ def communications_page(session: Session, tenant: Tenant, record: Record | None 
     for thread in threads.values():
         thread.messages.sort(key=_position)
     return CommunicationsPage(list(threads.values()), total, page, pages)
+
+
+def shown(threads: list[ThreadRow]) -> list[tuple[int, str]]:
+    """(activity id, internet message id) of every message on these threads: what the view audit records."""
+    return [(m.activity_id, m.internet_message_id) for t in threads for m in t.messages]
 
 
 def _position(row: MessageRow) -> tuple[Any, ...]:
@@ -142,6 +152,11 @@ def _filters(tenant: Tenant, record: Record | None, query: str) -> list[ColumnEl
     return where
 
 
+def message_row(session: Session, activity: Activity) -> MessageRow:
+    """One e-mail as the Communications tab shows it (its own page)."""
+    return _message_rows(session, [activity])[0]
+
+
 def _message_rows(session: Session, activities: list[Activity]) -> list[MessageRow]:
     """The rows of ``activities``, with their children read in one query per kind."""
     ids = [a.id for a in activities]
@@ -165,8 +180,10 @@ def _message_rows(session: Session, activities: list[Activity]) -> list[MessageR
         seen[s.activity_id].append(s)
     owner_ids = {a.owner_user_id for a in activities if a.owner_user_id}
     owners = dict(session.exec(select(User.id, User.email).where(col(User.id).in_(owner_ids))).all())
-    return [_row(a, people[a.id or 0], links[a.id or 0], files[a.id or 0], seen[a.id or 0],
-                 owners.get(a.owner_user_id, "")) for a in activities]
+    chosen = dict(session.exec(select(ActivityVisibility.activity_id, ActivityVisibility.visibility)
+                               .where(col(ActivityVisibility.activity_id).in_(ids))).all())
+    return [replace(_row(a, people[a.id or 0], links[a.id or 0], files[a.id or 0], seen[a.id or 0],
+                         owners.get(a.owner_user_id, "")), visibility=chosen.get(a.id)) for a in activities]
 
 
 def _row(activity: Activity, participants: list[Participant], links: list[tuple[Record, str]],

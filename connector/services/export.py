@@ -35,6 +35,7 @@ from connector.models import (
     Tenant,
 )
 from connector.models.mail import RawMessage
+from connector.services.visibility import COMPANY, Reader, activity_filter, record_filter
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 CSV_COLUMNS = ("message_id", "date", "from", "to", "cc", "subject", "filed_under", "sources", "file", "kind",
@@ -58,12 +59,13 @@ class ExportResult:
     without_raw: list[str] = field(default_factory=list)  # message ids whose raw MIME was never kept
 
 
-def export(session: Session, tenant: Tenant, scope: Scope, out: IO[bytes], *, by: str = "") -> ExportResult:
-    """Write the zip of every activity in ``scope`` to ``out``."""
+def export(session: Session, tenant: Tenant, scope: Scope, out: IO[bytes], *, by: str = "",
+           reader: Reader = COMPANY) -> ExportResult:
+    """Write the zip of every activity in ``scope`` that ``reader`` may read to ``out``."""
     result = ExportResult()
     manifest: list[dict[str, Any]] = []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for number, activity in enumerate(_activities(session, tenant, scope), start=1):
+        for number, activity in enumerate(_activities(session, tenant, scope, reader), start=1):
             entry = _describe(session, activity)
             folder = f"{number:05d} {_safe(activity.subject)[:60]}".strip()
             entry["files"] = _write_files(session, archive, activity, folder, result)
@@ -79,13 +81,14 @@ def export(session: Session, tenant: Tenant, scope: Scope, out: IO[bytes], *, by
     return result
 
 
-def _activities(session: Session, tenant: Tenant, scope: Scope) -> Sequence[Activity]:
+def _activities(session: Session, tenant: Tenant, scope: Scope, reader: Reader) -> Sequence[Activity]:
     if not scope.matter and not scope.contact:
         raise InputError("name a matter (--matter) or a contact (--contact) to export")
-    statement = select(Activity).where(Activity.tenant_id == tenant.id, col(Activity.unlogged_at).is_(None))
+    statement = select(Activity).where(Activity.tenant_id == tenant.id, col(Activity.unlogged_at).is_(None),
+                                       activity_filter(reader))
     if scope.matter:
         matter = session.exec(select(Record).where(Record.tenant_id == tenant.id, Record.kind == RecordKind.MATTER,
-                                                   Record.number == scope.matter)).first()
+                                                   Record.number == scope.matter, record_filter(reader))).first()
         if matter is None:
             raise InputError(f"no matter {scope.matter}")
         statement = statement.where(col(Activity.id).in_(

@@ -21,6 +21,7 @@ REASON_TEXT: dict[str, str] = {
     Reason.USER_INACTIVE.value: "the user is deactivated",
     Reason.MISSING_SUBJECT.value: "the mail has no subject (a subject is required)",
     Reason.NO_USER.value: "no user of the company sent or received it",
+    Reason.WALLED.value: "an ethical wall keeps you from a record it would be filed under (ask your administrator)",
     "by_user": "removed from the record by a user",
 }
 

@@ -11,6 +11,7 @@ from connector.config import Settings
 from connector.errors import InputError, NotFound
 from connector.models import Record, RecordKind, Tenant
 from connector.routing.addresses import company_address, matter_address, project_address
+from connector.services.visibility import COMPANY, Reader, can_see_record, record_filter
 
 
 def create_record(session: Session, tenant: Tenant, kind: str, *, number: str | None = None, title: str = "",
@@ -74,10 +75,10 @@ def person(session: Session, tenant: Tenant, email: str) -> Record:
     raise NotFound(f"no contact or lead with address {email}")
 
 
-def get_record(session: Session, tenant: Tenant, record_id: int) -> Record:
-    """Record ``record_id`` of ``tenant``; another tenant's reads as missing."""
+def get_record(session: Session, tenant: Tenant, record_id: int, reader: Reader = COMPANY) -> Record:
+    """Record ``record_id`` of ``tenant``; another tenant's, and one ``reader`` is walled from, read as missing."""
     record = session.get(Record, record_id)
-    if record is None or record.tenant_id != tenant.id:
+    if record is None or record.tenant_id != tenant.id or not can_see_record(session, reader, record_id):
         raise NotFound(f"no record {record_id}")
     return record
 
@@ -87,18 +88,18 @@ def customer_of(session: Session, record: Record) -> Record | None:
 
 
 def find_records(session: Session, tenant: Tenant, kind: str | None = None, query: str = "",
-                 limit: int = 200) -> list[Record]:
+                 limit: int = 200, reader: Reader = COMPANY) -> list[Record]:
     """Records of one kind (or all) whose title, number, address or name contains ``query``."""
-    statement = records_matching(tenant, kind, query)
+    statement = records_matching(tenant, kind, query, reader=reader)
     return list(session.exec(statement.order_by(col(Record.kind), col(Record.number), col(Record.id)).limit(limit)))
 
 
 def records_matching(tenant: Tenant, kind: str | None = None, query: str = "",
-                     include_archived: bool = False) -> SelectOfScalar[Record]:
+                     include_archived: bool = False, reader: Reader = COMPANY) -> SelectOfScalar[Record]:
     """The query every record listing starts from: the company's records of one kind (or all) whose title,
     number, address or name contains ``query``; listings add their order and page. Archived records (the host
-    system archived them) are left out unless asked for."""
-    statement = select(Record).where(Record.tenant_id == tenant.id)
+    system archived them) are left out unless asked for; records behind ``reader``'s walls always are."""
+    statement = select(Record).where(Record.tenant_id == tenant.id, record_filter(reader))
     if not include_archived:
         statement = statement.where(col(Record.archived_at).is_(None))
     if kind:

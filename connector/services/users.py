@@ -50,9 +50,10 @@ def create_user(session: Session, tenant: Tenant, email: str, name: str = "", ro
     return user
 
 
-def get_user(session: Session, email: str) -> User:
+def get_user(session: Session, email: str, tenant: Tenant | None = None) -> User:
+    """The user with login ``email`` (of ``tenant`` when given: another company's reads as missing)."""
     user = session.exec(select(User).where(User.email == email.strip().lower())).first()
-    if user is None:
+    if user is None or (tenant is not None and user.tenant_id != tenant.id):
         raise NotFound(f"no user with login {email}")
     return user
 

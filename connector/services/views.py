@@ -14,6 +14,7 @@ from connector.services.communications import (
     communications_page,
 )
 from connector.services.permissions import own_addresses
+from connector.services.visibility import COMPANY, Reader, hidden_message_ids
 
 __all__ = ["PAGE_SIZE", "CommunicationsPage", "MessageRow", "ThreadRow", "audit", "communications",
            "communications_page", "tenant_audit", "unassigned"]
@@ -37,12 +38,16 @@ def audit(session: Session, tenant: Tenant | None = None, action: str | None = N
 
 
 def tenant_audit(session: Session, tenant: Tenant, action: str | None = None, limit: int = 200,
-                 visible_to: User | None = None) -> list[AuditEntry]:
+                 visible_to: User | None = None, reader: Reader = COMPANY) -> list[AuditEntry]:
     """The company's own audit entries, newest first (never the tenant-less ones: those name no company).
 
-    ``visible_to`` narrows it to what concerns one user: mail from or read in their addresses, or their acts.
+    ``visible_to`` narrows it to what concerns one user: mail from or read in their addresses, or their acts;
+    ``reader`` leaves out the entries about mail they may not read (an ethical wall, its visibility).
     """
     statement = select(AuditEntry).where(AuditEntry.tenant_id == tenant.id)
+    if not reader.is_company:
+        assert tenant.id is not None
+        statement = statement.where(col(AuditEntry.internet_message_id).not_in(hidden_message_ids(reader, tenant.id)))
     if action:
         statement = statement.where(AuditEntry.action == action)
     fetched = limit * 5 if visible_to else limit  # room for the entries filtered out below

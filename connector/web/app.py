@@ -25,6 +25,7 @@ from connector.web.routes import (
     api_events,
     api_retention,
     api_sync,
+    api_walls,
     audit,
     exports,
     import_console,
@@ -38,6 +39,7 @@ from connector.web.routes import (
     retention,
     signin,
     unassigned,
+    walls,
     webhooks,
 )
 from connector.web.security import SESSION_COOKIE, SESSION_MAX_AGE, session_secret
@@ -66,6 +68,8 @@ def create_app(context: AppContext) -> FastAPI:
         app.include_router(module.router)
     for router in (api_retention.router, retention.router, exports.api, exports.console):  # keeping and erasing
         app.include_router(router)
+    for module in (api_walls, walls):  # ethical walls and who sees which mail
+        app.include_router(module.router)
     install_api_docs(app)
     mailboxes.include_consent_callbacks(app, settings)
     install_error_pages(app)

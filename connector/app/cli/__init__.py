@@ -6,6 +6,7 @@ mail.py     ingest, log, unassigned, audit
 running.py  status, worker, serve, smtp
 mailboxes.py  sync (now)
 records.py  export, audit verify
+walls.py    wall add|remove|list, visibility policy|set
 webhooks.py  webhook add, list, log, redeliver (event webhooks to the host system)
 retention.py  retention rule|run|register, hold, erase person, record close
 
@@ -19,7 +20,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from connector.app.cli import company, mail, mailboxes, quarantine, records, retention, running, webhooks  # noqa: F401
+from connector.app.cli import company, mail, mailboxes, quarantine, records, retention, running, walls, webhooks  # noqa: F401
 from connector.app.cli.common import app, fails_cleanly
 
 __all__ = ["app", "main"]

@@ -69,15 +69,21 @@ def export(out: Annotated[Path, typer.Option("--out", help="The zip file to writ
            contact: Annotated[str | None, typer.Option("--contact", help="A contact's address.")] = None,
            since: Annotated[str | None, typer.Option("--since", help="From this day (YYYY-MM-DD).")] = None,
            until: Annotated[str | None, typer.Option("--until", help="Up to this day, included.")] = None,
+           as_user: Annotated[str | None, typer.Option("--as", help="Only what this user may see (ethical walls, "
+                                                       "visibility); default: everything.")] = None,
            tenant: TenantOpt = None) -> None:
     """Original .eml of every message, attachments beside them, a CSV and JSON manifest with SHA-256s."""
+    from connector.services import users
     from connector.services.export import Scope
     from connector.services.export import export as write
+    from connector.services.visibility import reader_for
 
     scope = Scope(matter=matter, contact=contact, since=_day(since, "--since"), until=_day(until, "--until"))
     partial = out.with_name(out.name + ".part")  # never a half-written zip under the name asked for
     with session() as db, partial.open("wb") as stream:
-        result = write(db, company(db, tenant), scope, stream, by="cli")
+        firm = company(db, tenant)
+        reader = reader_for(db, users.get_user(db, as_user, firm) if as_user else None)
+        result = write(db, firm, scope, stream, by=f"cli as {as_user}" if as_user else "cli", reader=reader)
     partial.replace(out)
     console.print(f"{out}: {result.messages} messages, {result.files} files")
     if result.without_raw:

@@ -13,7 +13,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from connector.errors import InputError
-from connector.services import activities, mailboxes, unassigned, views
+from connector.services import access_log, activities, mailboxes, unassigned, views
+from connector.services.communications import shown
 from connector.services.communications_feed import communications_feed
 from connector.services.host_records import changed_records
 from connector.services.paging import MAX_LIMIT
@@ -32,6 +33,7 @@ from connector.web.api_paging import NEXT_LINK, Cursor, Limit, Since, answered_a
 from connector.web.deps import ApiCaller, AppSettings, DbSession
 from connector.web.downloads import attachment_download
 from connector.web.errors import missing_as_404
+from connector.web.readers import ApiReader, api_by
 
 NOT_FOUND = {404: {"description": "No such thing in this company"}}
 
@@ -40,20 +42,20 @@ router = APIRouter(prefix="/api/v1", tags=["api"], responses={401: {"description
 
 @router.get("/records", response_model=list[RecordOut], responses={200: {"headers": NEXT_LINK}},
             summary="Find records, oldest change first, paged: also the host system's change feed")
-def records(request: Request, response: Response, session: DbSession, who: ApiCaller, settings: AppSettings,
-            kind: str | None = None, q: str = "", updated_since: Since = None, include_archived: bool = False,
-            cursor: Cursor = None, limit: Limit = 100) -> list[RecordOut]:
+def records(request: Request, response: Response, session: DbSession, who: ApiCaller, reader: ApiReader,
+            settings: AppSettings, kind: str | None = None, q: str = "", updated_since: Since = None,
+            include_archived: bool = False, cursor: Cursor = None, limit: Limit = 100) -> list[RecordOut]:
     with answered_as_http():
         page = changed_records(session, who.tenant, kind=kind, query=q, updated_since=updated_since,
-                               include_archived=include_archived, cursor=cursor, limit=limit)
+                               include_archived=include_archived, cursor=cursor, limit=limit, reader=reader)
     link_next(request, response, page)
     return [RecordOut.of(r, record_address(r, who.tenant, settings).address) for r in page.items]
 
 
 @router.get("/records/{record_id}", response_model=RecordOut, responses=NOT_FOUND, summary="One record")
-def record(record_id: int, session: DbSession, who: ApiCaller, settings: AppSettings) -> RecordOut:
+def record(record_id: int, session: DbSession, who: ApiCaller, reader: ApiReader, settings: AppSettings) -> RecordOut:
     with missing_as_404():
-        found = get_record(session, who.tenant, record_id)
+        found = get_record(session, who.tenant, record_id, reader)
     return RecordOut.of(found, record_address(found, who.tenant, settings).address)
 
 
@@ -61,13 +63,15 @@ def record(record_id: int, session: DbSession, who: ApiCaller, settings: AppSett
             responses={**NOT_FOUND, 200: {"headers": NEXT_LINK}},
             summary="The record's Communications tab: threads newest first, messages oldest first, paged")
 def communications(record_id: int, request: Request, response: Response, session: DbSession, who: ApiCaller,
-                   cursor: Cursor = None,
+                   reader: ApiReader, cursor: Cursor = None,
                    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="threads per page")] = 50
                    ) -> list[ThreadOut]:
     with missing_as_404():
-        found = get_record(session, who.tenant, record_id)
+        found = get_record(session, who.tenant, record_id, reader)
     with answered_as_http():
-        page = communications_feed(session, who.tenant, found, cursor, limit)
+        page = communications_feed(session, who.tenant, found, cursor, limit, reader)
+    access_log.viewed(session, who.tenant.id, api_by(who, reader), shown(page.items), "api", record_id=record_id)
+    session.commit()
     link_next(request, response, page)
     return [ThreadOut.of(t) for t in page.items]
 
@@ -75,15 +79,18 @@ def communications(record_id: int, request: Request, response: Response, session
 @router.get("/attachments/{attachment_id}", response_class=Response, summary="Download an attachment",
             responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"}, "example": "%PDF-1.4 …"}}}})
-def download(attachment_id: int, session: DbSession, who: ApiCaller) -> Response:
-    return attachment_download(session, who.tenant, attachment_id)
+def download(attachment_id: int, session: DbSession, who: ApiCaller, reader: ApiReader) -> Response:
+    return attachment_download(session, who.tenant, attachment_id, reader, by=api_by(who, reader), via="api")
 
 
 @router.post("/activities/{activity_id}/unlog", response_model=UnlogOut, responses=NOT_FOUND,
              summary="Take a logged e-mail off its records (kept, audited as 'unlogged')")
-def unlog(activity_id: int, session: DbSession, who: ApiCaller) -> UnlogOut:
-    with missing_as_404():
-        activity = activities.unlog(session, who.tenant, activity_id, by=f"API token {who.token_name}")
+def unlog(activity_id: int, session: DbSession, who: ApiCaller, reader: ApiReader) -> UnlogOut:
+    try:
+        with missing_as_404():  # first: NotFound is an InputError too
+            activity = activities.unlog(session, who.tenant, activity_id, by=api_by(who, reader), reader=reader)
+    except InputError as exc:  # the acting user neither owns it nor administers
+        raise HTTPException(403, str(exc)) from exc
     assert activity.id is not None and activity.unlogged_at is not None
     session.commit()
     return UnlogOut(activity_id=activity.id, unlogged_at=activity.unlogged_at)
@@ -120,7 +127,7 @@ def mailbox(mailbox_id: int, session: DbSession, who: ApiCaller) -> MailboxOut:
 
 
 @router.get("/audit", response_model=list[AuditOut], summary="The audit log: why mail was or was not logged")
-def audit(session: DbSession, who: ApiCaller,
+def audit(session: DbSession, who: ApiCaller, reader: ApiReader,
           action: Annotated[str | None, Query(description="refused, unassigned, unlogged, …")] = None,
           limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AuditOut]:
-    return [AuditOut.of(e) for e in views.tenant_audit(session, who.tenant, action, limit)]
+    return [AuditOut.of(e) for e in views.tenant_audit(session, who.tenant, action, limit, reader=reader)]

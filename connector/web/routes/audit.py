@@ -7,17 +7,20 @@ from fastapi.responses import Response
 
 from connector.services import views
 from connector.web.deps import CurrentUser, DbSession
+from connector.web.readers import ConsoleReader
 from connector.web.security import csrf_guard
 from connector.web.templating import render_page
 
-AUDIT_ACTIONS = ("refused", "unassigned", "unlogged", "linked", "logged", "duplicate", "webhook_rejected")
+AUDIT_ACTIONS = ("refused", "unassigned", "unlogged", "linked", "logged", "duplicate", "webhook_rejected",
+                 "activity.viewed", "attachment.downloaded", "wall.added", "wall.removed")
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_guard)])
 
 
 @router.get("/audit")
-def audit_page(request: Request, session: DbSession, who: CurrentUser, action: str = "refused") -> Response:
+def audit_page(request: Request, session: DbSession, who: CurrentUser, reader: ConsoleReader,
+               action: str = "refused") -> Response:
     action = action if action in (*AUDIT_ACTIONS, "all") else "refused"
     entries = views.tenant_audit(session, who.tenant, None if action == "all" else action,
-                                 visible_to=None if who.admin else who.user)
+                                 visible_to=None if who.admin else who.user, reader=reader)
     return render_page(request, "audit.html", who, entries=entries, action=action, actions=AUDIT_ACTIONS)

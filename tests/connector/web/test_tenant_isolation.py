@@ -16,8 +16,8 @@ from sqlmodel import col, select
 
 from connector.crypto import TokenCipher
 from connector.db import transaction
-from connector.models import Activity, ApiToken, Attachment, Mailbox, RolePermission, Tenant, Unassigned, User
-from connector.services import api_tokens, mailboxes, tenants, users
+from connector.models import Activity, ApiToken, Attachment, Mailbox, RolePermission, Tenant, Unassigned, User, Wall
+from connector.services import api_tokens, mailboxes, tenants, users, walls
 from connector.services.quarantine import quarantine
 from tests.connector.web.conftest import PDF, Site, log_matter_mail, sign_in
 from tests.mailbuilder import mail, to_dropbox
@@ -34,6 +34,7 @@ class AcmeIds:
     token_id: int
     user_id: int
     quarantine_id: int
+    wall_id: int
 
 
 NOT_IDS = {"provider": "gmail", "name": "microsoft"}  # path segments that name a provider, not a company's row
@@ -54,9 +55,10 @@ def acme(site: Site) -> AcmeIds:
         attachment = session.exec(select(Attachment).where(Attachment.activity_id == activity_id)).one()
         held = quarantine(session, mail("Alice <alice@acme-law.com>", ["carol@clientco.com"], subject="Acme's held"),
                           "unauthenticated_sender", source="smtp", tenant_id=tenant.id, user_id=alice.id)
-        assert mailbox.id and token.id and role.id and attachment.id and alice.id and held.id
+        wall = walls.add_wall(session, tenant, "project:1001", "bob@acme-law.com", by="ada@acme-law.com").wall
+        assert mailbox.id and token.id and role.id and attachment.id and alice.id and held.id and wall.id
         return AcmeIds(site.world.matter.id or 0, activity_id, attachment.id, kept.unassigned_id, mailbox.id,
-                       role.id, token.id, alice.id, held.id)
+                       role.id, token.id, alice.id, held.id, wall.id)
 
 
 @pytest.fixture
@@ -138,9 +140,9 @@ def test_every_api_path_with_an_id_is_404_for_another_companys_token(client: Tes
 def test_no_list_shows_another_companys_rows(client: TestClient, site: Site, acme: AcmeIds, oscar: str,
                                              their_token: dict[str, str]) -> None:
     acme_words = ("Smith v. Jones", "privileged draft", "Acme's unassigned", "alice@acme-law.com", "Acme's sync",
-                  "acme+10802")
+                  "acme+10802", "Website relaunch")
     for url in ("/records", "/records?q=smith", "/unassigned", "/audit?action=all", "/mailboxes", "/me", "/admin",
-                "/admin/users", "/admin/tokens"):
+                "/admin/users", "/admin/tokens", "/admin/walls"):
         page = client.get(url)
         assert page.status_code == 200, url
         assert not [w for w in acme_words if w in page.text], url
@@ -161,9 +163,11 @@ def assert_acme_untouched(site: Site, acme: AcmeIds) -> None:
         mailbox = session.get(Mailbox, acme.mailbox_id)
         alice = session.get(User, acme.user_id)
         granted = session.exec(select(RolePermission).where(col(RolePermission.role_id) == acme.role_id)).all()
+        wall = session.get(Wall, acme.wall_id)
     assert activity is not None and activity.unlogged_at is None
     assert unassigned is not None and unassigned.linked_at is None
     assert token is not None and token.revoked_at is None
     assert mailbox is not None and mailbox.credentials  # a disconnect would have wiped them
     assert alice is not None and alice.active and alice.role_id == acme.role_id and alice.session_epoch == 0
     assert len(granted) == 1
+    assert wall is not None
