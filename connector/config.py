@@ -272,7 +272,8 @@ class _EnvWithoutFiles(EnvSettingsSource):
     """The environment, less ``…_FILE`` variables: those name files the settings are read from."""
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name: value for name, value in super()._load_env_vars().items() if not name.endswith("_file")}
+        return {name: value for name, value in super()._load_env_vars().items()
+                if not name.endswith("_file") or _names_a_setting(name)}
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -348,7 +349,8 @@ def _secret_files() -> dict[str, Any]:
     secrets), unless ``BCC_CAPTURE_<NAME>`` itself is set."""
     values: dict[str, Any] = {}
     for name, path in os.environ.items():
-        if not (name.startswith(ENV_PREFIX) and name.endswith("_FILE")) or name.removesuffix("_FILE") in os.environ:
+        if not (name.startswith(ENV_PREFIX) and name.endswith("_FILE")) or name.removesuffix("_FILE") in os.environ \
+                or _names_a_setting(name):
             continue
         try:
             secret = Path(path).read_text(encoding="utf-8").strip()
@@ -360,6 +362,20 @@ def _secret_files() -> dict[str, Any]:
             target = target.setdefault(section, {})
         target[key] = secret
     return values
+
+
+def _names_a_setting(env_name: str) -> bool:
+    """``BCC_CAPTURE_GMAIL__SERVICE_ACCOUNT_FILE`` is the setting ``gmail.service_account_file`` itself, not a
+    file holding ``gmail.service_account``: a setting whose own name ends in ``_file`` is set like any other."""
+    *sections, key = env_name.upper().removeprefix(ENV_PREFIX).lower().split("__")
+    model: type[BaseModel] = Settings
+    for section in sections:
+        field = model.model_fields.get(section)
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return False
+        model = annotation
+    return key in model.model_fields
 
 
 # Variables with the prefix that are not settings: where the settings file is, and the test harness's own.

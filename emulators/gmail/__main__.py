@@ -1,4 +1,5 @@
-"""``python -m emulators.gmail --port 8025 --user ann@firm.example``: run it standalone."""
+"""``python -m emulators.gmail --port 8025 --user ann@firm.example [--service-account-key sa.json]``: run it
+standalone."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ def main() -> None:
     parser.add_argument("--user", action="append", default=[], help="a mailbox to create (repeatable)")
     parser.add_argument("--client", action="append", default=[],
                         help="an OAuth client as CLIENT_ID:SECRET:REDIRECT_URI (repeatable)")
+    parser.add_argument("--service-account-key", metavar="PATH",
+                        help="write a service account's JSON key here, delegated gmail.readonly on the users' domains")
     args = parser.parse_args()
     clients = [(cid, secret, [redirect]) for cid, secret, redirect in (c.split(":", 2) for c in args.client)]
-    serve_forever(args.host, args.port, users=args.user, oauth_clients=clients)
+    serve_forever(args.host, args.port, users=args.user, oauth_clients=clients,
+                  service_account_key=args.service_account_key)
 
 
 if __name__ == "__main__":

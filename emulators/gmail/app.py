@@ -3,7 +3,8 @@
 ``/gmail/v1/…``, ``/upload/gmail/v1/…`` (gmail.googleapis.com), ``/batch/gmail/v1``, OAuth
 (accounts.google.com / oauth2.googleapis.com: ``/o/oauth2/auth``, ``/token``, ``/revoke``,
 ``/tokeninfo``, ``/v1/userinfo``) and the signing keys (``/oauth2/v1/certs`` PEM,
-``/oauth2/v3/certs`` JWKS). Handlers are synchronous and run in the thread pool, so a slow call
+``/oauth2/v3/certs`` JWKS), and the emulator's own administration (``/emulator/…``, `admin.py`: service
+account keys, domain-wide delegation). Handlers are synchronous and run in the thread pool, so a slow call
 never stalls the event loop.
 """
 
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .admin import Admin
 from .api import GmailApi
 from .batch import handle_batch
 from .consent import ConsentScreen
@@ -37,7 +39,8 @@ def _endpoint(handler: Callable[[ApiRequest], ApiResponse]):
     return endpoint
 
 
-def build_app(api: GmailApi, oauth: OAuthServer, consent: ConsentScreen, keys: SigningKey) -> Starlette:
+def build_app(api: GmailApi, oauth: OAuthServer, consent: ConsentScreen, keys: SigningKey,
+              admin: Admin) -> Starlette:
     def certs_v1(_: ApiRequest) -> ApiResponse:
         return ApiResponse.json(keys.pem_certs(), headers={"Cache-Control": "public, max-age=3600"})
 
@@ -69,5 +72,7 @@ def build_app(api: GmailApi, oauth: OAuthServer, consent: ConsentScreen, keys: S
         Route("/.well-known/openid-configuration", _endpoint(lambda _: oauth.openid_configuration()),
               methods=["GET"]),
         Route("/emulator/health", health, methods=["GET"]),
+        Route("/emulator/service-accounts", _endpoint(admin.create_key), methods=["POST"]),
+        Route("/emulator/domain-wide-delegation", _endpoint(admin.delegation), methods=["POST", "DELETE"]),
     ]
     return Starlette(routes=routes)

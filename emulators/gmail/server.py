@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -27,18 +28,20 @@ import uvicorn
 from emulators.clock import Clock
 from emulators.postoffice import Delivery, PostOffice
 
+from .admin import DEFAULT_ACCOUNT, Admin
 from .api import GmailApi
 from .app import build_app
 from .consent import ConsentScreen
 from .faults import Faults
 from .filters import Arrival
-from .keys import SigningKey, new_rsa_key_pem
+from .keys import SigningKey
 from .oauth import OAuthServer
 from .push import GmailWatches, PubSub, PushAttempt, PushSubscription
 from .quota import PER_USER_PER_MINUTE, LoggedCall, QuotaMeter, RequestLog
 from .state import Mailbox, MailStore
 
 PUSH_SERVICE_ACCOUNT = "gmail-push@emulated-project.iam.gserviceaccount.com"
+GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class GmailEmulator:
         self.store.arrival_labels = self.arrival.labels
         self.oauth = OAuthServer(self.clock, self.keys, self.store.mailbox, self._first_user)
         self.consent = ConsentScreen(self.oauth)
+        self.admin = Admin(self.oauth)
         self.quota = QuotaMeter(self.clock, quota_per_user_per_minute, units=quota_units)
         self.requests = RequestLog()
         self.pubsub = PubSub(self.clock, self.keys, self.faults)
@@ -110,8 +114,8 @@ class GmailEmulator:
         self.port = sock.getsockname()[1]
         self.urls = GmailUrls.for_base(f"http://{self.host}:{self.port}")
         self.oauth.base_url = self.urls.base
-        config = uvicorn.Config(build_app(self.api, self.oauth, self.consent, self.keys), log_level="warning",
-                                access_log=False, lifespan="off")
+        app = build_app(self.api, self.oauth, self.consent, self.keys, self.admin)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         server = self._server
         self._thread = threading.Thread(
@@ -163,20 +167,11 @@ class GmailEmulator:
                                  private_key_id: str = "") -> None:
         self.oauth.register_service_account(email, public_key_pem, client_id, private_key_id or "default")
 
-    def new_service_account(self, email: str, client_id: str, private_key_id: str = "emulator-key-1") -> dict[str, str]:
-        """Register a service account with a fresh key; return its JSON key file contents."""
-        private_pem, public_pem = new_rsa_key_pem()
-        self.register_service_account(email, public_pem, client_id, private_key_id)
+    def new_service_account(self, email: str, client_id: str = "", private_key_id: str = "") -> dict[str, str]:
+        """Register a service account with a fresh key; return its JSON key file contents
+        (``POST /emulator/service-accounts`` over HTTP)."""
         assert self.urls is not None, "start() the emulator first (the key file names its token_uri)"
-        return {
-            "type": "service_account",
-            "project_id": "emulated-project",
-            "private_key_id": private_key_id,
-            "private_key": private_pem,
-            "client_email": email,
-            "client_id": client_id,
-            "token_uri": self.urls.token_uri,
-        }
+        return self.admin.new_key(email, client_id, private_key_id)
 
     def authorize_domain_wide_delegation(self, domain: str, client_id: str, scopes: list[str]) -> None:
         self.oauth.authorize_delegation(domain, client_id, scopes)
@@ -341,8 +336,11 @@ def serve_forever(
     users: list[str] | None = None,
     oauth_clients: list[tuple[str, str, list[str]]] | None = None,
     post_office: PostOffice | None = None,
+    service_account_key: str | None = None,
 ) -> None:
-    """Run the emulator in the foreground until interrupted; print its URLs first."""
+    """Run the emulator in the foreground until interrupted; print its URLs first. With
+    ``service_account_key`` (a path), write a service account's JSON key there, delegated gmail.readonly
+    on every user's domain: the connector reads those mailboxes with no consent (domain-wide delegation)."""
     emulator = GmailEmulator(post_office, host=host, port=port)
     urls = emulator.start()
     for address in users or []:
@@ -352,6 +350,13 @@ def serve_forever(
     print(f"Gmail emulator listening on {urls.base}", flush=True)
     for name, value in vars(urls).items():
         print(f"  {name:13} {value}", flush=True)
+    if service_account_key:
+        key = emulator.new_service_account(DEFAULT_ACCOUNT)
+        for domain in sorted({address.rpartition("@")[2].lower() for address in users or []}):
+            emulator.authorize_domain_wide_delegation(domain, key["client_id"], [GMAIL_READONLY])
+        Path(service_account_key).write_text(json.dumps(key, indent=2))
+        print(f"  service account key {service_account_key} (client id {key['client_id']}, delegated "
+              "gmail.readonly): set gmail.service_account_file to it", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
