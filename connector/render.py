@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -18,9 +19,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from connector.models import AuditEntry, Unassigned
-from connector.services.mailboxes import Health
-from connector.services.views import MessageRow, ThreadRow
+if TYPE_CHECKING:  # a command imports the services it reads; rendering their rows needs none of them
+    from connector.models import AuditEntry, Unassigned
+    from connector.services.mailboxes import Health
+    from connector.services.views import MessageRow, ThreadRow
 
 _ARROW = {"sent": "→ sent", "received": "← received"}
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")

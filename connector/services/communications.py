@@ -2,8 +2,9 @@
 
 A contact's or lead's tab holds the mail filed under them *and* every logged mail they took part in (from,
 to or cc): a client who replies in a thread filed under a matter is still on that client's timeline.
-Rows are read in a fixed number of queries per page (never per message), so a page costs the same at
-100 messages as at 100,000; search is a case-insensitive substring over subject, text and participants.
+Rows are read in a fixed number of queries per page (never per message), and pages follow one another by
+keyset (thread_pages), so a page costs about the same at 100 messages as at 100,000; search is full-text over
+subject, sender, text and participants (services/search.py: FTS5 on SQLite, tsvector on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, nulls_last, or_
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
 from connector.models import (
@@ -30,6 +31,8 @@ from connector.models import (
     Thread,
     User,
 )
+from connector.services import search
+from connector.services.thread_pages import thread_page
 from connector.services.visibility import COMPANY, Reader, activity_filter
 
 PAGE_SIZE = 50
@@ -77,6 +80,8 @@ class CommunicationsPage:
     messages: int  # every matching message, on all pages
     page: int
     pages: int
+    newer: str | None = None  # the link token of the page before (thread_pages.Cursor), if any
+    older: str | None = None  # ... and of the page after
 
 
 def communications(session: Session, tenant: Tenant, record: Record | None = None,
@@ -86,23 +91,17 @@ def communications(session: Session, tenant: Tenant, record: Record | None = Non
 
 
 def communications_page(session: Session, tenant: Tenant, record: Record | None = None, *, query: str = "",
-                        page: int = 1, page_size: int | None = PAGE_SIZE,
+                        page: int = 1, page_size: int | None = PAGE_SIZE, after: str = "", before: str = "",
                         reader: Reader = COMPANY) -> CommunicationsPage:
     """One page of threads (``page_size`` threads; None: all) for a record, or the whole company: only the mail
-    ``reader`` may read (walls, visibility), so the counts and the pages never reveal the rest."""
-    where = [*_filters(tenant, record, query), activity_filter(reader)]
-    total = session.exec(select(func.count(col(Activity.id))).where(*where)).one()
-    latest = func.max(Activity.sent_at)
-    statement: Select[Any] = (select(Activity.thread_id).where(*where).group_by(col(Activity.thread_id))
-                              .order_by(nulls_last(latest.desc()), col(Activity.thread_id).desc()))
-    pages = 1
-    if page_size is not None:
-        thread_count = session.exec(select(func.count(func.distinct(Activity.thread_id))).where(*where)).one()
-        pages = max(1, -(-thread_count // page_size))
-        page = min(max(page, 1), pages)
-        statement = statement.limit(page_size).offset((page - 1) * page_size)
-    thread_ids = list(session.exec(statement))  # type: ignore[call-overload]
-    activities = list(session.exec(select(Activity).where(*where, col(Activity.thread_id).in_(thread_ids))))
+    ``reader`` may read (walls, visibility), so the counts and the pages never reveal the rest. ``after`` and
+    ``before`` are the tokens of a page's "older" and "newer" links (keyset pages, see thread_pages)."""
+    matching = [*_filters(session, record, query), activity_filter(reader)]
+    found = thread_page(session, [col(Activity.tenant_id) == tenant.id, *matching], page=page, after=after,
+                        before=before, page_size=page_size)
+    thread_ids = found.thread_ids
+    # the shown threads are the company's: naming it again would lead SQLite away from the thread index
+    activities = list(session.exec(select(Activity).where(col(Activity.thread_id).in_(thread_ids), *matching)))
     rows = _message_rows(session, activities)
     subjects = dict(session.exec(select(Thread.id, Thread.subject).where(col(Thread.id).in_(thread_ids))).all())
     threads = {tid: ThreadRow(tid, subjects.get(tid, "")) for tid in thread_ids}
@@ -110,7 +109,8 @@ def communications_page(session: Session, tenant: Tenant, record: Record | None 
         threads[activity.thread_id].messages.append(row)
     for thread in threads.values():
         thread.messages.sort(key=_position)
-    return CommunicationsPage(list(threads.values()), total, page, pages)
+    return CommunicationsPage(list(threads.values()), found.messages, found.page, found.pages, found.newer,
+                              found.older)
 
 
 def shown(threads: list[ThreadRow]) -> list[tuple[int, str]]:
@@ -130,8 +130,9 @@ def _depth(subject: str) -> int:
     return depth
 
 
-def _filters(tenant: Tenant, record: Record | None, query: str) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [col(Activity.tenant_id) == tenant.id, col(Activity.unlogged_at).is_(None)]
+def _filters(session: Session, record: Record | None, query: str) -> list[ColumnElement[bool]]:
+    """Mail of the record (any of the company's: None) matching ``query``; the caller names the company."""
+    where: list[ColumnElement[bool]] = [col(Activity.unlogged_at).is_(None)]
     if record is not None:
         filed = col(Activity.id).in_(select(ActivityLink.activity_id).where(ActivityLink.record_id == record.id))
         if record.kind in (RecordKind.CONTACT, RecordKind.LEAD) and record.email:
@@ -140,15 +141,8 @@ def _filters(tenant: Tenant, record: Record | None, query: str) -> list[ColumnEl
             where.append(or_(filed, took_part))
         else:
             where.append(filed)
-    text = query.strip().lower()
-    if text:
-        # autoescape: a typed % or _ is a character to find, not a wildcard
-        people = select(Participant.activity_id).where(or_(
-            col(Participant.email).icontains(text, autoescape=True),
-            col(Participant.name).icontains(text, autoescape=True)))
-        where.append(or_(*(col(f).icontains(text, autoescape=True) for f in (
-            Activity.subject, Activity.text, Activity.from_email, Activity.from_name)),
-            col(Activity.id).in_(people)))
+    if query.strip():
+        where.append(search.matching(session, query))
     return where
 
 

@@ -36,15 +36,17 @@ def records_page(request: Request, session: DbSession, who: CurrentUser, reader:
 
 @router.get("/records/{record_id}")
 def record_page(record_id: int, request: Request, session: DbSession, who: CurrentUser, reader: ConsoleReader,
-                settings: AppSettings, q: str = "", page: int = 1) -> Response:
+                settings: AppSettings, q: str = "", page: int = 1, after: str = "", before: str = "") -> Response:
     with missing_as_404():
         record = records.get_record(session, who.tenant, record_id, reader)
-    found = views.communications_page(session, who.tenant, record, query=q, page=page, reader=reader)
+    found = views.communications_page(session, who.tenant, record, query=q, page=page, after=after, before=before,
+                                      reader=reader)
     access_log.viewed(session, who.tenant.id, who.user.email, shown(found.threads), "console", record_id=record_id)
     session.commit()
     return render_page(request, "record.html", who, record=record, customer=records.customer_of(session, record),
                        threads=found.threads, address=records.record_address(record, who.tenant, settings),
-                       messages=found.messages, page=found.page, pages=found.pages, q=q)
+                       messages=found.messages, page=found.page, pages=found.pages, q=q, newer=found.newer,
+                       older=found.older)
 
 
 @router.get("/attachments/{attachment_id}")

@@ -109,9 +109,26 @@ def test_the_tab_searches_subject_people_and_text(client: TestClient, site: Site
         return sorted(set(re.findall(r"(Thread \d{3}|Costs of 100% refund|Board meeting)", page)))
 
     assert found("thread 001") == ["Thread 001"]  # subject, any case
-    assert found("RETAINER") == ["Costs of 100% refund"]  # text
+    assert found("RETAINER") == ["Costs of 100% refund"] and found("retain") == ["Costs of 100% refund"]  # text
     assert found("scorpio") == ["Board meeting"]  # a participant's name
-    assert found("100%") == ["Costs of 100% refund"] and found("0%") == ["Costs of 100% refund"]
-    assert found("_") == []  # % and _ are characters, not wildcards
+    assert found("hank@globex.com") == ["Board meeting"] and found("globex") == ["Board meeting"]  # an address
+    assert found("board scorpio") == ["Board meeting"]  # every word, in the mail or among its people
+    assert found("100%") == ["Costs of 100% refund"]  # punctuation separates words
+    assert found("%") == [] and found("_") == []  # and is not a wildcard
     nothing = text_of(client.get(matter, params={"q": "nothing like it"}).text)
     assert "No e-mail here matches “nothing like it”" in nothing
+
+
+def test_search_results_page_by_keyset_and_back(client: TestClient, site: Site) -> None:
+    _many_threads(site, 53)
+    sign_in(client, site, "bob@acme-law.com")
+    first = client.get(f"/records/{site.world.matter.id}", params={"q": "body thread"}).text
+    assert "Communications 53" in text_of(first) and "Page 1 of 2" in text_of(first)
+    older = re.search(r'rel="next" href="([^"]+)"', first)
+    assert older is not None and "after=" in older.group(1)
+    second = client.get(older.group(1).replace("&amp;", "&")).text
+    assert list(dict.fromkeys(re.findall(r"Thread (\d{3})", text_of(second)))) == ["002", "001", "000"]
+    newer = re.search(r'rel="prev" href="([^"]+)"', second)
+    assert newer is not None and "before=" in newer.group(1) and 'rel="next"' not in second
+    back = text_of(client.get(newer.group(1).replace("&amp;", "&")).text)
+    assert re.findall(r"Thread (\d{3})", back)[0] == "052" and "Thread 002" not in back and "Page 1 of 2" in back
