@@ -20,6 +20,7 @@ request is split evenly over the calls it carried.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bench import naive
-from bench.common import Run, database, parse_args, table, target
+from bench.common import RESULTS, Run, database, parse_args, table, target
 from bench.observe import Call, Observer
 from bench.rig import Rig
 from bench.workload import Workload, generate
@@ -233,6 +234,7 @@ def _charge(tally: Tally, weight: float, call: Call, share: float = 1.0) -> None
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(NAME, __doc__.splitlines()[0], argv)
     run_ = Run(NAME, args)
+    before = _saved(args.quick)
     quick = {"trickle": (6, 40), "batched": (6, 150)}  # pattern: (mailboxes, messages)
     sizes = quick if args.quick else {"trickle": (20, 300), "batched": (20, 2000)}
     rounds = 10
@@ -258,11 +260,31 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     table(["pattern", "provider", "naive ÷ adapter: requests", "quota units", "bytes"],
           [[r["pattern"], r["provider"], r["requests"], r["units"] or "-", r["bytes"]] for r in figures["ratios"]],
           "\nNaive strategy vs the adapters (same workload)")
+    _before_after(before, results)
     table(["target", "value", "goal", "met"], [[t["target"], t["value"], t["goal"], t["met"]] for t in targets],
           "\nTargets")
     run_.notes.append("In-process worker on SQLite; no notifications (a wake-up per round stands for them).")
     run_.save(figures, targets)
     return figures
+
+
+def _saved(quick: bool) -> dict[str, Any]:
+    """The results of the last saved run of the same size (``bench/results``), to print beside this one."""
+    path = RESULTS / f"{NAME}{'-quick' if quick else ''}.json"
+    if not path.exists():
+        return {}
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return {"revision": saved.get("git_revision", "?"), "results": saved.get("figures", {}).get("results", [])}
+
+
+def _before_after(before: dict[str, Any], results: list[dict[str, Any]]) -> None:
+    """Graph, per logged message and unrelated full downloads: the last saved run beside this one."""
+    old = {(r["pattern"], r["strategy"]): r for r in before.get("results", []) if r["provider"] == "graph"}
+    rows = [[r["pattern"], r["strategy"], old.get((r["pattern"], r["strategy"]), {}).get("requests_per_logged", "-"),
+             r["requests_per_logged"], old.get((r["pattern"], r["strategy"]), {}).get("full_bodies_unrelated", "-"),
+             r["full_bodies_unrelated"]] for r in results if r["provider"] == "graph"]
+    table(["pattern", "strategy", "req/logged before", "after", "bodies unrel before", "after"], rows,
+          f"\nGraph: the last saved run (revision {before.get('revision', 'none')}) and this one")
 
 
 def _print(results: list[dict[str, Any]]) -> None:
