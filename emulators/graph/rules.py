@@ -140,7 +140,7 @@ class RulesApi:
         problem = self._invalid(call, data, creating=True)
         if problem is not None:
             return problem
-        rule = Rule(base64.b64encode(secrets.token_bytes(8)).decode(), str(data["displayName"]),
+        rule = Rule(base64.urlsafe_b64encode(secrets.token_bytes(8)).decode(), str(data["displayName"]),
                     int(data["sequence"]), bool(data.get("isEnabled", True)),
                     dict(data.get("conditions") or {}), dict(data["actions"]))
         with self._lock:
