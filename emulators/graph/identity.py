@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from . import assertions
+from .consent_page import consent_page
 from .state import User, World
 from .tokens import GrantError, TokenService
 from .wire import new_guid
@@ -222,28 +223,9 @@ class IdentityEndpoints:
         return _redirect(redirect_uri, reply)
 
     def _consent_page(self, request: Request, params: dict[str, str], kind: str) -> HTMLResponse:
-        app = self.world.apps[params["client_id"]]
-        hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                         for k, v in params.items() if k not in ("decision", "chosen_user"))
         hint = params.get("login_hint") or self.knobs.login_user or ""
-        options = "".join(
-            f'<option value="{html.escape(u.principal_name)}"'
-            f'{" selected" if hint.lower() in (u.address, u.principal_name) else ""}>'
-            f"{html.escape(u.display_name)} &lt;{html.escape(u.principal_name)}&gt;</option>"
-            for u in self.world.users.values()
-        )
-        what = ("Permissions requested — accept for your organization" if kind == "adminconsent"
-                else "Permissions requested")
-        scopes = html.escape(params.get("scope", "https://graph.microsoft.com/.default"))
-        page = f"""<!doctype html><html><head><title>Sign in to your account</title></head><body>
-<h1>{what}</h1><p><b>{html.escape(app.display_name)}</b> ({html.escape(app.client_id)}) wants to:</p>
-<p><code>{scopes}</code></p>
-<form method="POST" action="{html.escape(request.url.path)}">{hidden}
-<label>Account <select name="chosen_user">{options}</select></label>
-<button type="submit" name="decision" value="approve" id="accept">Accept</button>
-<button type="submit" name="decision" value="deny" id="cancel">Cancel</button></form>
-<p><small>bcc-capture Microsoft identity emulator</small></p></body></html>"""
-        return HTMLResponse(page)
+        return HTMLResponse(consent_page(self.world.apps[params["client_id"]], self.world.users.values(), params,
+                                         action=request.url.path, hint=hint, tenant_wide=kind == "adminconsent"))
 
     # --- token endpoint ----------------------------------------------------------------------------
     async def token(self, request: Request) -> Response:

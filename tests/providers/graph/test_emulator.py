@@ -134,6 +134,8 @@ def test_consent_page_is_served_when_no_knob_decides(seeded: Seeded) -> None:
                                                          response_mode="form_post")
     page = http_session(seeded.urls).get(flow["auth_uri"], allow_redirects=False)
     assert page.status_code == 200 and 'value="approve"' in page.text and "alice@contoso.com" in page.text
+    assert "Emulated Microsoft sign-in" in page.text and "not Microsoft" in page.text  # nobody mistakes it
+    assert "<li>Read your mail</li>" in page.text  # the scopes in the words of Microsoft's consent screen
 
 
 def test_pkce_verifier_must_match(seeded: Seeded) -> None:
