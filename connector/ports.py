@@ -125,8 +125,10 @@ class SignIn(Protocol):
     name: str  # the URL segment: /signin/{name}
     label: str  # what the button says: "Sign in with {label}"
 
-    def begin(self, redirect_uri: str) -> tuple[str, dict[str, Any]]:
-        """The provider's authorization URL and the flow state to keep (encrypted) until the callback."""
+    def begin(self, redirect_uri: str, login_hint: str | None = None) -> tuple[str, dict[str, Any]]:
+        """The provider's authorization URL and the flow state to keep (encrypted) until the callback.
+
+        ``login_hint``: the address this browser last signed in with; the provider preselects that account."""
 
     def finish(self, state: dict[str, Any], params: dict[str, str]) -> str:
         """The signed-in address (lower case); raises `connector.errors.SignInFailed` otherwise."""

@@ -1,20 +1,24 @@
 """The consent screen: ``/o/oauth2/auth`` (and ``/o/oauth2/v2/auth``).
 
-A control knob approves, denies or shows a page with Allow/Cancel buttons (``interactive``).
-Approval redirects to the client's ``redirect_uri`` with ``code``, ``state`` and ``scope``; denial
-with ``error=access_denied``. An unknown client or an unregistered redirect URI gets Google's error
-page instead of a redirect. The code remembers the PKCE challenge for the ``/token`` exchange.
+A control knob approves, denies or shows a page (``interactive``, `consent_page.py`): an account
+chooser with the ``login_hint`` account selected, what the app asks for in plain words, Allow and
+Cancel — labelled as the emulator's, never to be taken for Google's. Approval redirects to the
+client's ``redirect_uri`` with ``code``, ``state`` and ``scope``; denial with ``error=access_denied``.
+An unknown client or an unregistered redirect URI gets Google's error page instead of a redirect.
+The code remembers the PKCE challenge for the ``/token`` exchange.
 """
 
 from __future__ import annotations
 
-import html
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
+from .consent_page import consent_page, error_page
 from .oauth import AuthCode, OAuthServer
+from .state import Mailbox
 from .wire import ApiRequest, ApiResponse
 
 
@@ -27,8 +31,9 @@ class ConsentSettings:
 
 
 class ConsentScreen:
-    def __init__(self, oauth: OAuthServer) -> None:
+    def __init__(self, oauth: OAuthServer, accounts: Callable[[], list[Mailbox]] = list) -> None:
         self._oauth = oauth
+        self._accounts = accounts  # who can sign in: the account chooser
         self._lock = threading.Lock()
         self.settings = ConsentSettings()
 
@@ -39,7 +44,7 @@ class ConsentScreen:
             return _page(401, "Error 401: invalid_client", "The OAuth client was not found.")
         redirect_uri = params.get("redirect_uri", "")
         if redirect_uri not in client.redirect_uris:
-            return _page(400, "Error 400: redirect_uri_mismatch", f"redirect_uri={html.escape(redirect_uri)}")
+            return _page(400, "Error 400: redirect_uri_mismatch", f"redirect_uri={redirect_uri}")
         if params.get("response_type", "code") != "code":
             return _redirect(redirect_uri, {"error": "unsupported_response_type", "state": params.get("state")})
         if not params.get("scope"):
@@ -81,15 +86,8 @@ class ConsentScreen:
         ticket = secrets.token_urlsafe(16)
         with self._lock:
             self.settings.pending[ticket] = {**params, "_user": user}
-        scopes = "".join(f"<li>{html.escape(s)}</li>" for s in params["scope"].split())
-        body = (
-            "<!doctype html><title>Sign in - Google Accounts</title>"
-            f"<h1>{html.escape(params['client_id'])} wants to access your Google Account</h1>"
-            f"<p>{html.escape(user)}</p><ul>{scopes}</ul>"
-            f'<form method="post" action="/o/oauth2/consent"><input type="hidden" name="ticket" value="{ticket}">'
-            '<button name="decision" value="allow" id="submit_approve_access">Allow</button>'
-            '<button name="decision" value="deny" id="submit_deny_access">Cancel</button></form>'
-        )
+        accounts = [(m.address, m.display_name) for m in self._accounts()] or [(user, "")]
+        body = consent_page(ticket, params["client_id"], accounts, user, params["scope"].split())
         return ApiResponse(200, body.encode(), {"Content-Type": "text/html; charset=utf-8"})
 
     def submit(self, req: ApiRequest) -> ApiResponse:
@@ -99,6 +97,9 @@ class ConsentScreen:
         if params is None:
             return _page(400, "Error 400: invalid_request", "Unknown or used consent ticket.")
         user = params.pop("_user")
+        chosen = form.get("account")
+        if chosen and self._oauth.find_user(chosen) is not None:  # the account picked in the chooser
+            user = chosen.lower()
         if form.get("decision") != "allow":
             return _redirect(params["redirect_uri"], {"error": "access_denied", "state": params.get("state")})
         return self._approve(params, user)
@@ -111,5 +112,4 @@ def _redirect(uri: str, params: dict[str, str | None]) -> ApiResponse:
 
 
 def _page(status: int, title: str, detail: str) -> ApiResponse:
-    body = f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1><p>{detail}</p>"
-    return ApiResponse(status, body.encode(), {"Content-Type": "text/html; charset=utf-8"})
+    return ApiResponse(status, error_page(title, detail).encode(), {"Content-Type": "text/html; charset=utf-8"})

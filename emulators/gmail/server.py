@@ -92,7 +92,7 @@ class GmailEmulator:
         self.arrival = Arrival(self.clock)  # spam, then the users' filters (users.settings.filters)
         self.store.arrival_labels = self.arrival.labels
         self.oauth = OAuthServer(self.clock, self.keys, self.store.mailbox, self._first_user)
-        self.consent = ConsentScreen(self.oauth)
+        self.consent = ConsentScreen(self.oauth, self.store.mailboxes)
         self.admin = Admin(self.oauth)
         self.quota = QuotaMeter(self.clock, quota_per_user_per_minute, units=quota_units)
         self.requests = RequestLog()

@@ -34,9 +34,12 @@ class GoogleSignIn:
                           "redirect_uris": [redirect_uri]}}
         return Flow.from_client_config(config, scopes=GOOGLE_SCOPES, redirect_uri=redirect_uri, **kw)
 
-    def begin(self, redirect_uri: str) -> tuple[str, dict[str, Any]]:
+    def begin(self, redirect_uri: str, login_hint: str | None = None) -> tuple[str, dict[str, Any]]:
         flow = self._flow(redirect_uri)
-        url, state = flow.authorization_url(prompt="select_account")
+        # With a known address Google preselects that account in its chooser
+        # (https://developers.google.com/identity/openid-connect/openid-connect#login-hint).
+        hint = {"login_hint": login_hint} if login_hint else {}
+        url, state = flow.authorization_url(prompt="select_account", **hint)
         return url, {"state": state, "verifier": flow.code_verifier, "redirect_uri": redirect_uri}
 
     def finish(self, state: dict[str, Any], params: dict[str, str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi.testclient import TestClient
 
 from tests.connector.web.conftest import Site, back_from_idp, csrf_of, flash_of, idp_answer, sign_in, sqlite_only
@@ -91,3 +92,18 @@ def test_a_user_whose_microsoft_sign_in_name_is_not_her_address_signs_in_as_her_
     answer = back_from_idp(client, site.idps, started.headers["location"])
     assert answer.status_code == 303 and answer.headers["location"] == "/records", flash_of(client.get("/signin").text)
     assert "dana@acme-law.com" in client.get("/me").text
+
+
+def test_google_sign_in_suggests_the_account_this_browser_signed_in_with_last(client: TestClient, site: Site) -> None:
+    site.idps.gmail.set_consent("approve", user="bob@acme-law.com")
+    first = client.post("/signin/google", data={"csrf": csrf_of(client.get("/signin").text)})
+    assert "login_hint" not in first.headers["location"]  # nobody known yet
+    assert back_from_idp(client, site.idps, first.headers["location"]).headers["location"] == "/records"
+    csrf = csrf_of(client.get("/me").text)
+    assert client.post("/signout", data={"csrf": csrf}).headers["location"] == "/signin"
+
+    site.idps.gmail.set_consent("interactive")
+    again = client.post("/signin/google", data={"csrf": csrf_of(client.get("/signin").text)})
+    assert "login_hint=bob%40acme-law.com" in again.headers["location"]
+    chooser = httpx.get(again.headers["location"]).text  # the emulated Google page preselects Bob
+    assert 'value="bob@acme-law.com" checked' in chooser and "Emulated Google sign-in — not Google" in chooser

@@ -108,12 +108,20 @@ def test_consent_denied_and_missing_code_verifier(emulator: GmailEmulator, urls:
 @pytest.mark.usefixtures("oauth_client")
 def test_interactive_consent_page(emulator: GmailEmulator, urls: GmailUrls) -> None:
     emulator.set_consent("interactive")
-    url, _ = _flow(urls).authorization_url()
+    flow = _flow(urls)
+    url, _ = flow.authorization_url(login_hint=BOB)
     page = httpx.get(url)
     assert page.status_code == 200 and "submit_approve_access" in page.text
+    assert "Emulated Google sign-in — not Google" in page.text  # nobody takes it for Google's own page
+    assert f'value="{BOB}" checked' in page.text and f'value="{ANN}">' in page.text  # the hint is preselected
+    assert "View your email messages and settings" in page.text  # gmail.readonly, in plain words
     ticket = page.text.split('name="ticket" value="')[1].split('"')[0]
-    answer = httpx.post(f"{urls.base}/o/oauth2/consent", data={"ticket": ticket, "decision": "allow"})
+    answer = httpx.post(f"{urls.base}/o/oauth2/consent", data={"ticket": ticket, "decision": "allow", "account": ANN})
     assert answer.status_code == 302 and "code=" in answer.headers["location"]
+    flow.fetch_token(code=parse_qs(urlsplit(answer.headers["location"]).query)["code"][0])
+    # The account picked in the chooser signed in, not the hinted one.
+    assert id_token.verify_token(flow.credentials.id_token, google.auth.transport.requests.Request(),
+                                 audience=CLIENT_ID, certs_url=urls.certs_url)["email"] == ANN
 
 
 @pytest.mark.usefixtures("oauth_client")
