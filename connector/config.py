@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 
 from connector.errors import ConfigError
 from connector.events.settings import EventSettings
+from connector.storage.settings import SesS3Settings, StorageSettings
 
 ENV_PREFIX = "BCC_CAPTURE_"
 
@@ -185,7 +186,7 @@ class SmtpSettings(Strict):
         return self
 
 
-class InboundSettings(Strict):
+class InboundSettings(SesS3Settings, Strict):
     """Inbound-mail services posting received mail to /webhooks/inbound/… (docs/dropbox.md): each endpoint
     answers 404 until its secret is set. Secrets come from the environment (or ``…_FILE``) only."""
 
@@ -248,6 +249,7 @@ class Settings(BaseSettings):
     senders: SenderSettings = SenderSettings()
     sync: SyncSettings = SyncSettings()
     limits: LimitSettings = LimitSettings()
+    storage: StorageSettings = StorageSettings()
     imports: ImportSettings = ImportSettings()
     graph: GraphSettings = GraphSettings()
     gmail: GmailSettings = GmailSettings()
@@ -300,9 +302,10 @@ class _YamlSource(PydanticBaseSettingsSource):
         return data
 
 
-# Secrets of the inbound and outbound mail sections: like the secret key, never read from the settings file.
+# Secrets of the inbound, outbound and storage sections: like the secret key, never read from the settings file.
 _SECRETS = (("inbound", "postmark_password"), ("inbound", "mailgun_signing_key"), ("inbound", "sendgrid_password"),
-            ("outbound", "password"))
+            ("outbound", "password"), ("inbound", "ses_s3_secret_access_key"),
+            ("storage", "secret_access_key"))
 
 
 def settings_path() -> Path | None:

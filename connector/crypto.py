@@ -1,18 +1,22 @@
-"""Encryption at rest for OAuth tokens (Fernet: AES-128-CBC + HMAC-SHA256, from `cryptography`).
+"""Encryption at rest for OAuth tokens and stored mail (Fernet: AES-128-CBC + HMAC-SHA256, from `cryptography`).
 
 The key comes from ``BCC_CAPTURE_SECRET_KEY`` (or the file ``BCC_CAPTURE_SECRET_KEY_FILE`` names). It
 may list several keys, comma-separated, newest first: new tokens are encrypted with the first, stored
 ones are read with any (`MultiFernet`), and `bcc-capture secret rotate` re-encrypts them all with the
-first so the old keys can be dropped. In development mode a key is generated once and kept in
+first so the old keys can be dropped. Raw messages and attachments are sealed with each company's own key
+(`CompanyCipher`), derived from the same keys. In development mode a key is generated once and kept in
 ``var/dev-secret.key`` so the demo needs no set-up; production refuses to start without one.
 """
 
 from __future__ import annotations
 
+import base64
 import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from connector.config import Mode, Settings
 from connector.errors import ConfigError
@@ -39,14 +43,22 @@ def new_key() -> str:
     return Fernet.generate_key().decode()
 
 
+def fernet_keys(key: bytes) -> list[bytes]:
+    """The comma-separated Fernet keys in ``key`` (newest first), each checked."""
+    parts = [part.strip() for part in key.split(b",") if part.strip()]
+    try:
+        for part in parts:
+            Fernet(part)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError("secret_key", "must be urlsafe-base64 32-byte Fernet keys, comma-separated, newest "
+                          "first (make one with `bcc-capture secret new`)") from exc
+    return parts
+
+
 class TokenCipher:
     def __init__(self, key: bytes) -> None:
         """``key``: one Fernet key, or several comma-separated (newest first)."""
-        try:
-            self._fernet = MultiFernet([Fernet(part.strip()) for part in key.split(b",") if part.strip()])
-        except (ValueError, TypeError) as exc:
-            raise ConfigError("secret_key", "must be urlsafe-base64 32-byte Fernet keys, comma-separated, newest "
-                              "first (make one with `bcc-capture secret new`)") from exc
+        self._fernet = MultiFernet([Fernet(part) for part in fernet_keys(key)])
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -68,4 +80,43 @@ class TokenCipher:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenCipher:
+        return cls(secret_key(settings))
+
+
+class CompanyCipher:
+    """Mail content at rest under each company's own key: for every deployment key (newest first), a Fernet
+    key derived from it and the company id (HKDF-SHA256). A company's content never opens with another's key,
+    and `reseal` moves it to the newest key like `TokenCipher.rotate`. Sealed content is the Fernet token's
+    bytes (not its base64 text): a third smaller than the token, and never the plaintext."""
+
+    def __init__(self, key: bytes) -> None:
+        self._masters = [base64.urlsafe_b64decode(part) for part in fernet_keys(key)]
+        self._companies: dict[int, MultiFernet] = {}
+
+    def _fernet(self, tenant_id: int) -> MultiFernet:
+        found = self._companies.get(tenant_id)
+        if found is None:
+            info = f"bcc-capture mail content, company {tenant_id}".encode()
+            found = MultiFernet([Fernet(base64.urlsafe_b64encode(
+                HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)))
+                for master in self._masters])
+            self._companies[tenant_id] = found
+        return found
+
+    def seal(self, tenant_id: int, plaintext: bytes) -> bytes:
+        return base64.urlsafe_b64decode(self._fernet(tenant_id).encrypt(plaintext))
+
+    def open(self, tenant_id: int, sealed: bytes) -> bytes:
+        try:
+            return self._fernet(tenant_id).decrypt(base64.urlsafe_b64encode(sealed))
+        except InvalidToken as exc:
+            raise ConfigError("secret_key", f"cannot decrypt company {tenant_id}'s stored mail: the key changed "
+                              "(list the old key after the new one, then run `bcc-capture secret rotate`)") from exc
+
+    def reseal(self, tenant_id: int, sealed: bytes) -> bytes:
+        """The same content sealed with the newest key."""
+        return self.seal(tenant_id, self.open(tenant_id, sealed))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CompanyCipher:
         return cls(secret_key(settings))

@@ -93,18 +93,23 @@ class ActivitySource(SQLModel, table=True):
 
 
 class Blob(SQLModel, table=True):
-    """Attachment content, stored once per distinct content (content-addressed)."""
+    """Raw-message and attachment content of one company, once per distinct content within it (never shared
+    across companies), sealed with the company's key: in ``content`` (location "database") or in the object
+    the location names (``s3://bucket/key``). Written and read only through `connector.storage`."""
 
+    tenant_id: int = Field(foreign_key="tenant.id", primary_key=True)
     sha256: str = Field(primary_key=True)
-    size: int
-    content: bytes = Field(sa_type=LargeBinary)
+    size: int  # of the plaintext
+    location: str = "database"
+    content: bytes | None = Field(default=None, sa_type=LargeBinary)
 
 
 class RawMessage(SQLModel, table=True):
-    """The message exactly as first received (RFC 5322 bytes in a blob): what an export hands back."""
+    """The message exactly as first received (RFC 5322 bytes in a blob of the activity's company): what an
+    export hands back."""
 
     activity_id: int = Field(foreign_key="activity.id", primary_key=True)
-    sha256: str = Field(foreign_key="blob.sha256", index=True)
+    sha256: str = Field(index=True)
 
 
 class Attachment(SQLModel, table=True):
@@ -114,7 +119,7 @@ class Attachment(SQLModel, table=True):
     name: str
     content_type: str
     size: int
-    sha256: str = Field(foreign_key="blob.sha256")
+    sha256: str = Field(index=True)  # a blob of the activity's company
     record_id: int | None = Field(default=None, foreign_key="record.id")  # a project's file (F2)
 
 

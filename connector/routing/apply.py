@@ -7,8 +7,10 @@ second copy of the same message, changes nothing but the list of sources.
 `Writer` applies a whole batch. New threads and activities get provisional (negative) ids that the rest of
 the batch refers to; at `flush` they are inserted with one multi-row INSERT … RETURNING per table, the
 provisional ids are replaced by the real ones, and every other row (thread keys and targets, links,
-participants, sources, attachments, blobs, raw messages, audit entries) follows with one multi-row INSERT per
-table. Records and unassigned mail, rare in bulk, are inserted at once. What exists is asked once per parent
+participants, sources, attachments, raw messages, audit entries) follows with one multi-row INSERT per
+table. Between the two, the content of attachments and raw messages goes to the `connector.storage` store in
+one `put_many` (after the first insert, so on SQLite the write lock is already this transaction's). Records
+and unassigned mail, rare in bulk, are inserted at once. What exists is asked once per parent
 and remembered (in the repository for what routing reads too), so the rows a batch writes are exactly those
 one transaction per message would write (tests/connector/routing/test_bulk_equivalence.py).
 """
@@ -34,7 +36,6 @@ from connector.models import (
     ActivitySource,
     Attachment,
     AuditEntry,
-    Blob,
     EventOutbox,
     Participant,
     Record,
@@ -48,10 +49,12 @@ from connector.models.directory import bump
 from connector.models.mail import RawMessage
 from connector.routing.decision import Decision, NewRecord, Outcome, Reason, RecordRef
 from connector.routing.repository import SqlRepository, chunks, earliest
+from connector.storage.factory import blob_store
+from connector.storage.ports import BlobKey
 
 _NOT_FOLLOWED = {"customer"}  # derived per message (F11), never inherited by the thread
-# Queued rows are inserted parents first (blobs before attachments); ids of the others exist already.
-_QUEUED: tuple[type[SQLModel], ...] = (Blob, ThreadKey, ThreadTarget, ActivityLink, Participant, ActivitySource,
+# Queued rows are inserted after the new threads and activities they refer to; ids of the others exist already.
+_QUEUED: tuple[type[SQLModel], ...] = (ThreadKey, ThreadTarget, ActivityLink, Participant, ActivitySource,
                                        Attachment, RawMessage, AuditEntry, EventOutbox)
 # The natural key of each child row under its activity, as the unique constraints define them.
 _CHILD_KEYS: dict[type[SQLModel], tuple[str, ...]] = {
@@ -92,7 +95,7 @@ class Writer:
         self.connection = session.connection()
         self.queued: dict[type[SQLModel], list[dict[str, Any]]] = {model: [] for model in _QUEUED}
         self.children: dict[tuple[type[SQLModel], int], set[tuple[object, ...]]] = {}
-        self.blobs: dict[str, bytes] = {}  # content to store unless the database has it: asked at flush, at once
+        self.blobs: dict[BlobKey, bytes] = {}  # content per company, to the store at flush (it dedups)
         self.origins: dict[tuple[int, str, str], int] = {}
         self.provisional = itertools.count(-1, -1)
         self.new: dict[type[SQLModel], list[dict[str, Any]]] = {Thread: [], Activity: []}  # with provisional ids
@@ -110,22 +113,30 @@ class Writer:
         return self._log(decision)
 
     def flush(self) -> None:
-        """Insert the new threads and activities, then the queued rows: one multi-row INSERT per table."""
+        """Insert the new threads and activities, store the content, then insert the queued rows: one multi-row
+        INSERT per table."""
         self.outbox.describe_records(self.queued[EventOutbox])
-        self._queue_new_blobs()
-        for model, rows in (*self.new.items(), *self.queued.items()):
-            for row in rows:
-                self._renumber(row)
-            for part in chunks(rows):
-                if model in self.new:
-                    table = _table(model)
-                    ids = self.connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                                                  [{k: v for k, v in row.items() if k != "id"} for row in part])
-                    self.real.update(zip((row["id"] for row in part), ids.scalars(), strict=True))
-                else:
-                    self.connection.execute(insert(_table(model)), list(part))
-            rows.clear()
+        for model, rows in self.new.items():
+            self._insert(model, rows)
+        if self.blobs:
+            blob_store(self.settings, self.connection).put_many(self.blobs)
+            self.blobs.clear()
+        for model, rows in self.queued.items():
+            self._insert(model, rows)
         self.repo.renumber(self.real)
+
+    def _insert(self, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self._renumber(row)
+        for part in chunks(rows):
+            if model in self.new:
+                table = _table(model)
+                ids = self.connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                              [{k: v for k, v in row.items() if k != "id"} for row in part])
+                self.real.update(zip((row["id"] for row in part), ids.scalars(), strict=True))
+            else:
+                self.connection.execute(insert(_table(model)), list(part))
+        rows.clear()
 
     def resolved(self, applied: Applied) -> Applied:
         """``applied`` with its activity's real id (after `flush`)."""
@@ -232,31 +243,23 @@ class Writer:
         return thread_id, opened
 
     def _store_attachments(self, decision: Decision, activity_id: int) -> None:
+        assert decision.tenant_id is not None
         project_id = decision.project_ids[0] if decision.project_ids else None
         for attachment in decision.attachments:
             content = attachment.read()
             digest = hashlib.sha256(content).hexdigest()
-            self.blobs.setdefault(digest, content)
+            self.blobs.setdefault((decision.tenant_id, digest), content)
             self._child(Attachment, activity_id, fresh=True, name=attachment.name, sha256=digest,
                         content_type=attachment.content_type, size=len(content), record_id=project_id)
 
     def _store_raw(self, decision: Decision, activity_id: int) -> None:
         """The message byte for byte as first received, for export (when it came as bytes at all)."""
         raw = decision.envelope.raw
-        if raw is None:
+        if raw is None or decision.tenant_id is None:
             return
         digest = hashlib.sha256(raw).hexdigest()
-        self.blobs.setdefault(digest, raw)
+        self.blobs.setdefault((decision.tenant_id, digest), raw)
         self.queued[RawMessage].append({"activity_id": activity_id, "sha256": digest})
-
-    def _queue_new_blobs(self) -> None:
-        table = _table(Blob)
-        digests = sorted(self.blobs)
-        for part in chunks(digests):
-            for (known,) in self.connection.execute(select(table.c.sha256).where(table.c.sha256.in_(part))):
-                del self.blobs[known]
-        self.queued[Blob] += [{"sha256": d, "size": len(c), "content": c} for d, c in self.blobs.items()]
-        self.blobs.clear()
 
     # ----------------------------------------------------------------- unassigned
     def _keep_unassigned(self, decision: Decision) -> Applied:

@@ -12,9 +12,11 @@ from sqlmodel import Session
 from connector.db import utcnow
 from connector.errors import InputError, NotFound
 from connector.events.outbox import EventType, emit
-from connector.models import Activity, Attachment, AuditEntry, Blob, Tenant, User
+from connector.models import Activity, Attachment, AuditEntry, Tenant, User
 from connector.services import holds
 from connector.services.visibility import COMPANY, Reader, can_read, reader_for
+from connector.storage.factory import deployment_store
+from connector.storage.ports import BlobMissing, BlobStore
 
 
 def get_activity(session: Session, tenant: Tenant, activity_id: int, reader: Reader = COMPANY) -> Activity:
@@ -53,14 +55,15 @@ def require_owner_or_admin(activity: Activity, reader: Reader, to_do: str) -> No
         raise InputError(f"only the user who logged this e-mail or an administrator can {to_do}")
 
 
-def get_attachment(session: Session, tenant: Tenant, attachment_id: int,
-                   reader: Reader = COMPANY) -> tuple[Attachment, Blob, Activity]:
+def get_attachment(session: Session, tenant: Tenant, attachment_id: int, reader: Reader = COMPANY,
+                   store: BlobStore | None = None) -> tuple[Attachment, bytes, Activity]:
     """The attachment, its content and its e-mail, if that e-mail is logged in ``tenant`` and ``reader`` may read it."""
     found = session.get(Attachment, attachment_id)
     if found is None:
         raise NotFound(f"no attachment {attachment_id}")
     activity = get_activity(session, tenant, found.activity_id, reader)  # tenant, unlogged, walls, visibility
-    blob = session.get(Blob, found.sha256)
-    if blob is None:
-        raise NotFound(f"no attachment {attachment_id}")
-    return found, blob, activity
+    try:
+        content = (store or deployment_store(session)).get(activity.tenant_id, found.sha256)
+    except BlobMissing as exc:
+        raise NotFound(f"no attachment {attachment_id}") from exc
+    return found, content, activity

@@ -28,7 +28,6 @@ from connector.models import (
     ActivitySource,
     Attachment,
     AuditEntry,
-    Blob,
     Participant,
     Record,
     RecordKind,
@@ -36,6 +35,8 @@ from connector.models import (
 )
 from connector.models.mail import RawMessage
 from connector.services.visibility import COMPANY, Reader, activity_filter, record_filter
+from connector.storage.factory import deployment_store
+from connector.storage.ports import BlobStore
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 CSV_COLUMNS = ("message_id", "date", "from", "to", "cc", "subject", "filed_under", "sources", "file", "kind",
@@ -60,15 +61,17 @@ class ExportResult:
 
 
 def export(session: Session, tenant: Tenant, scope: Scope, out: IO[bytes], *, by: str = "",
-           reader: Reader = COMPANY) -> ExportResult:
-    """Write the zip of every activity in ``scope`` that ``reader`` may read to ``out``."""
+           reader: Reader = COMPANY, store: BlobStore | None = None) -> ExportResult:
+    """Write the zip of every activity in ``scope`` that ``reader`` may read to ``out`` (the content read from
+    ``store``, by default the deployment's)."""
+    store = store or deployment_store(session)
     result = ExportResult()
     manifest: list[dict[str, Any]] = []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for number, activity in enumerate(_activities(session, tenant, scope, reader), start=1):
             entry = _describe(session, activity)
             folder = f"{number:05d} {_safe(activity.subject)[:60]}".strip()
-            entry["files"] = _write_files(session, archive, activity, folder, result)
+            entry["files"] = _write_files(session, store, archive, activity, folder, result)
             manifest.append(entry)
             result.messages += 1
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -127,21 +130,20 @@ def _describe(session: Session, activity: Activity) -> dict[str, Any]:
     }
 
 
-def _write_files(session: Session, archive: zipfile.ZipFile, activity: Activity, folder: str,
+def _write_files(session: Session, store: BlobStore, archive: zipfile.ZipFile, activity: Activity, folder: str,
                  result: ExportResult) -> list[dict[str, Any]]:
     files: list[dict[str, Any]] = []
-    raw = session.exec(select(Blob).join(RawMessage, col(RawMessage.sha256) == col(Blob.sha256))
-                       .where(RawMessage.activity_id == activity.id)).first()
+    raw = session.exec(select(RawMessage.sha256).where(RawMessage.activity_id == activity.id)).first()
     if raw is not None:
-        files.append(_add(archive, f"{folder}/message.eml", raw.content, "message"))
+        files.append(_add(archive, f"{folder}/message.eml", store.get(activity.tenant_id, raw), "message"))
     else:
         result.without_raw.append(activity.internet_message_id)
     taken: set[str] = set()
-    for attachment, blob in session.exec(select(Attachment, Blob).join(Blob, col(Attachment.sha256) == col(Blob.sha256))
-                                         .where(Attachment.activity_id == activity.id)
-                                         .order_by(col(Attachment.id))).all():
+    for attachment in session.exec(select(Attachment).where(Attachment.activity_id == activity.id)
+                                   .order_by(col(Attachment.id))).all():
         name = _unique(_safe(attachment.name) or "attachment", taken)
-        files.append(_add(archive, f"{folder}/attachments/{name}", blob.content, "attachment"))
+        files.append(_add(archive, f"{folder}/attachments/{name}", store.get(activity.tenant_id, attachment.sha256),
+                          "attachment"))
     result.files += len(files)
     return files
 

@@ -79,8 +79,10 @@ def communications(record_id: int, request: Request, response: Response, session
 @router.get("/attachments/{attachment_id}", response_class=Response, summary="Download an attachment",
             responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"}, "example": "%PDF-1.4 …"}}}})
-def download(attachment_id: int, session: DbSession, who: ApiCaller, reader: ApiReader) -> Response:
-    return attachment_download(session, who.tenant, attachment_id, reader, by=api_by(who, reader), via="api")
+def download(attachment_id: int, session: DbSession, who: ApiCaller, reader: ApiReader,
+             settings: AppSettings) -> Response:
+    return attachment_download(session, settings, who.tenant, attachment_id, reader, by=api_by(who, reader),
+                               via="api")
 
 
 @router.post("/activities/{activity_id}/unlog", response_model=UnlogOut, responses=NOT_FOUND,

@@ -50,8 +50,10 @@ def record_page(record_id: int, request: Request, session: DbSession, who: Curre
 
 
 @router.get("/attachments/{attachment_id}")
-def download(attachment_id: int, session: DbSession, who: CurrentUser, reader: ConsoleReader) -> Response:
-    return attachment_download(session, who.tenant, attachment_id, reader, by=who.user.email, via="console")
+def download(attachment_id: int, session: DbSession, who: CurrentUser, reader: ConsoleReader,
+             settings: AppSettings) -> Response:
+    return attachment_download(session, settings, who.tenant, attachment_id, reader, by=who.user.email,
+                               via="console")
 
 
 @router.get("/activities/{activity_id}")

@@ -18,7 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from connector.config import Settings
+from connector.config import Settings, load_settings
+from connector.crypto import CompanyCipher
 from connector.db import transaction
 from connector.mail.envelope import Envelope
 from connector.routing.apply import Applied
@@ -107,6 +108,9 @@ def every_row(engine: Engine) -> dict[str, list[Any]]:
         raw = {name: [dict(r._mapping) for r in conn.execute(tables[name].select().order_by(
             *tables[name].primary_key.columns))] for name in CAPTURED}
         users = {r.id: r.email for r in conn.execute(text('SELECT id, email FROM "user"'))}
+    cipher = CompanyCipher.from_settings(load_settings())
+    for row in raw["blob"]:  # sealed with a fresh IV each time: compared by what they hold
+        row["content"] = cipher.open(row["tenant_id"], row["content"])
     records = {r["id"]: (r["kind"], r["email"] or r["origin_message_id"] or r["number"]) for r in raw["record"]}
     activities = {r["id"]: r["internet_message_id"] for r in raw["activity"]}
     threads = {t["id"]: tuple(sorted(m for a, m in activities.items() if _thread_of(raw, a) == t["id"]))
