@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, update
@@ -34,6 +34,7 @@ from connector.ports import ChangePage
 from connector.routing.decision import Outcome
 from connector.services.capture import Captured, capture_batch, retrying
 from connector.sync import intake, metrics, states
+from connector.sync.timings import StepTimings
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("bcc_capture.sync")
@@ -48,6 +49,7 @@ class Superseded(Exception):
 class Committed:
     logged: int  # new activities
     backlog: bool  # threads opened: this mailbox has earlier messages to read now
+    filed: list[str] = field(default_factory=list)  # their Message-IDs
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Commit:
     clock: Clock
     mailbox: Mailbox  # as the step read it: its state, wake-up count and pending time
     owner: str  # the lease holder
+    timings: StepTimings = field(default_factory=StepTimings)  # route and commit time, what was filed
 
     def page(self, page: ChangePage, envelopes: list[Envelope], served: list[int]) -> Committed:
         """A page's envelopes (and the backlog rows they answer) with the page's cursor: the mailbox is synced."""
@@ -75,6 +78,8 @@ class Commit:
             self._write(session, {**synced.values, **self._schedule(now, page.more or committed.backlog),
                                   "messages_logged": Mailbox.messages_logged + committed.logged},
                         states.still_in(synced))
+            self.timings.committing()
+        self.timings.committed(committed.filed)
         synced.apply_to(self.mailbox)  # the step's view follows its commit: a later failure moves on from here
         return committed
 
@@ -84,17 +89,21 @@ class Commit:
             committed = self._capture(session, envelopes, served, now)
             self._write(session, {**self._schedule(now, more or committed.backlog),
                                   "messages_logged": Mailbox.messages_logged + committed.logged})
+            self.timings.committing()
+        self.timings.committed(committed.filed)
         return committed
 
     def _capture(self, session: Session, envelopes: list[Envelope], served: list[int], now: datetime) -> Committed:
         if served:  # first: a thread opened below may need a row for the same message again
             session.exec(delete(ThreadBackfill).where(col(ThreadBackfill.id).in_(served)))  # type: ignore[call-overload]
-        results = capture_batch(session, self.settings, self.clock, envelopes)
+        with self.timings.phase("route"):
+            results = capture_batch(session, self.settings, self.clock, envelopes)
         self._report(results)
         opened = [(e, a.activity_id) for e, a in results if a.thread_opened and a.activity_id is not None]
         for envelope, activity_id in opened:
             self._record_backlog(session, envelope, activity_id, now)
-        return Committed(sum(int(a.created) for _, a in results), bool(opened))
+        filed = [e.internet_message_id for e, a in results if a.created]
+        return Committed(len(filed), bool(opened), filed)
 
     def _report(self, results: Captured) -> None:
         for envelope, applied in results:

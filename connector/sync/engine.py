@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
@@ -52,6 +52,7 @@ class StepResult:
     seen: int = 0  # envelopes in the page
     fetched: int = 0  # fetched in full
     action: str = ""  # the policy action after a failure
+    timings: dict[str, object] = field(default_factory=dict)  # where the step's time went (sync.timings)
 
 
 class SyncEngine:
@@ -100,19 +101,22 @@ class SyncEngine:
         return result
 
     def _run(self, reader: Reader, commit: Commit) -> StepResult:
-        backlog = reader.backlog()
-        page, fetched = reader.page()
+        timings = commit.timings
+        with timings.phase("provider"):
+            backlog = reader.backlog()
+            page, fetched = reader.page()
         committed = commit.page(page, backlog.envelopes + fetched.envelopes, backlog.served)
         logged = committed.logged
         for _ in range(BACKLOG_ROUNDS):  # the page's commit opened threads: read their earlier messages now
             if not committed.backlog:
                 break
-            backlog = reader.backlog()
+            with timings.phase("provider"):
+                backlog = reader.backlog()
             committed = commit.backlog(backlog.envelopes, backlog.served, more=page.more)
             logged += committed.logged
         assert commit.mailbox.id is not None
         return StepResult(commit.mailbox.id, ok=True, more=page.more or committed.backlog, logged=logged,
-                          seen=len(page.envelopes), fetched=fetched.downloaded)
+                          seen=len(page.envelopes), fetched=fetched.downloaded, timings=timings.as_log())
 
     def _count_calls(self, provider: Provider) -> None:
         """Export the adapter's per-endpoint call counters as Prometheus counters."""

@@ -65,7 +65,7 @@ class Worker:
                     results.append(result)
                     self.heartbeat.beat()
                     log.info("sync step", extra={"mailbox_id": mailbox_id, "ok": result.ok, "more": result.more,
-                                                 "logged": result.logged, "action": result.action})
+                                                 "logged": result.logged, "action": result.action, **result.timings})
                     if not (result.ok and result.more) or (stop is not None and stop.is_set()):
                         break
                     if not leases.renew(self.engine, mailbox_id, owner, self.clock(), ttl):
