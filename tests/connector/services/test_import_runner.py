@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -100,3 +101,34 @@ def test_a_worker_told_to_stop_hands_the_import_back_at_once(world: World, setti
     assert done(world.engine, job_id) == 10
     assert ImportRunner(world.engine, settings, "next", batch=50).run_once() == job_id
     assert done(world.engine, job_id) == MESSAGES
+
+
+def test_a_worker_process_runs_uploaded_imports_beside_its_mailboxes(world: World, settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    from connector.crypto import TokenCipher
+    from connector.sync.engine import SyncEngine
+    from connector.sync.worker import Worker
+
+    job_id = uploaded(world, tmp_path / "spool")
+    quick = settings.model_copy(update={"imports": ImportSettings(poll_seconds=0.1)})
+    cipher = TokenCipher(b"q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds=")
+    worker = Worker(world.engine, quick, SyncEngine(world.engine, quick, {}, cipher), {})
+    stop = threading.Event()
+    running = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"idle_seconds": 0.1})
+    running.start()
+    try:
+        deadline = time.monotonic() + 60
+        while done(world.engine, job_id) < MESSAGES or _state(world.engine, job_id) != "done":
+            assert time.monotonic() < deadline, "the worker did not run the import"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        running.join(timeout=30)
+    assert not running.is_alive()
+
+
+def _state(engine: Engine, job_id: int) -> str:
+    with transaction(engine) as session:
+        job = session.get(ImportJob, job_id)
+        assert job is not None
+        return job.state
