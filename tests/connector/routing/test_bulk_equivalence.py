@@ -95,7 +95,8 @@ def in_bulk(engine: Engine, config: Settings, pages: list[list[Envelope]]) -> li
 
 
 # ------------------------------------------------------------------------------------------- every row
-IGNORED = {"id", "created_at", "logged_at", "seen_at", "at", "tenant_id", "session_epoch", "hash", "prev_hash"}
+IGNORED = {"id", "created_at", "updated_at", "logged_at", "seen_at", "at", "tenant_id", "session_epoch", "hash",
+           "prev_hash"}
 CAPTURED = ["record", "thread", "threadkey", "threadtarget", "activity", "activitylink", "participant",
             "activitysource", "attachment", "blob", "rawmessage", "unassigned", "auditentry"]
 
