@@ -18,10 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulators.slow import SlowService
+
 from .admin import Admin
 from .api import GmailApi
 from .batch import handle_batch
 from .consent import ConsentScreen
+from .faults import unavailable
 from .keys import SigningKey
 from .oauth import OAuthServer
 from .wire import ApiRequest, ApiResponse
@@ -40,7 +43,7 @@ def _endpoint(handler: Callable[[ApiRequest], ApiResponse]):
 
 
 def build_app(api: GmailApi, oauth: OAuthServer, consent: ConsentScreen, keys: SigningKey,
-              admin: Admin) -> Starlette:
+              admin: Admin) -> SlowService:
     def certs_v1(_: ApiRequest) -> ApiResponse:
         return ApiResponse.json(keys.pem_certs(), headers={"Cache-Control": "public, max-age=3600"})
 
@@ -75,4 +78,4 @@ def build_app(api: GmailApi, oauth: OAuthServer, consent: ConsentScreen, keys: S
         Route("/emulator/service-accounts", _endpoint(admin.create_key), methods=["POST"]),
         Route("/emulator/domain-wide-delegation", _endpoint(admin.delegation), methods=["POST", "DELETE"]),
     ]
-    return Starlette(routes=routes)
+    return SlowService(Starlette(routes=routes), api.faults.slow, ("/gmail/v1/", "/batch"), unavailable)

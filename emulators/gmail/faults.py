@@ -6,9 +6,12 @@ failing test replays. All methods are thread-safe; `GmailEmulator` exposes them 
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from dataclasses import dataclass
+
+from emulators.slow import SlowProfile
 
 from .wire import ApiError
 
@@ -43,6 +46,7 @@ class Faults:
         self.reorder_window = 0  # hold this many pushes, then deliver them newest first
         self.batch_overload_threshold = 50  # sub-calls after this index may draw 429
         self.batch_overload_probability = 0.3
+        self.slow = SlowProfile()  # slow large pages, resets mid-body, 503 spells (emulators/slow.py)
 
     def seed(self, seed: int) -> None:
         with self._lock:
@@ -89,6 +93,7 @@ class Faults:
     def clear_requests(self) -> None:
         with self._lock:
             self._api.clear()
+        self.slow.clear()
 
     def check_request(self, method: str, user: str | None) -> None:
         with self._lock:
@@ -119,3 +124,9 @@ class Faults:
             for rules in self._push.values():
                 rules.clear()
             self.reorder_window = 0
+
+
+def unavailable(with_retry_after: bool) -> tuple[dict[str, str], bytes]:
+    """A 503 of a spell in Google's error shape (developers.google.com/gmail/api/guides/handle-errors: backendError)."""
+    message, reason = TRANSIENT[503]
+    return {}, json.dumps(ApiError(503, message, reason).payload()).encode()

@@ -9,14 +9,21 @@ first, then the probability). A seeded random generator keeps probabilistic runs
     emulator.faults.delay_notifications(seconds=30, next_n=2)      # emulated seconds
     emulator.faults.reorder_notifications(next_n=3)               # hold 3, deliver reversed
     emulator.faults.delay_responses(seconds=0.5, next_n=4)          # real seconds, for concurrency
+    emulator.faults.slow.arm(time_factor=0.1, reset_probability=0.05)  # emulators/slow.py
+    emulator.faults.slow.spell(seconds=20, retry_after=None)        # every call 503 for 20 s
     emulator.faults.clear()
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from dataclasses import dataclass
+
+from emulators.slow import SlowProfile
+
+from .wire import graph_error
 
 
 @dataclass
@@ -61,6 +68,7 @@ class FaultPlan:
         self._reorder = 0
         self._response_delay = Knob()
         self._response_delay_seconds = 0.0
+        self.slow = SlowProfile()  # slow large pages, resets mid-body, 503 spells (emulators/slow.py)
 
     def seed(self, seed: int) -> None:
         with self._lock:
@@ -72,6 +80,7 @@ class FaultPlan:
             self._drop, self._duplicate, self._delay = Knob(), Knob(), Knob()
             self._reorder = 0
             self._response_delay = Knob()
+        self.slow.clear()
 
     # --- HTTP responses --------------------------------------------------------------------
     def inject_http_errors(
@@ -142,3 +151,10 @@ class FaultPlan:
         with self._lock:
             count, self._reorder = self._reorder, 0
             return count
+
+
+def unavailable(with_retry_after: bool) -> tuple[dict[str, str], bytes]:
+    """A 503 of a spell in Graph's error shape (learn.microsoft.com/en-us/graph/errors: serviceNotAvailable)."""
+    response = graph_error(503, "serviceNotAvailable", "The service is not available. Try the request again after "
+                           "a delay. There may be a Retry-After header.")
+    return {}, json.dumps(response.body).encode()

@@ -27,12 +27,13 @@ from starlette.routing import Route
 
 from emulators.clock import Clock
 from emulators.postoffice import PostOffice
+from emulators.slow import SlowService
 from emulators.tls import TlsMaterial, shared_test_pki
 
 from .batch import run_batch
 from .delta import DeltaApi
 from .drafts import DraftsApi
-from .faults import FaultPlan
+from .faults import FaultPlan, unavailable
 from .folders import FoldersApi
 from .identity import ConsentKnobs, IdentityEndpoints
 from .mail import MailApi
@@ -132,10 +133,10 @@ class GraphEmulator:
         self.router.batch_handler = lambda req, principal: run_batch(req, principal, self.router.handle)
         self.identity = IdentityEndpoints(self.world, self.tokens, self.consent)
         self.post_office.listen("graph", self.mail.accept_delivery)
-        self.app = Starlette(routes=[
+        self.app = SlowService(Starlette(routes=[
             Route("/v1.0/{path:path}", self._graph_endpoint, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
             *self.identity.routes(),
-        ])
+        ]), self.faults.slow, ("/v1.0/",), unavailable)
         self._listeners: list[_Listener] = []
         self.urls: EmulatorUrls | None = None
 
