@@ -11,8 +11,9 @@ AWS account could publish mail to us.
 
 * SubscriptionConfirmation of an allowed topic: its SubscribeURL (same host rules) is visited once.
 * Notification: ``notificationType: Received`` with ``content`` (UTF-8 or BASE64, as the action's
-  ``encoding`` says) is a delivery; SES's set-up test notification is answered and ignored. The S3 action
-  (mail over 150 KB, no ``content``) is not supported: such a call is refused, naming the bucket and key.
+  ``encoding`` says) is a delivery; so is one of the S3 action (mail over 150 KB, no ``content``), whose
+  message is read from the ``bucketName``/``objectKey`` it names (`ses_s3`). SES's set-up test notification is
+  answered and ignored.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from connector.config import InboundSettings
 from connector.dropbox.inbound import Delivery, Refused, envelope_sender, fresh, json_object
 
 Fetch = Callable[[str], bytes]  # GET an https URL; raises on failure
+ObjectFetch = Callable[[str, str, str], bytes]  # (topic ARN, bucket, key) → the S3 action's object
 _SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
 _SIGNED = {"Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
            "SubscriptionConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn",
@@ -120,7 +122,8 @@ class SnsVerifier:
         return certificate
 
 
-def ses(inbound: InboundSettings, verifier: SnsVerifier, body: bytes, now: float) -> Delivery | Handled:
+def ses(inbound: InboundSettings, verifier: SnsVerifier, body: bytes, now: float,
+        objects: ObjectFetch | None = None) -> Delivery | Handled:
     message = json_object(body)
     verifier.verify(message)
     if str(message.get("TopicArn")) not in inbound.ses_topic_arns:
@@ -142,23 +145,25 @@ def ses(inbound: InboundSettings, verifier: SnsVerifier, body: bytes, now: float
         return Handled("subscription_confirmed")
     if kind == "UnsubscribeConfirmation":
         return Handled("unsubscribed")
-    return _received(message)
+    return _received(message, objects)
 
 
-def _received(message: dict) -> Delivery | Handled:
+def _received(message: dict, objects: ObjectFetch | None) -> Delivery | Handled:
     notification = json_object(str(message.get("Message") or "").encode())
     if notification.get("notificationType") != "Received":
         return Handled(str(notification.get("notificationType") or "notification")[:60])
     receipt = notification.get("receipt") if isinstance(notification.get("receipt"), dict) else {}
     action = receipt.get("action") if isinstance(receipt.get("action"), dict) else {}
     content = notification.get("content")
-    if not isinstance(content, str):
-        raise Refused("no_content", f"S3 delivery is not supported (bucket {action.get('bucketName')!r}, "
-                                    f"key {action.get('objectKey')!r}): use the SNS action")
-    try:
-        raw = base64.b64decode(content, validate=True) if action.get("encoding") == "BASE64" else content.encode()
-    except binascii.Error as exc:
-        raise Refused("malformed", "content is not base64") from exc
+    if isinstance(content, str):
+        try:
+            raw = base64.b64decode(content, validate=True) if action.get("encoding") == "BASE64" else content.encode()
+        except binascii.Error as exc:
+            raise Refused("malformed", "content is not base64") from exc
+    elif action.get("type") == "S3" and action.get("bucketName") and action.get("objectKey") and objects:
+        raw = objects(str(message.get("TopicArn")), str(action["bucketName"]), str(action["objectKey"]))
+    else:
+        raise Refused("no_content", f"neither content nor an S3 object (action {str(action.get('type'))[:20]!r})")
     mail = notification.get("mail") if isinstance(notification.get("mail"), dict) else {}
     recipients = receipt.get("recipients") if isinstance(receipt.get("recipients"), list) else []
     return Delivery("ses", f"ses:{message.get('MessageId')}", raw, envelope_sender(str(mail.get("source") or "")),

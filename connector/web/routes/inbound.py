@@ -29,6 +29,7 @@ from connector.config import Settings
 from connector.dropbox.inbound import Delivery, Refused, ReplayGuard, accept, enabled, guards
 from connector.dropbox.inbound_services import mailgun, postmark, sendgrid
 from connector.dropbox.ses import Handled, SnsVerifier, Unavailable, ses
+from connector.dropbox.ses_s3 import SesObjects
 from connector.services import rejections
 from connector.web.context import AppContext
 from connector.web.deps import Context
@@ -67,10 +68,18 @@ ANSWERS = {
 
 @dataclass
 class InboundState:
-    """Per app: the replay guards and the SNS verifier (its fetcher and certificate cache; tests inject one)."""
+    """Per app: the replay guards, the SNS verifier (its fetcher and certificate cache; tests inject one) and
+    the reader of SES's S3 action objects (made at the first such delivery)."""
 
     guards: dict[str, ReplayGuard] = field(default_factory=guards)
     sns: SnsVerifier = field(default_factory=SnsVerifier)
+    s3: SesObjects | None = None
+
+    def ses_objects(self, settings: Settings) -> SesObjects:
+        with _state_lock:
+            if self.s3 is None:
+                self.s3 = SesObjects(settings.inbound, settings.smtp.max_message_bytes)
+            return self.s3
 
 
 _state_lock = threading.Lock()
@@ -147,7 +156,7 @@ def _read(service: str, settings: Settings, state: InboundState, headers: dict[s
         return mailgun(settings.inbound, headers, body, now)
     if service == "sendgrid":
         return sendgrid(settings.inbound, headers, body, now)
-    return ses(settings.inbound, state.sns, body, now)
+    return ses(settings.inbound, state.sns, body, now, state.ses_objects(settings))
 
 
 def _refused(context: AppContext, service: str, exc: Refused) -> Response:

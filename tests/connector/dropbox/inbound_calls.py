@@ -143,9 +143,12 @@ def _sns_timestamp(at: datetime | None = None) -> str:
 
 
 def ses(aws: FakeAws, raw: bytes, recipient: str, *, topic: str = TOPIC, message_id: str | None = None,
-        at: datetime | None = None, version: str = "2", content: bool = True) -> Call:
+        at: datetime | None = None, version: str = "2", content: bool = True, bucket: str = "acme-mail",
+        key: str = "inbound/abc123") -> Call:
+    """A Received notification: the message inline (the SNS action), or only where the S3 action put it."""
     action: dict[str, str] = {"type": "SNS", "topicArn": topic, "encoding": "BASE64"} if content else {
-        "type": "S3", "bucketName": "acme-mail", "objectKey": "inbound/abc123"}
+        "type": "S3", "topicArn": topic, "bucketName": bucket, "objectKeyPrefix": key.rpartition("/")[0],
+        "objectKey": key}
     notification: dict[str, Any] = {
         "notificationType": "Received",
         "mail": {"source": "alice@acme-law.com", "messageId": uuid.uuid4().hex, "destination": [recipient]},

@@ -1,6 +1,7 @@
 """What each inbound-mail service does its own way: Postmark's MailboxHash and a payload without the raw
 message, SendGrid with basic auth only or signed, Mailgun's raw MIME byte for byte, SES's subscription
-handshake, topics, certificate URLs, S3 action and signature version 1; an unconfigured endpoint."""
+handshake, topics, certificate URLs, a notification without the message and signature version 1; an
+unconfigured endpoint (SES's S3 action: test_ses_s3.py)."""
 
 from __future__ import annotations
 
@@ -86,11 +87,17 @@ def test_ses_signing_certificates_come_only_from_sns_hosts(front: Front, url: st
     assert front.aws.requests[before:] == []  # nothing was fetched
 
 
-def test_ses_s3_action_is_refused_naming_where_the_message_is(front: Front) -> None:
-    response = front.post(calls.ses(front.aws, signed("Large"), MATTER, content=False))
+def test_ses_notification_with_neither_content_nor_an_s3_object_is_refused(front: Front) -> None:
+    call = calls.ses(front.aws, signed("Nothing"), MATTER)
+    message = json.loads(call.content)
+    notification = json.loads(message["Message"])
+    del notification["content"]
+    message["Message"] = json.dumps(notification)
+    response = front.post(calls.Call(call.path, json.dumps(front.aws.sign(message)).encode(), call.headers))
     assert (response.status_code, response.json()["error"]) == (403, "no_content")
+    assert front.spooled() == []
     [sample] = front.rows(AuditEntry, col(AuditEntry.reason) == "no_content")
-    assert "'acme-mail'" in sample.detail["last"] and "'inbound/abc123'" in sample.detail["last"]
+    assert "neither content nor an S3 object" in sample.detail["last"]
 
 
 def test_ses_signature_version_1_and_the_set_up_notification(front: Front) -> None:
