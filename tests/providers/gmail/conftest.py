@@ -208,3 +208,13 @@ def send(service: Any, sender: str, to: str, subject: str, body: str = "Hello", 
     raw = base64.urlsafe_b64encode(msg.as_bytes()).decode()
     sent = service.users().messages().send(userId="me", body={"raw": raw}).execute()
     return sent["id"], str(msg["Message-ID"])
+
+
+@pytest.fixture
+def office(engine: Any, emulator: GmailEmulator, urls: GmailUrls, post_office: PostOffice,
+           connector_settings: Settings, receiver: PushReceiver) -> Iterator[Any]:
+    """Alice's Gmail, connected and watched, for the story tests (`office.Office`)."""
+    from .office import open_office  # office.py builds on this module
+
+    with open_office(engine, emulator, urls, post_office, connector_settings, receiver) as found:
+        yield found

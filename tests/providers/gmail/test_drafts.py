@@ -5,23 +5,20 @@ the core — on history, thread backfill, resync or find."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from googleapiclient.errors import HttpError
-from sqlalchemy.engine import Engine
 
 from connector.config import Settings
 from connector.ports import MailboxRef
-from emulators.gmail import GmailEmulator, GmailUrls
-from emulators.postoffice import PostOffice
+from emulators.gmail import GmailEmulator
 from providers.gmail.adapter import GmailProvider
 from tests.inspect_db import logged
 
-from .conftest import ANN, BOB, DROPBOX, PushReceiver, connect, mailbox_ref, send
-from .office import CAROL, MATTER, Office, encoded, open_office, rfc822
+from .conftest import ANN, BOB, DROPBOX, connect, mailbox_ref, send
+from .office import CAROL, MATTER, Office, encoded, rfc822
 
 DRAFT_TEXT = "DRAFT - do not file"
 
@@ -105,13 +102,6 @@ def test_the_adapter_never_hands_a_draft_to_the_core(connector_settings: Setting
 
 
 # --- the story ----------------------------------------------------------------------------------------
-@pytest.fixture
-def office(engine: Engine, emulator: GmailEmulator, urls: GmailUrls, post_office: PostOffice,
-           connector_settings: Settings, receiver: PushReceiver) -> Iterator[Office]:
-    with open_office(engine, emulator, urls, post_office, connector_settings, receiver) as found:
-        yield found
-
-
 def test_an_unsent_reply_draft_is_never_filed_while_the_sent_reply_and_the_thread_are(office: Office) -> None:
     carol = office.external_sends(CAROL, "Smith v. Jones: offer")
     office.sync()

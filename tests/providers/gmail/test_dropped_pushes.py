@@ -5,32 +5,19 @@ and what arrives after it is caught by the safety-net sync every mailbox gets.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy.engine import Engine
 
-from connector.config import Settings
-from emulators.gmail import GmailEmulator, GmailUrls
-from emulators.postoffice import PostOffice
 from tests.inspect_db import logged
 
-from .conftest import PushReceiver
-from .office import ALICE, CAROL, MATTER, Office, open_office
+from .office import ALICE, CAROL, MATTER, Office
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def office(engine: Engine, emulator: GmailEmulator, urls: GmailUrls, post_office: PostOffice,
-           connector_settings: Settings, receiver: PushReceiver) -> Iterator[Office]:
-    with open_office(engine, emulator, urls, post_office, connector_settings, receiver) as found:
-        found.emulator.set_push_interval(1)  # Gmail's rate, which open_office lifts
-        yield found
-
-
 def test_a_burst_of_ten_replies_in_one_second_gets_one_push_and_all_ten_are_filed(office: Office) -> None:
+    office.emulator.set_push_interval(1)  # Gmail's rate, which the office lifts for its other stories
     _, first = office.alice_sends(CAROL, "Smith v. Jones: settlement", Bcc=MATTER)
     office.sync()
     assert logged(office.engine, first) is not None

@@ -4,27 +4,13 @@ logged message. Everything runs through the real googleapiclient against the emu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy.engine import Engine
 
-from connector.config import Settings
-from emulators.gmail import GmailEmulator, GmailUrls
-from emulators.postoffice import PostOffice
 from tests.inspect_db import logged
 
-from .conftest import PushReceiver
-from .office import ALICE, CAROL, MATTER, Office, open_office
+from .office import ALICE, CAROL, MATTER, Office
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def office(engine: Engine, emulator: GmailEmulator, urls: GmailUrls, post_office: PostOffice,
-           connector_settings: Settings, receiver: PushReceiver) -> Iterator[Office]:
-    with open_office(engine, emulator, urls, post_office, connector_settings, receiver) as found:
-        yield found
 
 
 def test_a_reply_with_an_edited_subject_lands_in_a_new_gmail_thread_and_is_filed(office: Office) -> None:

@@ -4,21 +4,18 @@ users.settings.filters and messages.modify), and the adapter reads such mail in 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from googleapiclient.errors import HttpError
-from sqlalchemy.engine import Engine
 
 from connector.config import Settings
-from emulators.gmail import GmailEmulator, GmailUrls
-from emulators.postoffice import PostOffice
+from emulators.gmail import GmailEmulator
 from providers.gmail.adapter import GmailProvider
 from tests.inspect_db import logged
 
-from .conftest import ANN, BOB, MAIL_SCOPE, PushReceiver, connect, mailbox_ref, send
-from .office import CAROL, MATTER, SETTINGS_SCOPE, Office, open_office
+from .conftest import ANN, BOB, MAIL_SCOPE, connect, mailbox_ref, send
+from .office import CAROL, MATTER, SETTINGS_SCOPE, Office
 
 GET = "gmail.users.messages.get"
 
@@ -95,13 +92,6 @@ def test_the_adapter_reads_archived_mail_and_mail_rescued_from_spam(connector_se
 
 
 # --- the stories ----------------------------------------------------------------------------------------
-@pytest.fixture
-def office(engine: Engine, emulator: GmailEmulator, urls: GmailUrls, post_office: PostOffice,
-           connector_settings: Settings, receiver: PushReceiver) -> Iterator[Office]:
-    with open_office(engine, emulator, urls, post_office, connector_settings, receiver) as found:
-        yield found
-
-
 def _logged_thread(office: Office, subject: str) -> str:
     _, first = office.alice_sends(CAROL, subject, Bcc=MATTER)
     office.sync()
