@@ -202,12 +202,14 @@ def log(tenant: TenantOpt = None, matter: str | None = None, project: str | None
     import dataclasses
 
     from connector import render
-    from connector.services import views
+    from connector.services import access_log, views
+    from connector.services.communications import shown
 
     with session() as db:
         firm = company(db, tenant)
         record = _record_for(db, firm, matter, project, contact)
         threads = views.communications(db, firm, record)
+        access_log.viewed(db, firm.id, "cli", shown(threads), "cli", record_id=record.id if record else None)
     title = f"{record.kind} {record.label}" if record else f"{firm.name}: all logged e-mail"
     if as_json:
         typer.echo(render.as_json([dataclasses.asdict(t) for t in threads]))

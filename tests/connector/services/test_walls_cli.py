@@ -63,3 +63,13 @@ def test_the_company_policy_and_one_emails_visibility(world: World, capture: Cap
     assert hidden.exit_code == 1 and f"no logged e-mail {applied.activity_id}" in hidden.output
     assert "visible to owner" in ok(cli_on, "visibility", "set", str(applied.activity_id), "owner",
                                     "--as", "alice@acme-law.com")
+
+
+def test_reading_mail_on_the_command_line_is_audited(world: World, capture: Capture, cli_on: CliRunner) -> None:
+    capture.process(to_dropbox(mail("Alice Archer <alice@acme-law.com>", ["carol@clientco.com"],
+                                    bcc=["acme+10802@bcc.example.com"], subject="Terms",
+                                    message_id="<terms@acme-law.com>")))
+    assert "Terms" in ok(cli_on, "log", "--matter", "10802")
+    [viewed] = json.loads(ok(cli_on, "audit", "--json", "--action", "activity.viewed"))
+    assert (viewed["reason"], viewed["detail"]["by"], viewed["internet_message_id"]) == (
+        "cli", "cli", "<terms@acme-law.com>")
