@@ -51,3 +51,11 @@ def blob_store(settings: Settings, where: Connection | Session) -> BlobStore:
 def deployment_store(where: Connection | Session) -> BlobStore:
     """The store of the process's own settings (`get_settings`), for a reader that was handed none."""
     return blob_store(get_settings(), where)
+
+
+def reseal_all(settings: Settings, where: Connection | Session) -> int:
+    """Every stored blob sealed again with the newest key (`connector.storage.rotation`)."""
+    from connector.storage.rotation import reseal
+
+    cipher, objects = _shared(settings)
+    return reseal(where.connection() if isinstance(where, Session) else where, cipher, objects)

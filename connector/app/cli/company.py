@@ -56,13 +56,17 @@ def secret_new() -> None:
 @secret_app.command("rotate")
 @fails_cleanly
 def secret_rotate() -> None:
-    """Re-encrypt every stored token with the first key of BCC_CAPTURE_SECRET_KEY; then drop the old keys."""
+    """Re-encrypt every stored token and message with the first key of BCC_CAPTURE_SECRET_KEY; then drop the old
+    keys."""
     from connector.crypto import TokenCipher
     from connector.services import secrets
+    from connector.storage.factory import reseal_all
 
     with session() as db:
         count = secrets.rotate(db, TokenCipher.from_settings(settings()))
-    typer.echo(f"{count} stored token(s) re-encrypted with the newest key; the older keys can now be removed")
+        blobs = reseal_all(settings(), db)
+    typer.echo(f"{count} stored token(s) and {blobs} stored message part(s) re-encrypted with the newest key; the "
+               "older keys can now be removed")
 
 
 # --------------------------------------------------------------------------------------------- tenants
