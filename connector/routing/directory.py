@@ -82,9 +82,11 @@ class Versions:
             col(DirectoryVersion.tenant_id).in_(missing))).all())
 
     def tag(self, tenant_id: int | None) -> Tag:
-        if tenant_id is not None:
+        if tenant_id is None:
+            return self.read[EVERY_COMPANY], None
+        if tenant_id not in self.read:
             self.need([tenant_id])
-        return self.read[EVERY_COMPANY], None if tenant_id is None else self.read[tenant_id]
+        return self.read[EVERY_COMPANY], self.read[tenant_id]
 
     def publishable(self, tenant_id: int | None) -> bool:
         """False once this transaction changed the company (or every company): what it reads now is its own."""
