@@ -129,7 +129,8 @@ def test_every_api_path_with_an_id_is_404_for_another_companys_token(client: Tes
             url = filled(path, acme)
             if url is None or not path.startswith("/api/"):
                 continue
-            body = {"contacts": ["carol@clientco.com"]} if method == "post" and "link" in path else None
+            body = ({"contacts": ["carol@clientco.com"]} if method == "post" and "link" in path
+                    else {"visibility": "company"} if path.endswith("/visibility") else None)
             answer = client.request(method.upper(), url, json=body, headers=their_token)
             assert answer.status_code == 404, (method, url, answer.status_code, answer.text)
             crawled.append((method, path))
