@@ -29,8 +29,9 @@ chaos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# make serve KEEP=1: the last run's database and console port (make itself takes --keep as --keep-going)
 serve: $(STAMP)
-	$(BIN)/python -m emulators.demo --serve
+	$(BIN)/python -m emulators.demo --serve $(if $(KEEP),--keep)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

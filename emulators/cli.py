@@ -18,15 +18,22 @@ def emulate(which: Annotated[str, typer.Argument(help="graph | gmail | all")] = 
             user: Annotated[list[str] | None, typer.Option(help="Mailbox to create (graph:a@x.com or gmail:b@y.com)")]
             = None,
             public_url: Annotated[str, typer.Option(help="Where the connector's webhooks will listen")]
-            = "http://127.0.0.1:8080") -> None:
+            = "http://127.0.0.1:8080",
+            keep: Annotated[bool, typer.Option("--keep", help="Leave the test CA's directory behind on exit")]
+            = False) -> None:
     """Run the Microsoft Graph and/or Gmail emulators on loopback (one shared post office) until Ctrl-C.
 
     Prints their base URLs, the path of the test CA, and the settings that point bcc-capture at them.
+    The test CA's directory is removed on exit (Ctrl-C or SIGTERM) unless --keep.
     """
+    from emulators.tls import exit_on_sigterm, keep_shared_test_pki
     from emulators.world import callbacks, describe, running
 
     if which not in ("graph", "gmail", "all"):
         raise InputError(f"emulate what? graph, gmail or all (not {which!r})")
+    exit_on_sigterm()
+    if keep:
+        keep_shared_test_pki()
     with running(callbacks(public_url), consent="page") as sandbox:
         for entry in user or []:
             provider, _, address = entry.partition(":")

@@ -32,8 +32,9 @@ from connector.routing.apply import Applied
 from connector.services import mailboxes, records, tenants, users, views
 from connector.services.capture import Capture
 from connector.services.dns_verify import DnsPythonResolver
-from emulators import demo_dropbox, demo_live
+from emulators import demo_dropbox, demo_live, demo_serve
 from emulators.dns import TxtServer
+from emulators.tls import exit_on_sigterm
 from emulators.world import World
 
 DEMO_DIR = Path("var/demo")
@@ -171,10 +172,10 @@ def show(engine: Engine) -> None:
         render.audit(console, views.audit(session, tenant, "refused"), title="Refused")
 
 
-def live(engine: Engine, serve: bool) -> None:
+def live(engine: Engine, serve: bool, port: int | None = None) -> None:
     """Steps 9–11: the same product reading real mailboxes through the (emulated) APIs."""
     step("9. Live: Alice and Bob connect Outlook, Grace connects Gmail (consent screens, OAuth, PKCE)")
-    with demo_live.live_world(engine.url.render_as_string(hide_password=False)) as world:
+    with demo_live.live_world(engine.url.render_as_string(hide_password=False), port=port) as world:
         demo_live.connect_everyone(world, console)
         time.sleep(1.5)  # the worker subscribes (Graph validation handshake) and starts Gmail's watch
         office = world.sandbox.post_office
@@ -230,7 +231,7 @@ def live(engine: Engine, serve: bool) -> None:
         console.print(f"  unrelated mail logged: {'yes' if logged_lunch else 'no'}")
         _usage(world)
         if serve:
-            _serve_forever(world)
+            demo_serve.serve_forever(world, console)
 
 
 def _refusal(engine: Engine, message_id: str) -> str:
@@ -254,40 +255,33 @@ def _usage(world: World) -> None:
     console.print(table)
 
 
-def _serve_forever(world: World) -> None:
-    world.sandbox.graph.set_consent("page")  # from now on a person clicks through the consent screens
-    world.sandbox.gmail.set_consent("interactive")
-    console.print()
-    console.print(f"[bold green]Console: {world.public_url}/signin[/]  (sign in as alice@acme-law.com with Microsoft, "
-                  "or grace@acme-law.com with Google). Ctrl-C to stop.")
-    console.print("The emulated Microsoft sign-in page uses a throwaway TLS certificate: your browser will warn "
-                  f"once; its CA is {world.sandbox.graph_urls.ca_path}.")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        console.print("stopped")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--keep", action="store_true", help="keep the previous demo database")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the previous demo database (and with --serve the console's port)")
     parser.add_argument("--serve", action="store_true", help="keep the console, emulators and worker running")
     parser.add_argument("--no-live", action="store_true", help="skip the Outlook/Gmail part")
     args = parser.parse_args(argv)
     if not args.keep and DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
+    exit_on_sigterm()  # a SIGTERM stops the demo as Ctrl-C does: servers stopped, the test CA removed
     settings = load_settings(database={"url": f"sqlite:///{DEMO_DIR / 'demo.db'}"})
     engine = make_engine(settings.database.url)
     upgrade(engine)
+    port = demo_serve.console_port(DEMO_DIR, args.keep) if args.serve else None
     console.print(Rule("[bold magenta]bcc-capture demo[/]"))
     console.print(f"database: {engine.url.render_as_string()}")
+    if args.keep and demo_serve.already_set_up(engine):
+        console.print("  kept from the last run: the company and its mail are there already")
+        if args.serve and port is not None:
+            demo_serve.serve_kept(engine, port, console)
+        return
     addresses = set_up_company(engine, settings)
     ingest(engine, settings, addresses)
     show(engine)
     demo_dropbox.front_door(engine, settings, console, step)
     if not args.no_live:
-        live(engine, serve=args.serve)
+        live(engine, serve=args.serve, port=port)
     console.print()
     console.print("Explore further (Carol's timeline, from the demo's database):")
     # One unwrapped line, so it can be copied as it is, whatever the terminal's width.

@@ -11,8 +11,10 @@ material is meant for loopback tests and demos only; nothing here is fit for pro
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import ipaddress
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -121,12 +123,35 @@ def make_test_pki(directory: Path | None = None, hosts: tuple[str, ...] = DEFAUL
 
 _shared: TlsMaterial | None = None
 _shared_lock = threading.Lock()
+_keep = False
 
 
 def shared_test_pki() -> TlsMaterial:
-    """One CA per process, so emulators started side by side are trusted by the same bundle."""
+    """One CA per process, so emulators started side by side are trusted by the same bundle. Its directory is
+    removed when the process exits (Ctrl-C included; a SIGTERM handler must turn the signal into an exit, see
+    `exit_on_sigterm`), unless `keep_shared_test_pki` was called."""
     global _shared
     with _shared_lock:
         if _shared is None or not _shared.ca_cert.exists():
             _shared = make_test_pki()
+            atexit.register(_remove, _shared.directory)
         return _shared
+
+
+def keep_shared_test_pki() -> None:
+    """Leave this process's CA directory behind at exit (a browser told to trust it keeps working)."""
+    global _keep
+    _keep = True
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM ends the process as Ctrl-C does, running ``finally`` blocks and the clean-up at exit."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def _remove(directory: Path) -> None:
+    if not _keep:
+        shutil.rmtree(directory, ignore_errors=True)
