@@ -135,7 +135,7 @@ class GraphRouter:
         if check.grant is None:
             return _unauthorized(check.problem)
         grant = check.grant
-        return Principal(grant.client_id, grant.tenant_id, grant.user_id, grant.scopes, grant.roles)
+        return Principal(grant.client_id, grant.tenant_id, grant.user_id, grant.scopes, grant.roles, grant.expires)
 
     def handle(self, req: GraphRequest) -> GraphResponse:
         token = IMMUTABLE_IDS.set(req.prefer().get("idtype", "").lower() == "immutableid")

@@ -38,6 +38,7 @@ from .folders import FoldersApi
 from .identity import ConsentKnobs, IdentityEndpoints
 from .mail import MailApi
 from .notifier import Attempt, Notifier
+from .reauthorization import ReauthorizationTimer
 from .router import GraphRouter, RequestLog, RequestRecord
 from .rules import RulesApi
 from .state import DEFAULT_TENANT, ROOT_FOLDER, App, Folder, StoredMessage, User, World
@@ -126,6 +127,7 @@ class GraphEmulator:
         self.mail.arrival = self.rules.destination
         self.subscription_api = SubscriptionApi(self.world, self.store, self.clock, ca)
         self.notifier = Notifier(self.world, self.store, self.clock, self.faults, ca)
+        self.reauthorization = ReauthorizationTimer(self.store, self.clock, self.send_lifecycle_event)
         self.router = GraphRouter(self.world, self.tokens, self.throttle, self.faults, self.clock, self.log)
         # drafts first: their PATCH edits drafts and hands other messages to MailApi
         self.router.add(self.delta.routes() + self.drafts.routes() + self.mail.routes() + self.folders.routes()
@@ -150,6 +152,7 @@ class GraphEmulator:
             listener.start()
             self._listeners.append(listener)
         self.notifier.start()
+        self.reauthorization.start()
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.urls = EmulatorUrls(
             authority_host=f"https://{host}:{secure.port}",
@@ -165,6 +168,7 @@ class GraphEmulator:
         for listener in self._listeners:
             listener.signal_stop()  # both at once: each notices within uvicorn's 0.1 s tick
         self.notifier.stop()
+        self.reauthorization.stop()
         if wait:
             for listener in self._listeners:
                 listener.join()

@@ -54,6 +54,8 @@ class Subscription:
     tenant_id: str
     delegated_user: str | None
     paused: bool = False  # reauthorizationRequired and not yet reauthorized
+    token_expires: float = 0.0  # when the access token it was created or last renewed with expires
+    warned_token: float = 0.0  # the token_expires last warned about (reauthorization.py)
 
     def json(self, root: str, *, context: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {"@odata.context": f"{root}/$metadata#subscriptions/$entity"} if context else {}
@@ -221,7 +223,7 @@ class SubscriptionApi:
             lifecycle_url=urls[1] if len(urls) > 1 else None,
             client_state=str(client_state) if client_state is not None else None, expiration=expiration,
             client_id=principal.client_id, creator_id=principal.user_id or principal.client_id,
-            tenant_id=user.tenant_id, delegated_user=principal.user_id,
+            tenant_id=user.tenant_id, delegated_user=principal.user_id, token_expires=principal.expires,
         )
         self.store.add(sub)
         return GraphResponse(201, sub.json(call.req.root))
@@ -253,6 +255,7 @@ class SubscriptionApi:
                 return problem
             sub.notification_url = str(data["notificationUrl"])
         sub.paused = False  # renewing also reauthorizes
+        sub.token_expires = call.principal.expires
         return GraphResponse(200, sub.json(call.req.root))
 
     def delete(self, call: Call) -> GraphResponse:
@@ -267,6 +270,7 @@ class SubscriptionApi:
         if isinstance(sub, GraphResponse):
             return sub
         sub.paused = False
+        sub.token_expires = call.principal.expires
         return GraphResponse(204)
 
 

@@ -29,6 +29,7 @@ class Principal:
     user_id: str | None  # None for app-only tokens
     scopes: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    expires: float = 0.0  # when the bearer token expires (emulated epoch seconds)
 
     @property
     def app_only(self) -> bool:

@@ -442,8 +442,9 @@ def test_notifications_failing_for_four_hours_are_dropped_with_a_missed_event(
     receiver.fail_next = 1000
     seeded.emulator.clock.set_scale(36_000)  # Graph's 4 hours of retries in 0.4 s
     seeded.emulator.send("client@example.org", external("Unlucky", "alice@contoso.com"))
-    [event] = receiver.wait_for(1, lifecycle=True)
-    assert event["lifecycleEvent"] == "missed"
+    events = receiver.wait_for(2, lifecycle=True)
+    # The hour-long token also ran out meanwhile: Graph asks for reauthorization too (routine, not revocation).
+    assert sorted(e["lifecycleEvent"] for e in events) == ["missed", "reauthorizationRequired"]
     outcomes = [a.outcome for a in seeded.emulator.notification_attempts() if a.lifecycle is None]
     assert outcomes[-1] == "dropped" and set(outcomes[:-1]) == {"retry"} and len(outcomes) > 5
 
@@ -652,3 +653,26 @@ def test_request_log_counts_calls_by_endpoint(seeded: Seeded) -> None:
     assert counts["GET /{user}"] == 2 and counts["GET /{user}/mailFolders/{folder}/messages"] == 1
     seeded.emulator.clear_request_log()
     assert seeded.emulator.request_log() == []
+
+
+def test_reauthorization_is_asked_for_routinely_before_the_subscriptions_token_expires(
+        seeded: Seeded, receiver: Receiver) -> None:
+    """Not only on revocation: ten minutes before the token it was made with expires, the subscription asks to be
+    reauthorized and pauses; a renewal with a fresh token resumes it, and one token is warned about once."""
+    token = sign_in(seeded, seeded.alice)["access_token"]
+    created = create_subscription(seeded, token, receiver, lifecycle_notification_url=f"{receiver.url}/lifecycle")
+    assert seeded.emulator.reauthorization.check() == 0  # the token has an hour left
+    seeded.emulator.clock.advance(seeded.emulator.tokens.access_token_lifetime - 599)
+    [event] = receiver.wait_for(1, lifecycle=True, timeout=5)
+    assert (event["lifecycleEvent"], event["subscriptionId"]) == ("reauthorizationRequired", created.id)
+    assert seeded.emulator.subscriptions()[0].paused
+    assert seeded.emulator.reauthorization.check() == 0  # once per token
+
+    fresh = sign_in(seeded, seeded.alice)["access_token"]
+
+    async def reauthorize() -> None:
+        await graph_client(seeded.urls, fresh).subscriptions.by_subscription_id(created.id).reauthorize.post()
+
+    run(reauthorize())
+    assert not seeded.emulator.subscriptions()[0].paused
+    assert seeded.emulator.reauthorization.check() == 0  # the fresh token has an hour again
