@@ -6,7 +6,9 @@ Items run in order; an item whose ``dependsOn`` names a failed item answers ``42
 Dependency``. Item URLs are relative to the version root (``/me``, ``users/x``), as Graph documents:
 an absolute URL fails the whole batch (``Invalid batch payload format.``, as clients have reported),
 and a path that repeats the version (``/v1.0/me``) fails its item with ``Resource not found for the
-segment 'v1.0'.`` JSON bodies come back as JSON objects; other bodies (``$value``) as base64 strings.
+segment 'v1.0'.`` JSON bodies come back as JSON objects; other bodies (``$value``) as base64 strings, or
+with ``text_bodies`` as plain strings: how Graph wraps a non-JSON body is not documented and clients have
+seen both (the JSON batching page shows base64 for binary content; a text body can come back as text).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ _VERSION = re.compile(r"^/?(v1\.0|beta)(?=/|$)", re.IGNORECASE)
 
 
 def run_batch(
-    req: GraphRequest, principal: Principal, handle: Callable[[GraphRequest], GraphResponse]
+    req: GraphRequest, principal: Principal, handle: Callable[[GraphRequest], GraphResponse],
+    text_bodies: bool = False,
 ) -> GraphResponse:
     try:
         payload = json.loads(req.body or b"{}")
@@ -61,7 +64,7 @@ def run_batch(
         result = handle(_sub_request(req, item)) if version is None else graph_error(
             400, "BadRequest", f"Resource not found for the segment '{version.group(1)}'.")
         status[item_id] = result.status
-        responses.append(_item_response(item_id, result))
+        responses.append(_item_response(item_id, result, text_bodies))
     return GraphResponse(200, {"responses": responses})
 
 
@@ -84,7 +87,7 @@ def _sub_request(outer: GraphRequest, item: dict[str, Any]) -> GraphRequest:
     )
 
 
-def _item_response(item_id: str, result: GraphResponse) -> dict[str, Any]:
+def _item_response(item_id: str, result: GraphResponse, text_bodies: bool = False) -> dict[str, Any]:
     headers = dict(result.headers)
     entry: dict[str, Any] = {"id": item_id, "status": result.status, "headers": headers}
     if isinstance(result.body, dict | list):
@@ -93,5 +96,5 @@ def _item_response(item_id: str, result: GraphResponse) -> dict[str, Any]:
     elif isinstance(result.body, bytes | str):
         data = result.body.encode() if isinstance(result.body, str) else result.body
         headers.setdefault("Content-Type", result.content_type or "application/octet-stream")
-        entry["body"] = base64.b64encode(data).decode()
+        entry["body"] = data.decode("utf-8", "replace") if text_bodies else base64.b64encode(data).decode()
     return entry

@@ -132,7 +132,9 @@ class GraphEmulator:
         # drafts first: their PATCH edits drafts and hands other messages to MailApi
         self.router.add(self.delta.routes() + self.drafts.routes() + self.mail.routes() + self.folders.routes()
                         + self.rules.routes() + self.subscription_api.routes())
-        self.router.batch_handler = lambda req, principal: run_batch(req, principal, self.router.handle)
+        self.batch_text_bodies = False  # True: $batch answers non-JSON bodies as text instead of base64
+        self.router.batch_handler = lambda req, principal: run_batch(req, principal, self.router.handle,
+                                                                     self.batch_text_bodies)
         self.identity = IdentityEndpoints(self.world, self.tokens, self.consent)
         self.post_office.listen("graph", self.mail.accept_delivery)
         self.app = SlowService(Starlette(routes=[

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import json
 import re
 import threading
@@ -162,6 +163,18 @@ STATUS_RULES = (
 )
 
 
+def _item_body(body: Any) -> Any:
+    """A `$batch` item's body: JSON as Graph parsed it, anything else bytes. Graph base64-encodes bodies that
+    are not JSON (a `$value`'s MIME), but how it wraps them is not documented: a string that is not strict
+    base64 (MIME has colons, spaces and line breaks) is the text itself."""
+    if not isinstance(body, str):
+        return body
+    try:
+        return base64.b64decode(body, validate=True)
+    except binascii.Error:
+        return body.encode("utf-8")
+
+
 def from_status(status: int, code: str, headers: Mapping[str, Any], message: str, endpoint: str = "") -> ProviderError:
     """A Graph error answer (a whole response or one `$batch` item) → the connector's error tree."""
     kind = error_kind(STATUS_RULES, status, {code.lower()}, endpoint)
@@ -238,8 +251,7 @@ async def batch(client: GraphServiceClient, requests: Mapping[str, RequestInform
     answers: dict[str, BatchAnswer] = {}
     for answer in json.loads(raw or b"{}").get("responses") or []:
         body = answer.get("body")
-        if isinstance(body, str):  # Graph base64-encodes bodies that are not JSON
-            body = base64.b64decode(body)
+        body = _item_body(body)
         headers = {str(k).lower(): str(v) for k, v in (answer.get("headers") or {}).items()}
         answers[str(answer.get("id"))] = BatchAnswer(int(answer.get("status") or 0), headers, body)
     return answers

@@ -217,3 +217,20 @@ def test_alices_sent_reply_in_a_logged_thread_is_filed_though_sent_items_has_no_
     carol, filed = db.logged(office.engine, carol_id), db.logged(office.engine, answer_id)
     assert carol is not None and filed is not None and filed.activity.thread_id == carol.activity.thread_id
     assert filed.activity.direction == "sent"
+
+
+@pytest.mark.parametrize("text_bodies", [False, True], ids=["base64", "text"])
+def test_a_downloaded_message_is_byte_identical_however_batch_wraps_its_mime(
+        provider: GraphProvider, seeded: Seeded, text_bodies: bool) -> None:
+    """How `$batch` wraps a non-JSON body (a `$value`) is not documented: base64 or the text itself both work."""
+    seeded.emulator.batch_text_bodies = text_bodies
+    ref = connect(provider, seeded, seeded.alice.address)
+    raw = mail(f"Carol <{CAROL}>", [seeded.alice.address], subject="Heads of terms", message_id="<b64@clientco.com>")
+    seeded.emulator.send(CAROL, raw)
+    [stored] = seeded.emulator.messages(seeded.alice.address, "inbox")
+    found = provider.find(ref, "<b64@clientco.com>")
+    assert found is not None
+    [full] = provider.fetch_full(ref, [found])
+    assert full.raw == stored.raw and full.subject == "Heads of terms"
+    batched = [r.path for r in seeded.emulator.request_log() if r.path.endswith("/$batch")]
+    assert batched  # the download went through $batch
