@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from connector.errors import InputError, NotFound
 from connector.models import DisposalRecord, LegalHold, Record, RetentionRule, RetentionTrigger
@@ -31,6 +31,8 @@ class RuleIn(BaseModel):
 
 
 class RuleOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"kind": "matter", "years": 7, "days": 0, "trigger": "after_close", "rule": "matter: 7 years after close"}]})
     kind: str
     years: int
     days: int
@@ -44,6 +46,10 @@ class RuleOut(BaseModel):
 
 
 class DisposalOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"activity_id": 101, "internet_message_id": "<g1@acme-law.com>", "rule": "matter: 7 years after close",
+         "record_id": 12, "disposed": ["body", "attachments (2)", "original MIME"], "disposed_by": "retention job",
+         "disposed_at": "2033-03-11T02:00:00+00:00"}]})
     activity_id: int
     internet_message_id: str
     rule: str
@@ -63,6 +69,10 @@ class HoldIn(BaseModel):
 
 
 class HoldOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": 3, "record_id": 12, "record": "matter 10802 Smith v. Jones", "reason": "Litigation expected",
+         "placed_by": "ada@acme-law.com", "placed_at": "2026-03-10T09:00:00+00:00", "released_by": "",
+         "released_at": None}]})
     id: int
     record_id: int
     record: str
@@ -87,6 +97,10 @@ class ErasureIn(BaseModel):
 
 
 class ErasureOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"erasure": "er_5d1c", "pseudonym": "erased-7f3a9c@erased.invalid", "dry_run": True,
+         "rows": {"participant": 4, "record": 1, "auditentry": 3}, "originals": 4, "attachments": 1,
+         "raw_dropped": 0, "suppressions": [], "held": {"87": 3}}]})
     erasure: str
     pseudonym: str
     dry_run: bool

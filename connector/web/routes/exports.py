@@ -67,7 +67,9 @@ def console_export(record_id: int, session: DbSession, who: CurrentUser, reader:
          "contact's mail: original .eml files, attachments, a manifest with SHA-256s (a zip, streamed)",
          responses={404: {"description": "No such record in this company"},
                     422: {"description": "Not a matter or a contact, or since after until"},
-                    200: {"content": {"application/zip": {}}}})
+                    200: {"content": {"application/zip": {
+                        "schema": {"type": "string", "format": "binary"},
+                        "example": "PK… (messages/0001.eml, manifest.csv, manifest.json)"}}}})
 def api_export(record_id: int, session: DbSession, who: ApiCaller, reader: ApiReader, context: Context,
                since: Since = None, until: Until = None) -> StreamingResponse:
     with missing_as_404():
