@@ -106,6 +106,10 @@ def _graph_kind(method: str, path: str, query: dict[str, str]) -> tuple[str, str
     found = _GRAPH_MESSAGE.search(path)
     if found and method == "GET":
         return ("body" if found.group(2) else "metadata"), found.group(1)
+    if path.endswith("/messages") and method == "GET" and query.get("$select") == "parentFolderId":
+        return "feed", ""  # the Graph adapter's probe for new folders: part of every wake-up's change feed
+    if "/mailFolders" in path and not path.endswith("/messages") and method == "GET":
+        return "feed", ""  # the folder map, read when due: the change feed's cost too
     if path.endswith("/messages") and method == "GET":
         return "conversation", ""  # thread (conversationId) and find (internetMessageId) look-ups
     return "other", ""
