@@ -8,16 +8,19 @@ test cannot fill makes it fail until it is taught."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
+from connector.config import ImportSettings
 from connector.crypto import TokenCipher
 from connector.db import transaction
 from connector.models import Activity, ApiToken, Attachment, Mailbox, RolePermission, Tenant, Unassigned, User, Wall
-from connector.services import api_tokens, mailboxes, tenants, users, walls
+from connector.services import api_tokens, import_jobs, mailboxes, tenants, users, walls
+from connector.services.import_spool import Upload, new_upload
 from connector.services.quarantine import quarantine
 from tests.connector.web.conftest import PDF, Site, log_matter_mail, sign_in
 from tests.mailbuilder import mail, to_dropbox
@@ -35,13 +38,14 @@ class AcmeIds:
     user_id: int
     quarantine_id: int
     wall_id: int
+    import_id: int
 
 
 NOT_IDS = {"provider": "gmail", "name": "microsoft"}  # path segments that name a provider, not a company's row
 
 
 @pytest.fixture
-def acme(site: Site) -> AcmeIds:
+def acme(site: Site, tmp_path: Path) -> AcmeIds:
     activity_id = log_matter_mail(site, "Acme's privileged draft", attachments=[PDF])
     kept = site.capture.process(to_dropbox(mail("Bob Baker <bob@acme-law.com>", ["quinn@newclient.example"],
                                                 bcc=["notes@bcc.example.com"], subject="Acme's unassigned")))
@@ -56,9 +60,20 @@ def acme(site: Site) -> AcmeIds:
         held = quarantine(session, mail("Alice <alice@acme-law.com>", ["carol@clientco.com"], subject="Acme's held"),
                           "unauthenticated_sender", source="smtp", tenant_id=tenant.id, user_id=alice.id)
         wall = walls.add_wall(session, tenant, "project:1001", "bob@acme-law.com", by="ada@acme-law.com").wall
+        imported = import_jobs.create_job(session, tenant, _upload(tmp_path), "api", "API token Acme's sync")
         assert mailbox.id and token.id and role.id and attachment.id and alice.id and held.id and wall.id
+        assert imported.id
         return AcmeIds(site.world.matter.id or 0, activity_id, attachment.id, kept.unassigned_id, mailbox.id,
-                       role.id, token.id, alice.id, held.id, wall.id)
+                       role.id, token.id, alice.id, held.id, wall.id, imported.id)
+
+
+def _upload(spool: Path) -> Upload:
+    """An archive Acme uploaded (not yet imported)."""
+    upload = new_upload(ImportSettings(spool_dir=str(spool)))
+    upload.begin("acme.eml")
+    upload.write(mail("Alice <alice@acme-law.com>", ["carol@clientco.com"], subject="Acme's archive"))
+    upload.end()
+    return upload
 
 
 @pytest.fixture
