@@ -35,6 +35,7 @@ from bench.observe import Call, Observer
 from bench.rig import Rig
 from bench.workload import Workload, generate
 from connector.models import Mailbox
+from emulators.gmail.quota import PER_USER_PER_MINUTE
 
 NAME = "api_economy"
 
@@ -261,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           [[r["pattern"], r["provider"], r["requests"], r["units"] or "-", r["bytes"]] for r in figures["ratios"]],
           "\nNaive strategy vs the adapters (same workload)")
     _before_after(before, results)
+    _gmail_before_after(before, results)
     table(["target", "value", "goal", "met"], [[t["target"], t["value"], t["goal"], t["met"]] for t in targets],
           "\nTargets")
     run_.notes.append("In-process worker on SQLite; no notifications (a wake-up per round stands for them).")
@@ -285,6 +287,22 @@ def _before_after(before: dict[str, Any], results: list[dict[str, Any]]) -> None
              r["full_bodies_unrelated"]] for r in results if r["provider"] == "graph"]
     table(["pattern", "strategy", "req/logged before", "after", "bodies unrel before", "after"], rows,
           f"\nGraph: the last saved run (revision {before.get('revision', 'none')}) and this one")
+
+
+def _gmail_before_after(before: dict[str, Any], results: list[dict[str, Any]]) -> None:
+    """Gmail quota units per message, the last saved run beside this one, and what they leave of a user's
+    minute under the 2026 model (6,000 units per user per minute for projects created since May 2026)."""
+    old = {(r["pattern"], r["strategy"]): r for r in before.get("results", []) if r["provider"] == "gmail"}
+    rows = []
+    for r in (r for r in results if r["provider"] == "gmail"):
+        was = old.get((r["pattern"], r["strategy"]), {})
+        per_minute = round(PER_USER_PER_MINUTE / r["units_per_logged"]) if r["units_per_logged"] else "-"
+        rows.append([r["pattern"], r["strategy"], was.get("units_per_logged", "-"), r["units_per_logged"],
+                     was.get("units_per_unrelated", "-"), r["units_per_unrelated"], per_minute])
+    table(["pattern", "strategy", "units/logged before", "after", "units/unrel before", "after",
+           "logged mail a user-minute allows"], rows,
+          f"\nGmail quota (2026 model, {PER_USER_PER_MINUTE:,} units per user per minute): the last saved run "
+          f"(revision {before.get('revision', 'none')}) and this one")
 
 
 def _print(results: list[dict[str, Any]]) -> None:
