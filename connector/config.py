@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 from connector.errors import ConfigError
 from connector.events.settings import EventSettings
 from connector.storage.settings import SesS3Settings, StorageSettings
+from connector.sync.settings import SyncSettings
 
 ENV_PREFIX = "BCC_CAPTURE_"
 
@@ -81,20 +82,6 @@ class ContactSettings(Strict):
 
 class SenderSettings(Strict):
     max_extra_addresses: int = Field(default=5, ge=0, le=20)
-
-
-class SyncSettings(Strict):
-    public_url: str = "http://127.0.0.1:8080"  # where Microsoft and Google reach the webhooks
-    safety_net_minutes: float = Field(default=15, gt=0)  # sync every mailbox at least this often
-    lease_seconds: float = Field(default=120, gt=0)  # a killed worker's mailboxes are taken over after this
-    renew_before_minutes: float = Field(default=24 * 60, gt=0)  # renew subscriptions/watches this early
-    resync_window_days: float = Field(default=7, gt=0)  # how far back a resync after an expired cursor reads
-    max_resyncs_per_day: int = Field(default=3, ge=1)  # loop guard against endlessly expiring cursors
-    failing_after_attempts: int = Field(default=8, ge=1)
-    max_backoff_seconds: float = Field(default=900, gt=0)
-    worker_threads: int = Field(default=4, ge=1)  # mailboxes one worker process syncs at once
-    idle_poll_seconds: float = Field(default=0.5, gt=0)  # idle threads look for due mailboxes this often
-    probe_port: int = Field(default=0, ge=0)  # a worker process's /healthz /readyz /metrics (0: none)
 
 
 class ImportSettings(Strict):

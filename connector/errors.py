@@ -13,6 +13,7 @@
     └── ProviderError            a mail provider failed; providers translate their SDK's exceptions
         ├── Throttled            429/503 or quota: retry after ``retry_after`` seconds
         ├── TransientError       5xx, timeouts, dropped connections: retry with backoff
+        │   └── TimedOut         no whole answer within the time sized for the work: ask for less
         ├── TokenExpired         access token expired: refresh, then retry
         ├── GrantRevoked         consent revoked / refresh token dead: needs reconnect
         ├── CursorExpired        delta token / history id too old: bounded resync
@@ -98,6 +99,11 @@ class Throttled(ProviderError):
 
 class TransientError(ProviderError):
     pass
+
+
+class TimedOut(TransientError):
+    """The provider did not answer in full within the time sized for the call (a slow page): the sync asks
+    this mailbox for smaller pages next (`connector.sync.pacing`)."""
 
 
 class TokenExpired(ProviderError):

@@ -29,6 +29,8 @@ class MailboxRef:
     provider_user_id: str = ""  # Graph user id (GUID) when known
     credentials: str = ""  # decrypted token material (serialized MSAL cache / Google credentials JSON)
     app_only: bool = False  # tenant-wide access: app token (Graph) / domain-wide delegation (Gmail)
+    page_size: int = 0  # records to ask for per page (Graph odata.maxpagesize, Gmail maxResults); 0: the adapter's
+    timeout: float = 0.0  # seconds one request may take before it counts as timed out; 0: the adapter's
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
 from connector.sync import metrics, policy, states
 from connector.sync.commit import Commit, Superseded
+from connector.sync.pacing import Pacer
 from connector.sync.step import Reader
 
 __all__ = ["StepResult", "Superseded", "SyncEngine"]
@@ -67,13 +68,16 @@ class SyncEngine:
         self._calls_lock = threading.Lock()  # a worker's threads share this engine
         self._credentials_lock = threading.Lock()
         self._credentials_read: dict[int, str] = {}  # mailbox id → the sealed credentials its step started from
+        self.pacer = Pacer(settings.sync)  # page sizes and timeouts per mailbox (slow providers)
 
     def mailbox_ref(self, mailbox: Mailbox) -> MailboxRef:
         assert mailbox.id is not None
         credentials = self.cipher.decrypt(mailbox.credentials) if mailbox.credentials else ""
         with self._credentials_lock:
             self._credentials_read[mailbox.id] = mailbox.credentials
-        return MailboxRef(mailbox.id, mailbox.address, mailbox.provider_user_id, credentials, mailbox.app_only)
+        pace = self.pacer.pace(mailbox.id)
+        return MailboxRef(mailbox.id, mailbox.address, mailbox.provider_user_id, credentials, mailbox.app_only,
+                          page_size=pace.page_size, timeout=pace.timeout)
 
     # ------------------------------------------------------------------------------------- a step
     def step(self, mailbox_id: int, owner: str) -> StepResult:
@@ -90,11 +94,13 @@ class SyncEngine:
         except Superseded:
             return StepResult(mailbox_id, ok=False, action="superseded")
         except Exception as exc:  # every failure becomes data on the mailbox row (policy table)
+            self.pacer.failed(mailbox_id, exc)  # a timeout: smaller pages next time
             action = self._record_failure(mailbox, owner, exc)
             return StepResult(mailbox_id, ok=False, action=action.value)
         finally:
             self.store_credentials(provider, mailbox_id)
             self._count_calls(provider)
+        self.pacer.succeeded(mailbox_id)
         metrics.STEPS.labels(mailbox.provider).inc()
         if not result.more and mailbox.pending_since is not None:
             metrics.SYNC_LAG.labels(mailbox.provider).observe((self.clock() - mailbox.pending_since).total_seconds())
@@ -107,8 +113,9 @@ class SyncEngine:
             page, fetched = reader.page()
         committed = commit.page(page, backlog.envelopes + fetched.envelopes, backlog.served)
         logged = committed.logged
+        deadline = self.clock() + timedelta(seconds=self.settings.sync.step_deadline_seconds)
         for _ in range(BACKLOG_ROUNDS):  # the page's commit opened threads: read their earlier messages now
-            if not committed.backlog:
+            if not committed.backlog or self.clock() >= deadline:  # past it: rows wait, the next step is due now
                 break
             with timings.phase("provider"):
                 backlog = reader.backlog()
@@ -176,7 +183,8 @@ class SyncEngine:
         attempts = mailbox.attempts + 1
         values: dict[str, object] = {"attempts": attempts, "last_error": f"{type(error).__name__}: {error}"[:500],
                                      "last_error_kind": action.value, "last_error_at": now}
-        delay = policy.delay_for(error, attempts, self.settings.sync.max_backoff_seconds)
+        delay = policy.delay_for(error, attempts, self.settings.sync.max_backoff_seconds,
+                                 self.settings.sync.answering_backoff_seconds)
         values["next_sync_at"] = now + timedelta(seconds=delay)
         moved = self._failure_transition(mailbox, action, attempts, now, never_worked=_no_such_mailbox(mailbox, error))
         with transaction(self.engine) as session:

@@ -44,10 +44,18 @@ def action_for(error: BaseException) -> Action:
     return next((action for kind, action in POLICY if isinstance(error, kind)), Action.FAIL)
 
 
-def delay_for(error: BaseException, attempts: int, cap: float) -> float:
-    """Seconds to wait before the mailbox is tried again after its ``attempts``-th failure in a row."""
+def delay_for(error: BaseException, attempts: int, cap: float, answering_cap: float | None = None) -> float:
+    """Seconds to wait before the mailbox is tried again after its ``attempts``-th failure in a row without progress
+    (a step that committed anything starts the count again, so partial progress never escalates).
+
+    Retry-After is honoured up to ``cap``. A provider that answers at all — throttled, 5xx, too slow, a connection
+    cut mid-answer — is tried again within ``answering_cap``: it is having a bad minute, not gone, and a long
+    backoff there only lets the backlog grow. Anything else backs off exponentially up to ``cap``.
+    """
     if isinstance(error, Throttled):
         return min(max(error.retry_after, 0.0), cap)
+    if answering_cap is not None and isinstance(error, TransientError):
+        cap = min(cap, answering_cap)
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = max(attempts, 1)
     return float(wait_exponential_jitter(initial=1, max=cap, jitter=1)(state))

@@ -118,7 +118,7 @@ class GmailProvider:
         start, page_token = _read_cursor(cursor)
         api = self.client.open(mailbox)
         params: dict[str, Any] = {"userId": "me", "startHistoryId": start, "historyTypes": HISTORY_TYPES,
-                                  "maxResults": self.page_size, "fields": HISTORY_FIELDS}
+                                  "maxResults": mailbox.page_size or self.page_size, "fields": HISTORY_FIELDS}
         if page_token:
             params["pageToken"] = page_token
         page = api.execute(api.users.history().list(**params))
@@ -136,7 +136,7 @@ class GmailProvider:
         page_token: str | None = None
         while len(ids) < self.resync_limit:
             params: dict[str, Any] = {"userId": "me", "q": f"after:{int(since.timestamp())}",
-                                      "maxResults": min(500, self.resync_limit - len(ids)),
+                                      "maxResults": min(mailbox.page_size or 500, self.resync_limit - len(ids)),
                                       "fields": "messages(id),nextPageToken"}
             if page_token:
                 params["pageToken"] = page_token

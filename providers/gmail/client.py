@@ -11,6 +11,7 @@ module as a `connector.errors.ProviderError`: HTTP error answers through the `ST
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import re
 import threading
@@ -42,6 +43,7 @@ from connector.errors import (
     ProviderError,
     StatusRule,
     Throttled,
+    TimedOut,
     TokenExpired,
     TransientError,
     error_kind,
@@ -105,8 +107,8 @@ class Usage:
 class _CountingHttp(httplib2.Http):
     """httplib2 transport that tallies every round trip (API calls, batches, token refreshes)."""
 
-    def __init__(self, usage: Usage) -> None:
-        super().__init__(timeout=TIMEOUT_SECONDS)
+    def __init__(self, usage: Usage, timeout: float = TIMEOUT_SECONDS) -> None:
+        super().__init__(timeout=timeout)
         self._usage = usage
 
     def request(self, uri: str, *args: Any, **kwargs: Any) -> tuple[httplib2.Response, bytes]:
@@ -177,7 +179,10 @@ def translate(exc: BaseException, method: str, now: datetime) -> ProviderError |
         if kind is Throttled:
             return Throttled(text, retry_after=retry_after(exc, now), endpoint=method, status=status)
         return kind(text, endpoint=method, status=status)
-    if isinstance(exc, TransportError | httplib2.HttpLib2Error | OSError):
+    if isinstance(exc, TimeoutError):  # socket.timeout: no answer within the time sized for the call
+        return TimedOut(f"{method}: no answer in time: {exc}", endpoint=method)
+    # An answer cut off mid-body surfaces as http.client.IncompleteRead (an HTTPException, not an OSError).
+    if isinstance(exc, TransportError | httplib2.HttpLib2Error | OSError | http.client.HTTPException):
         return TransientError(f"{method}: {type(exc).__name__}: {exc}", endpoint=method)
     if isinstance(exc, ClientError):
         return PermanentError(f"{method}: {type(exc).__name__}: {exc}", endpoint=method)
@@ -243,7 +248,9 @@ class GmailClient:
 
     def open(self, mailbox: MailboxRef) -> MailboxApi:
         """A service for one operation on one mailbox (not to be shared between threads)."""
-        http = AuthorizedHttp(self._credentials_for(mailbox), http=_CountingHttp(self.usage))
+        # The timeout the sync sized for this mailbox's pages (MailboxRef.timeout), else the default.
+        http = AuthorizedHttp(self._credentials_for(mailbox), http=_CountingHttp(self.usage, mailbox.timeout or
+                                                                                 TIMEOUT_SECONDS))
         service = build_from_document(_discovery_document(), http=http,
                                       client_options={"api_endpoint": self.settings.api_endpoint})
         return MailboxApi(service.users(), self.batch_uri, self.usage, self.clock)

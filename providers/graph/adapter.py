@@ -26,7 +26,16 @@ from connector.mail.envelope import Envelope
 from connector.ports import ApiUsage, ChangePage, MailboxRef, Subscription
 from providers.graph import deltas, folders, mapping, subscriptions
 from providers.graph.auth import GraphAuth
-from providers.graph.client import BATCH_LIMIT, IMMUTABLE_IDS, LoopThread, Usage, batch, call, make_client
+from providers.graph.client import (
+    BATCH_LIMIT,
+    IMMUTABLE_IDS,
+    LoopThread,
+    Usage,
+    batch,
+    call,
+    make_client,
+    request_timeout,
+)
 from providers.graph.deltas import DeltaCursor
 from providers.graph.push import GraphNotificationParser
 from providers.graph.signin import MicrosoftSignIn
@@ -71,13 +80,15 @@ class GraphProvider:
     def _run(self, mailbox: MailboxRef, coroutine_factory: Callable[[], Any]) -> Any:
         """Run SDK calls with the mailbox's token; on a 401 refresh once (a revoked grant shows there)."""
         try:
-            return self._with_token(self.auth.access_token(mailbox), coroutine_factory)
+            return self._with_token(self.auth.access_token(mailbox), mailbox.timeout, coroutine_factory)
         except TokenExpired:
-            return self._with_token(self.auth.access_token(mailbox, force_refresh=True), coroutine_factory)
+            return self._with_token(self.auth.access_token(mailbox, force_refresh=True), mailbox.timeout,
+                                    coroutine_factory)
 
-    def _with_token(self, token: str, coroutine_factory: Callable[[], Any]) -> Any:
+    def _with_token(self, token: str, timeout: float, coroutine_factory: Callable[[], Any]) -> Any:
         async def with_token() -> Any:
             _token.set(token)
+            request_timeout.set(timeout)  # each request's, sized by the sync to the mailbox's page size
             return await coroutine_factory()
 
         return self.loop.run(with_token())
@@ -102,7 +113,7 @@ class GraphProvider:
             cursor = DeltaCursor()
             await self._remap(mailbox, cursor, now)
             while (await deltas.read_all(self._user(mailbox), self._batch(), cursor, mailbox.address, now,
-                                         page_size=500)).more:
+                                         page_size=mailbox.page_size or 500)).more:
                 pass
             return cursor.dumps()
 
@@ -117,7 +128,8 @@ class GraphProvider:
             now = self.clock().astimezone(UTC)
             if state.due(now):
                 await self._remap(mailbox, state, now)
-            found = await deltas.read_all(self._user(mailbox), self._batch(), state, mailbox.address, now)
+            found = await deltas.read_all(self._user(mailbox), self._batch(), state, mailbox.address, now,
+                                          page_size=mailbox.page_size or deltas.PAGE_SIZE)
             if found.unknown_folders:
                 await self._remap(mailbox, state, now)
                 found.more = True  # the new folders' rounds are read by the next page
@@ -158,7 +170,8 @@ class GraphProvider:
         async def pages() -> list[Envelope]:
             known = await self._folder_map(mailbox)
             builder = self._user(mailbox).messages
-            page = await call(builder.get(_config(query, page_size=100)), "messages")
+            size = mailbox.page_size or 100
+            page = await call(builder.get(_config(query, page_size=size)), "messages")
             found: list[Envelope] = []
             while page is not None:
                 for message in page.value or []:
@@ -170,7 +183,7 @@ class GraphProvider:
                         found.append(envelope)
                 if not page.odata_next_link or len(found) >= limit:
                     break
-                page = await call(builder.with_url(page.odata_next_link).get(_config(page_size=100)), "messages")
+                page = await call(builder.with_url(page.odata_next_link).get(_config(page_size=size)), "messages")
             return found[:limit]
 
         return self._run(mailbox, pages)

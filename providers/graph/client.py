@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextvars
 import json
+import math
 import re
 import threading
 from collections import Counter
@@ -42,6 +44,7 @@ from connector.errors import (
     ProviderError,
     StatusRule,
     Throttled,
+    TimedOut,
     TokenExpired,
     TransientError,
     error_kind,
@@ -50,6 +53,10 @@ from connector.errors import (
 T = TypeVar("T")
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
 BATCH_LIMIT = 20  # Graph's documented maximum of requests in one JSON $batch
+BATCH_CONCURRENCY = 4  # Graph runs at most 4 items of a $batch at once (per-mailbox concurrency limit)
+# Seconds one request of the current mailbox may take (MailboxRef.timeout, sized by the sync to the page asked
+# for); 0: only the httpx client's own timeout.
+request_timeout: contextvars.ContextVar[float] = contextvars.ContextVar("graph_request_timeout", default=0.0)
 
 
 class LoopThread:
@@ -145,7 +152,9 @@ def translate(error: BaseException, endpoint: str = "") -> ProviderError:
         code = _error_code(error)
         headers = {k.lower(): v for k, v in (error.response_headers or {}).items()}
         return from_status(status, code, headers, f"Graph {status} {code}: {error.message or ''}".strip(), endpoint)
-    if isinstance(error, httpx.TransportError | asyncio.TimeoutError | TimeoutError | ConnectionError):
+    if isinstance(error, httpx.TimeoutException | TimeoutError):  # asyncio.TimeoutError is TimeoutError
+        return TimedOut(f"no answer in time: {type(error).__name__}: {error}", endpoint=endpoint)
+    if isinstance(error, httpx.TransportError | ConnectionError):
         return TransientError(f"{type(error).__name__}: {error}", endpoint=endpoint)
     return PermanentError(f"{type(error).__name__}: {error}", endpoint=endpoint)
 
@@ -198,9 +207,11 @@ def _retry_after(headers: Mapping[str, Any]) -> float:
         return 5.0
 
 
-async def call(awaitable: Awaitable[T], endpoint: str) -> T:
+async def call(awaitable: Awaitable[T], endpoint: str, requests: int = 1) -> T:
+    """Await one request (``requests`` > 1: a `$batch` of them) within the time sized for it."""
+    timeout = request_timeout.get() * math.ceil(requests / BATCH_CONCURRENCY)
     try:
-        return await awaitable
+        return await (asyncio.wait_for(awaitable, timeout) if timeout else awaitable)
     except Exception as exc:
         raise translate(exc, endpoint) from exc
 
@@ -246,7 +257,7 @@ async def batch(client: GraphServiceClient, requests: Mapping[str, RequestInform
         item.url = item.url.removeprefix(base)
         content.add_request(request_id, item)
     post = await BatchRequestBuilder(adapter).to_post_request_information(content)
-    raw = await call(adapter.send_primitive_async(post, "bytes", {"XXX": ODataError}), endpoint)
+    raw = await call(adapter.send_primitive_async(post, "bytes", {"XXX": ODataError}), endpoint, len(requests))
     usage.batched([item.url for item in content.requests.values()])
     answers: dict[str, BatchAnswer] = {}
     for answer in json.loads(raw or b"{}").get("responses") or []:
