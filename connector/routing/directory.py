@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from connector.models.directory import BUMPED, EVERY_COMPANY, DirectoryVersion
 
-MAX_ENTRIES = 200_000  # per database and process, least recently used dropped first (about 100 MB at most)
+MAX_ENTRIES = 20_000  # per database and process, least recently used first out: ~3 KB a contact, 60 MB at most
 Tag = tuple[int | None, int | None]  # (every company's version, the company's) when the entry was read
 TenantOf = Callable[[Any], int | None]  # which company an entry's key belongs to (None: no company's own)
 
