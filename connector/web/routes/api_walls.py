@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from connector.errors import InputError
 from connector.services import visibility_policy, walls
@@ -25,6 +25,10 @@ router = APIRouter(prefix="/api/v1", tags=["api"], responses={401: {"description
 
 
 class WallOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": 4, "record_id": 12, "record": "matter 10802 Smith v. Jones", "user": "bob@acme-law.com",
+         "reason": "Acted for the other side in 2024", "created_by": "ada@acme-law.com",
+         "created_at": "2026-03-10T09:00:00+00:00"}]})
     id: int
     record_id: int
     record: str = Field(description="the record's kind and label, e.g. 'matter 10802 Smith v. Jones'")
@@ -52,6 +56,7 @@ class VisibilityIn(BaseModel):
 
 
 class VisibilityOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"activity_id": 101, "visibility": "team"}]})
     activity_id: int
     visibility: str = Field(description="owner, team, company, or policy (the company's default applies)")
 
