@@ -12,7 +12,7 @@ the real app (ASGI, templates, a signed-in administrator's session cookie), with
 matter, Carol, an e-mail; the Communications tab also on a later page and searched. p50/p95 per page printed.
 
     .venv/bin/python -m bench.console [--quick] [--backend sqlite|postgresql] [--dataset demo|100k]
-                                      [--activities N] [--json]
+                                      [--activities N] [--repeats N] [--json]
 """
 
 from __future__ import annotations
@@ -136,19 +136,17 @@ def session_cookie(settings: Any, user: User) -> str:
 
 NOT_PAGES = ("/api", "/webhooks", "/inbound", "/signin", "/static", "/docs", "/redoc", "/openapi", "/healthz",
              "/readyz", "/livez", "/metrics", "/attachments", "/form-post")
+DOWNLOADS = ("/callback", "/vcard", ".zip", ".csv", ".eml")  # not pages
 
 
 def console_pages(app: Any, ids: dict[str, int]) -> list[tuple[str, str]]:
     """(label, URL) of every console page the app serves, paths filled in; the tab also searched."""
-    from fastapi.routing import APIRoute
-
     fill = {"record_id": ("{matter}", ids["matter"]), "activity_id": ("{email}", ids["activity"])}
     pages: list[tuple[str, str]] = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or "GET" not in route.methods or route.path == "/" \
-                or route.path.startswith(NOT_PAGES) or route.path.endswith(("/callback", "/vcard")):
+    for path, route in _get_routes(app.routes):
+        if path == "/" or path.startswith(NOT_PAGES) or path.endswith(DOWNLOADS):
             continue
-        label, url = route.path, route.path
+        label, url = path, path
         for name in route.param_convertors:
             if name not in fill:
                 break
@@ -159,6 +157,20 @@ def console_pages(app: Any, ids: dict[str, int]) -> list[tuple[str, str]]:
     return [*pages, ("/records?q=matter", "/records?q=matter"), ("/records/{carol}", carol),
             ("/records/{matter}?q=case file 1234", f"{matter}?q=case+file+1234"),
             ("/records/{matter}?q=retainer", f"{matter}?q=retainer"), ("/records/{carol}?q=carol", f"{carol}?q=carol")]
+
+
+def _get_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """(path, route) of every GET route, into included routers (FastAPI keeps them as they were included)."""
+    from fastapi.routing import APIRoute
+
+    found = []
+    for route in routes:
+        if isinstance(route, APIRoute) and "GET" in route.methods:
+            found.append((prefix + route.path, route))
+        elif hasattr(route, "original_router"):
+            found += _get_routes(route.original_router.routes,
+                                 prefix + (getattr(route.include_context, "prefix", "") or ""))
+    return found
 
 
 def later_page(client: Any, url: str, steps: int) -> str:
@@ -204,7 +216,7 @@ def measure(engine: Engine, ids: dict[str, int], repeats: int, deep: int) -> lis
     return results
 
 
-def run_one(backend: str, dataset: str, count: int, quick: bool) -> list[tuple[str, float, float]]:
+def run_one(backend: str, dataset: str, count: int, repeats: int, quick: bool) -> list[tuple[str, float, float]]:
     with database(backend, "console") as url:
         engine = make_engine(url)
         upgrade(engine)
@@ -212,7 +224,7 @@ def run_one(backend: str, dataset: str, count: int, quick: bool) -> list[tuple[s
         ids = demo_company(engine) if dataset == "demo" else seed(engine, count)
         print(f"{backend}, {dataset}: seeded in {time.perf_counter() - started:.0f} s", flush=True)
         try:
-            return measure(engine, ids, 5 if quick else 20, 3 if quick else 20)
+            return measure(engine, ids, repeats, 3 if quick else 20)
         finally:
             engine.dispose()
 
@@ -222,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ("--backend", {"choices": ["sqlite", "postgresql"], "default": None}),
         ("--dataset", {"choices": ["demo", "100k"], "default": None}),
         ("--activities", {"type": int, "default": None}),
+        ("--repeats", {"type": int, "default": None, "help": "requests per page (default 20; --quick 5)"}),
         ("--json", {"action": "store_true", "help": "print the figures as JSON on stdout"})])
     count = args.activities or (4_000 if args.quick else 100_000)
     run = Run("console", args)
@@ -230,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for dataset in [args.dataset] if args.dataset else ["demo", "100k"]:
         goal = DEMO_GOAL_MS if dataset == "demo" else GOAL_MS
         for backend in [args.backend] if args.backend else ["sqlite", "postgresql"]:
-            rows = run_one(backend, dataset, count, args.quick)
+            rows = run_one(backend, dataset, count, args.repeats or (5 if args.quick else 20), args.quick)
             name = "demo" if dataset == "demo" else f"{count:,} activities"
             table(["page", "p50 ms", "p95 ms"], [(p, round(a, 1), round(b, 1)) for p, a, b in rows],
                   title=f"console pages, {backend}, {name}")
