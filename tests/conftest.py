@@ -132,13 +132,19 @@ def world(engine: Engine) -> World:
     return build_world(engine)
 
 
+def enabled_company(session: Session, name: str, slug: str, domain: str) -> Tenant:
+    """A company whose domain is verified, with capture enabled and the Standard User role allowed to use it."""
+    tenant = tenants.create_tenant(session, name, slug, domain=domain)
+    tenants.verify_domain(session, tenant, StaticTxt({domain: [tenants.txt_record(tenant)]}))
+    tenants.set_enabled(session, tenant, True)
+    tenants.grant(session, tenants.get_role(session, tenant, "Standard User"))
+    return tenant
+
+
 def build_world(engine: Engine) -> World:
     """Acme Law: verified and enabled, two users with capture on, a matter, a project, customers, contacts."""
     with transaction(engine) as session:
-        tenant = tenants.create_tenant(session, "Acme Law", "acme", domain="acme-law.com")
-        tenants.verify_domain(session, tenant, StaticTxt({"acme-law.com": [tenants.txt_record(tenant)]}))
-        tenants.set_enabled(session, tenant, True)
-        tenants.grant(session, tenants.get_role(session, tenant, "Standard User"))
+        tenant = enabled_company(session, "Acme Law", "acme", "acme-law.com")
         alice = users.create_user(session, tenant, "alice@acme-law.com", "Alice Archer", timezone="Europe/Helsinki")
         bob = users.create_user(session, tenant, "bob@acme-law.com", "Bob Baker")
         for user in (alice, bob):

@@ -20,14 +20,14 @@ from connector.db import transaction
 from connector.errors import ConfigError
 from connector.models import Activity, Attachment, Blob, Record, Tenant
 from connector.models.mail import RawMessage
-from connector.services import activities, records, tenants, users
+from connector.services import activities, records, users
 from connector.services.capture import Capture
 from connector.services.export import Scope, export
 from connector.storage.factory import blob_store
 from connector.storage.ports import BlobMissing, StorageUnavailable
 from connector.storage.release import release
 from connector.storage.settings import StorageBackend, StorageSettings
-from tests.conftest import FIXED_NOW, StaticTxt, World
+from tests.conftest import FIXED_NOW, World, enabled_company
 from tests.connector.conftest import Bucket
 from tests.mailbuilder import mail, to_dropbox
 
@@ -49,10 +49,7 @@ class Company:
 def second_company(engine: Engine) -> Company:
     """Globex Legal, a second firm using the same deployment, with a matter 10802 of its own."""
     with transaction(engine) as session:
-        tenant = tenants.create_tenant(session, "Globex Legal", "globex", domain="globex-legal.com")
-        tenants.verify_domain(session, tenant, StaticTxt({"globex-legal.com": [tenants.txt_record(tenant)]}))
-        tenants.set_enabled(session, tenant, True)
-        tenants.grant(session, tenants.get_role(session, tenant, "Standard User"))
+        tenant = enabled_company(session, "Globex Legal", "globex", "globex-legal.com")
         users.set_capture(session, users.create_user(session, tenant, "gina@globex-legal.com", "Gina"), True)
         records.create_record(session, tenant, "matter", number="10802", title="Globex v. Initrode")
     return Company(tenant, "Gina <gina@globex-legal.com>", "globex+10802@bcc.example.com")
