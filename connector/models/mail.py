@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, Text
+from sqlalchemy import Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
 from connector.models._types import created_at, json_list, timestamp
@@ -38,7 +38,9 @@ class ThreadTarget(SQLModel, table=True):
 class Activity(SQLModel, table=True):
     """One logged email, stored once per tenant whatever the number of copies seen (F15)."""
 
-    __table_args__ = (UniqueConstraint("tenant_id", "internet_message_id"),)
+    # a thread's messages in order (the Communications tab); full-text search: migration 0018, services/search.py
+    __table_args__ = (UniqueConstraint("tenant_id", "internet_message_id"),
+                      Index("ix_activity_thread_sent", "thread_id", "sent_at"))
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int = Field(foreign_key="tenant.id", index=True)
     internet_message_id: str
@@ -63,16 +65,19 @@ class Activity(SQLModel, table=True):
 class ActivityLink(SQLModel, table=True):
     """A record the activity is filed under (matter, project, contact, customer, case, …)."""
 
+    __table_args__ = (Index("ix_activitylink_record_activity", "record_id", "activity_id"),)  # a record's mail
     activity_id: int = Field(foreign_key="activity.id", primary_key=True)
     record_id: int = Field(foreign_key="record.id", primary_key=True, index=True)
     reason: str = ""  # which rule linked it: address, thread, reference, contact, customer
 
 
 class Participant(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("activity_id", "email", "role"),)
+    # a person's timeline finds their mail by address and role without reading the rows (migration 0018)
+    __table_args__ = (UniqueConstraint("activity_id", "email", "role"),
+                      Index("ix_participant_email_role", "email", "role", "activity_id"))
     id: int | None = Field(default=None, primary_key=True)
     activity_id: int = Field(foreign_key="activity.id", index=True)
-    email: str
+    email: str = Field(index=True)  # migration 0012
     name: str = ""
     role: str  # from | to | cc | bcc | forwarded
     kind: str  # owner | user | contact | external
