@@ -25,9 +25,10 @@ from sqlmodel import Session, col, select
 from connector.crypto import TokenCipher
 from connector.db import transaction, utcnow
 from connector.errors import InputError
+from connector.events.retention import CLEAN_EVERY, clean_up
 from connector.events.settings import EventSettings
 from connector.events.signing import signed_headers
-from connector.events.urls import Resolve, checked_url, system_resolve
+from connector.events.urls import Resolve, checked, pinned, system_resolve
 from connector.models import DeliveryStatus, EventOutbox, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger("bcc_capture.events")
@@ -65,14 +66,21 @@ class Dispatcher:
         self.clock = clock
         self.resolve = resolve
         self.batch = batch
+        self.next_clean_up: datetime | None = None  # the first round cleans up, then once every CLEAN_EVERY
         # Redirects are not followed: a receiver must not bounce events to an address the guard would refuse.
         self.client = httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False, transport=transport,
                                    headers={"user-agent": "bcc-capture-events/1"})
 
     def run_once(self) -> list[Sent]:
-        """Fan out new events, then send every delivery that is due (up to ``batch``)."""
+        """Fan out new events, send every delivery that is due (up to ``batch``), and now and then delete what
+        the retention lets go of (`connector.events.retention`)."""
         self.fan_out()
-        return [self.send(delivery_id) for delivery_id in self.claim_due()]
+        sent = [self.send(delivery_id) for delivery_id in self.claim_due()]
+        now = self.clock()
+        if self.next_clean_up is None or now >= self.next_clean_up:
+            clean_up(self.engine, self.settings, now)
+            self.next_clean_up = now + CLEAN_EVERY
+        return sent
 
     def loop(self, stop: threading.Event) -> None:
         """The worker's events thread: a round every ``poll_seconds`` until ``stop``."""
@@ -136,10 +144,12 @@ class Dispatcher:
     def _post(self, endpoint: WebhookEndpoint, event: EventOutbox, now: datetime) -> tuple[int | None, str]:
         body = body_of(event)
         try:
-            url = checked_url(endpoint.url, self.settings.allowed_networks, self.resolve)
+            # To the address the guard checked, not one the name resolves to a moment later (DNS rebinding).
+            url, host, extensions = pinned(checked(endpoint.url, self.settings.allowed_networks, self.resolve))
             headers = signed_headers(self.cipher.decrypt(endpoint.secret), event.id, int(now.timestamp()), body)
             # Streamed and never read: a receiver cannot make the worker hold a large answer in memory.
-            with self.client.stream("POST", url, content=body, headers=headers) as response:
+            with self.client.stream("POST", url, content=body, headers={**headers, **host},
+                                    extensions=extensions) as response:
                 code = response.status_code
         except InputError as exc:
             return None, f"not sent: {exc}"

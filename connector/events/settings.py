@@ -20,6 +20,9 @@ class EventSettings(BaseModel):
     retry_max_seconds: float = Field(default=3600, gt=0)  # ... up to this
     give_up_after_hours: float = Field(default=24, gt=0)  # an event still undelivered this long after it happened
     poll_seconds: float = Field(default=2.0, gt=0)  # the worker's delivery loop looks for due events this often
+    # Delivered and given-up deliveries, their attempts and their events are deleted this long after (the log's
+    # memory); pending deliveries are never deleted.
+    retention_days: float = Field(default=30, gt=0)
 
     @field_validator("allowed_networks")
     @classmethod

@@ -1,11 +1,13 @@
 """A host system's webhook receiver on loopback for the tests: records every POST (headers, body) and answers
-with the statuses it is told, in order (then 200); verifies nothing itself — the tests do, with the code
-docs/integration.md gives receivers."""
+with the statuses it is told, in order (then 200). Once given the endpoint's secret it verifies each POST as
+docs/integration.md tells receivers to (its own `verify`) and answers 401 to one that fails; otherwise the
+tests verify what it got. It listens on any loopback address, over TLS when given a certificate."""
 
 from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,24 +34,42 @@ class Receiver:
     url: str
     statuses: list[int] = field(default_factory=list)  # answered in order; 200 once they run out
     received: list[Received] = field(default_factory=list)
+    secret: str | None = None  # set: each POST is verified with the documented code, 401 when it fails
+    verified: list[dict[str, Any]] = field(default_factory=list)  # the events that passed, in order
+    port: int = 0
 
 
 @contextmanager
-def receiver() -> Iterator[Receiver]:
+def receiver(host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None) -> Iterator[Receiver]:
+    """``tls``: (certificate chain, key) PEM files: serve https."""
     state = Receiver("")
+    verify = documented_verify()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["content-length"]))
-            state.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+            got = Received({k.lower(): v for k, v in self.headers.items()}, body)
+            state.received.append(got)
+            if state.secret is not None:
+                try:
+                    state.verified.append(verify(state.secret, got.headers, body))
+                except (KeyError, ValueError):
+                    self.send_response(401)
+                    self.end_headers()
+                    return
             self.send_response(state.statuses.pop(0) if state.statuses else 200)
             self.end_headers()
 
         def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    server = ThreadingHTTPServer((host, port), Handler)
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    state.port = server.server_address[1]
+    state.url = f"{'https' if tls else 'http'}://{host}:{state.port}/hooks"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
