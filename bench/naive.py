@@ -27,6 +27,7 @@ class _Naive:
     def __init__(self, inner: Provider) -> None:
         self.inner = inner
         self.name = inner.name
+        self.push_settle_seconds = inner.push_settle_seconds
         self._full: dict[tuple[int, str], Envelope] = {}
 
     def _one_by_one(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> list[Envelope]:

@@ -139,6 +139,9 @@ class SignIn(Protocol):
 @runtime_checkable
 class Provider(Protocol):
     name: str  # "graph" | "gmail"
+    # Pushes closer together than this are dropped, not coalesced (Gmail: one a second per user): a sync woken by
+    # a push reads once more this long after it, or mail arriving just after the push waits for the safety net.
+    push_settle_seconds: float
 
     def start_cursor(self, mailbox: MailboxRef) -> str:
         """A cursor at 'now' (latest delta link / current history id) for a new mailbox."""

@@ -60,6 +60,7 @@ class Commit:
     mailbox: Mailbox  # as the step read it: its state, wake-up count and pending time
     owner: str  # the lease holder
     timings: StepTimings = field(default_factory=StepTimings)  # route and commit time, what was filed
+    settle_after: float = 0.0  # the provider's push_settle_seconds: a push-woken step is read again this much later
 
     def page(self, page: ChangePage, envelopes: list[Envelope], served: list[int]) -> Committed:
         """A page's envelopes (and the backlog rows they answer) with the page's cursor: the mailbox is synced."""
@@ -123,11 +124,14 @@ class Commit:
         request_copies(session, envelope.internet_message_id, activity_id, now, besides=self.mailbox.id)
 
     def _schedule(self, now: datetime, more: bool) -> dict[str, object]:
-        """When to sync next: at once while work is waiting, else one safety-net interval later."""
+        """When to sync next: at once while work is waiting, else one safety-net interval later (a push-woken
+        step of a provider that drops close pushes: once more, ``settle_after`` seconds later)."""
         # On PostgreSQL this UPDATE waits for a waking transaction's row lock and then sees its count:
         # a wake-up committed during this step (whatever time it carries) stays pending, due at once.
         woken = col(Mailbox.wakeups) != self.mailbox.wakeups
-        later = now + timedelta(minutes=self.settings.sync.safety_net_minutes)
+        pushed = self.settle_after > 0 and self.mailbox.pending_since is not None
+        later = now + (timedelta(seconds=self.settle_after) if pushed
+                       else timedelta(minutes=self.settings.sync.safety_net_minutes))
         return {"backlog": 1 if more else 0,
                 "pending_since": case((woken, col(Mailbox.pending_since)),
                                       else_=self.mailbox.pending_since if more else None),

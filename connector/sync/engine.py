@@ -90,7 +90,8 @@ class SyncEngine:
         provider = self.providers[mailbox.provider]
         reader = Reader(self.engine, self.settings, self.clock, provider, self.mailbox_ref(mailbox), mailbox)
         try:
-            result = self._run(reader, Commit(self.engine, self.settings, self.clock, mailbox, owner))
+            result = self._run(reader, Commit(self.engine, self.settings, self.clock, mailbox, owner,
+                                              settle_after=provider.push_settle_seconds))
         except Superseded:
             return StepResult(mailbox_id, ok=False, action="superseded")
         except Exception as exc:  # every failure becomes data on the mailbox row (policy table)

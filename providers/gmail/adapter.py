@@ -101,6 +101,9 @@ def _raw_bytes(message: dict[str, Any]) -> bytes:
 
 class GmailProvider:
     name = "gmail"
+    # Gmail sends at most one push a second per user and drops the rest, not coalesced:
+    # https://developers.google.com/workspace/gmail/api/guides/push ("Notification rate limits").
+    push_settle_seconds = 1.5
 
     def __init__(self, settings: GmailSettings, clock: Clock = lambda: datetime.now(UTC), *,
                  page_size: int = 50, resync_limit: int = 1000) -> None:

@@ -62,6 +62,7 @@ def _odata_string(value: str) -> str:
 
 class GraphProvider:
     name = "graph"
+    push_settle_seconds = 0.0  # Graph sends a notification per change (several may share one POST)
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
         self.settings = settings

@@ -167,6 +167,7 @@ class ScriptedOutlook:
     the conversation, readable only through thread(); ``checks`` runs whenever thread() is called."""
 
     name = "graph"
+    push_settle_seconds = 0.0
     CONVERSATION = f"graph:{ALICE}:conv-1"
 
     def __init__(self, world: World, thread_failures: Sequence[Exception] = ()) -> None:

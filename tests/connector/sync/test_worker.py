@@ -55,6 +55,7 @@ class _Graph:
     """The part of a Graph provider a step touches besides reading (see the stories below)."""
 
     name = "graph"
+    push_settle_seconds = 0.0
 
     def usage(self) -> ApiUsage:
         return ApiUsage()
