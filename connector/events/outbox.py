@@ -27,6 +27,7 @@ class EventType(StrEnum):
     UNASSIGNED_CREATED = "unassigned.created"  # mail matched no contact and waits to be linked
     MAILBOX_NEEDS_RECONNECT = "mailbox.needs_reconnect"  # the grant was revoked: nothing syncs until reconnected
     MESSAGE_QUARANTINED = "message.quarantined"  # held back with its reason (a forged From, unreadable MIME)
+    RECORD_CREATED = "record.created"  # filing created a contact, lead, case, opportunity or task
 
 
 def new_event_id() -> str:

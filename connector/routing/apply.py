@@ -316,6 +316,11 @@ class Writer:
             self.connection.execute(update(_table(Record)).where(col(Record.id) == record_id)
                                     .values(number=values["number"]))
         self.repo.remember_record(Record(id=record_id, **values))
+        self._event(tenant_id, EventType.RECORD_CREATED, {  # the host system may want it in its own books
+            "record_id": record_id, "kind": new.kind.value, "number": values["number"], "title": new.title,
+            "email": new.email, "first_name": new.first_name, "last_name": new.last_name,
+            "owner_user_id": new.owner_user_id, "due_date": new.due_date.isoformat() if new.due_date else None,
+            "origin_message_id": new.origin_message_id})
         return record_id
 
     # ----------------------------------------------------------------- helpers
