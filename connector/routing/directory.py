@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from connector.models.directory import BUMPED, EVERY_COMPANY, DirectoryVersion
 
 MAX_ENTRIES = 20_000  # per database and process, least recently used first out: ~3 KB a contact, 60 MB at most
+RECENT_TENANTS = 64  # companies whose versions every transaction reads up front (one query, whoever it files for)
 Tag = tuple[int | None, int | None]  # (every company's version, the company's) when the entry was read
 TenantOf = Callable[[Any], int | None]  # which company an entry's key belongs to (None: no company's own)
 
@@ -36,6 +37,19 @@ class Shared:
         self.lock = threading.Lock()
         self.entries: OrderedDict[tuple[str, Hashable], tuple[Tag, object]] = OrderedDict()
         self.limit = limit
+        self.tenants: OrderedDict[int, None] = OrderedDict()  # companies whose versions were read lately
+
+    def recent_tenants(self) -> list[int]:
+        with self.lock:
+            return list(self.tenants)
+
+    def saw_tenants(self, tenant_ids: Iterable[int]) -> None:
+        with self.lock:
+            for tenant_id in tenant_ids:
+                self.tenants[tenant_id] = None
+                self.tenants.move_to_end(tenant_id)
+            while len(self.tenants) > RECENT_TENANTS:
+                self.tenants.popitem(last=False)
 
     def get(self, name: str, key: Hashable, tag: Tag) -> tuple[bool, object]:
         with self.lock:
@@ -68,10 +82,12 @@ def shared_for(engine: Engine) -> Shared:
 class Versions:
     """The versions one transaction reads, each once and before any entry of its company is used or loaded."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, shared: Shared) -> None:
         self.session = session
+        self.shared = shared
         self.read: dict[int, int | None] = {}
-        self.need([EVERY_COMPANY])
+        # Every company's row and those of the companies this process filed for lately, in one query up front.
+        self.need([EVERY_COMPANY, *shared.recent_tenants()])
 
     def need(self, tenant_ids: Iterable[int]) -> None:
         missing = sorted({t for t in tenant_ids if t not in self.read})
@@ -80,6 +96,7 @@ class Versions:
         self.read.update(dict.fromkeys(missing))
         self.read.update(self.session.exec(select(DirectoryVersion.tenant_id, DirectoryVersion.version).where(
             col(DirectoryVersion.tenant_id).in_(missing))).all())
+        self.shared.saw_tenants(t for t in missing if t != EVERY_COMPANY)
 
     def tag(self, tenant_id: int | None) -> Tag:
         if tenant_id is None:

@@ -79,8 +79,8 @@ class SqlRepository:
         self.session = session
         # The directory (users, companies, roles, contacts, numbered records, exclusions): answers the process
         # read in earlier transactions stand while the directory's versions do (connector.routing.directory).
-        self._versions = directory.Versions(session)
         shared = directory.shared_for(session.get_bind())  # type: ignore[arg-type]
+        self._versions = directory.Versions(session, shared)
         answers = partial(directory.Answers, shared=shared, versions=self._versions)
         # (tenant id, address) → the user it belongs to, or None.
         self._tenant_users: dict[tuple[int, str], User | None] = answers("users", tenant_of=directory.tenant_first)
