@@ -1,7 +1,8 @@
 """The SMTP listener (aiosmtpd): the MX of the dropbox domain(s), never an open relay, never losing a message.
 
 * `RCPT TO` is answered from the recipient policy it is handed (`connector.dropbox.recipients`):
-  another domain `550 relay denied`, an unknown dropbox address `550`, a retired one `550 address retired`;
+  another domain `550 relay denied`, an unknown dropbox address `550`, a retired one `550 address retired`,
+  an archived matter's or project's `550 address archived`;
   more than ``smtp.max_recipients`` recipients `452` (RFC 5321 4.5.3.1.10: the sender sends the rest later).
 * `SIZE` is advertised; a larger declaration or a longer DATA is answered `552` (aiosmtpd).
 * Per client IP: more than ``max_connections_per_peer`` sessions at once are greeted `421` and closed;

@@ -1,6 +1,6 @@
 """What the product tells people by mail: a message quarantined in their name, a mailbox that needs
-reconnecting, mail they Bcc'd to a record an ethical wall keeps them from, and the code that proves they read
-an extra sender address (`connector.web.codes`).
+reconnecting, mail they Bcc'd to a record an ethical wall keeps them from or to an archived matter or project,
+and the code that proves they read an extra sender address (`connector.web.codes`).
 
 Each notice is written in the transaction that changes the state it tells of and sent once that commits
 (`outbound.send_after_commit`), to the user's login address. Nothing is sent when ``outbound.host`` is
@@ -86,6 +86,25 @@ def walled(session: Session, settings: Settings, user_id: int, subject: str, rec
             "  Reason:   walled_record\n\n"
             "Nothing was stored. If you believe the wall is a mistake, ask your administrator.\n")
     send_after_commit(session, postman, Mail(user.email, "Your message was not filed (ethical wall)", text))
+    return True
+
+
+def archived(session: Session, settings: Settings, user_id: int, subject: str, addressed: list[str]) -> bool:
+    """Tell a user why the mail they Bcc'd to an archived matter or project was not filed (the audit says
+    `archived_record`). ``addressed``: what the addresses named ("matter 10802")."""
+    postman = postman_for(settings)
+    user = session.get(User, user_id) if postman is not None else None
+    if postman is None or user is None or not user.active:
+        return False
+    names = ", ".join(addressed) or "the record"
+    text = (f"The message you sent to the email-capture dropbox was not filed: {names} is closed and archived, so "
+            "its dropbox address takes no more mail.\n\n"
+            f"  Subject:  {' '.join(subject.split())[:200] or '(none)'}\n"
+            "  Reason:   archived_record\n\n"
+            "Nothing was stored. Send it to the record the work goes on under, or have the record restored in your "
+            "practice-management or CRM system and send it again. Replies in conversations already filed there "
+            "are still filed.\n")
+    send_after_commit(session, postman, Mail(user.email, f"Your message was not filed ({names} is archived)", text))
     return True
 
 

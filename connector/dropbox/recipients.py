@@ -43,8 +43,12 @@ def recipient_reply(repo: SqlRepository, settings: DropboxSettings, address: str
         return f"550 5.1.1 <{address}>: no company uses the name {parsed.slug!r}; check the spelling"
     if parsed.scheme in (Scheme.MATTER, Scheme.PROJECT):
         kind = RecordKind.MATTER if parsed.scheme is Scheme.MATTER else RecordKind.PROJECT
-        if repo.record_by_number(tenant.id, kind, parsed.number) is None:
+        record = repo.record_by_number(tenant.id, kind, parsed.number)
+        if record is None:
             return f"550 5.1.1 <{address}>: there is no {kind.value} {parsed.number}; check the number"
+        if record.archived_at is not None:
+            return (f"550 5.1.1 address archived: <{address}> belongs to {kind.value} {parsed.number}, which is "
+                    "closed and archived, so it takes no more mail; file it elsewhere or have it restored")
     return None
 
 

@@ -26,6 +26,7 @@ class Reason(StrEnum):
     NOT_RELEVANT = "not_relevant"
     UNKNOWN_ADDRESS = "unknown_address"
     RETIRED_ADDRESS = "retired_address"
+    ARCHIVED_RECORD = "archived_record"  # a matter's or project's address, the host system archived it
     UNKNOWN_MAILBOX = "unknown_mailbox"
     UNKNOWN_MATTER = "unknown_matter"
     UNKNOWN_PROJECT = "unknown_project"

@@ -9,7 +9,7 @@ contacts found or created per the user's search pattern, case/opportunity/task a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,7 @@ class _Filing:
     create_contacts: bool = False  # personal and action addresses create missing people (F3, F5, F10)
     shared: bool = False  # notes@: file under matching contacts, or keep as unassigned (F4, F12)
     actions: list[Action] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)  # "matter 10802": addressed, but archived (refused)
 
     def add(self, record_id: int, reason: str) -> None:
         if all(t.record.record_id != record_id for t in self.targets):
@@ -87,8 +88,8 @@ class Filer:
                 reason = Reason.NO_MATCHING_CONTACT if filing.shared else Reason.NO_CONTACT_ADDRESS
                 return unassigned(envelope, tenant_id, acting.id, reason, filing.notes)
             if filing.unknown and not any(i.scheme is Scheme.COMPANY for i in instructions):
-                return refused(envelope, filing.unknown[0], tenant_id, user_id=acting.id,
-                                    notes=filing.notes)
+                return replace(refused(envelope, filing.unknown[0], tenant_id, user_id=acting.id, notes=filing.notes),
+                               detail={"archived": filing.archived} if filing.archived else {})
 
         customers = rules.customers_of(list(matched.values()))
         customer_id = next(iter(customers)) if len(customers) == 1 else None
@@ -173,6 +174,11 @@ class Filer:
                     filing.unknown.append(Reason.UNKNOWN_MATTER if kind is RecordKind.MATTER
                                           else Reason.UNKNOWN_PROJECT)
                     filing.notes.append(f"{address.address}: no {kind.value} {address.number}")
+                    continue
+                if record.archived_at is not None:  # closed in the host system: its address takes no more mail
+                    filing.unknown.append(Reason.ARCHIVED_RECORD)
+                    filing.archived.append(f"{kind.value} {address.number}")
+                    filing.notes.append(f"{address.address}: {kind.value} {address.number} is archived")
                     continue
                 filing.add(record.id, "address")
                 if kind is RecordKind.PROJECT:

@@ -98,11 +98,15 @@ def capture_batch(session: Session, settings: Settings, clock: Clock, envelopes:
 
 
 def _told(session: Session, settings: Settings, decision: Decision) -> Decision:
-    """A user who Bcc'd mail to a record they are walled from hears why it was not filed (once it commits)."""
+    """A user who Bcc'd mail to a record they are walled from, or to an archived one, hears why it was not filed
+    (once it commits)."""
     if decision.reason is Reason.WALLED and decision.detail.get("asked") and decision.user_id is not None:
         walled = decision.detail.get("walled_record_ids")
         notices.walled(session, settings, decision.user_id, decision.subject,
                        [int(r) for r in walled] if isinstance(walled, list) else [])
+    archived = decision.detail.get("archived")
+    if decision.outcome is Outcome.REFUSED and isinstance(archived, list) and archived and decision.user_id:
+        notices.archived(session, settings, decision.user_id, decision.subject, [str(a) for a in archived])
     return decision
 
 

@@ -10,6 +10,7 @@ REASON_TEXT: dict[str, str] = {
     Reason.NOT_RELEVANT.value: "the mail is not addressed to a dropbox and not in a logged thread",
     Reason.UNKNOWN_ADDRESS.value: "the dropbox address does not exist",
     Reason.RETIRED_ADDRESS.value: "the personal address was regenerated; the old one no longer works",
+    Reason.ARCHIVED_RECORD.value: "the matter or project is archived: its address takes no more mail",
     Reason.UNKNOWN_MAILBOX.value: "the mailbox is not connected",
     Reason.UNKNOWN_MATTER.value: "no matter has this number",
     Reason.UNKNOWN_PROJECT.value: "no project has this number",
