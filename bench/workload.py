@@ -102,15 +102,21 @@ class Workload:
 
 def generate(seed: int = 7, mailboxes: int = 50, messages: int = 10_000, logged_share: float = 1 / 3,
              late_share: float = 0.1, start: datetime = datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
-             providers: tuple[str, ...] = ("graph", "gmail"), noise: float = 0.0) -> Workload:
+             providers: tuple[str, ...] = ("graph", "gmail"), noise: float = 0.0,
+             hostile: float = 0.0, edited_subjects: float = 0.0) -> Workload:
     """``messages`` messages in conversations of 1–6; about ``logged_share`` of them end up logged.
 
     ``noise``: the chance that the next item is one-off automated mail to a user (newsletters,
     notifications) rather than a conversation — never logged; 0 keeps the workload as the chaos
     test knows it.
+    ``hostile``: the chance that a conversation is followed by a stranger's unrelated mail under the
+    very same subject (a conversation of its own, never logged, though Outlook gives it the same
+    conversationId). ``edited_subjects``: the chance that a reply edits the subject (In-Reply-To and
+    References kept: still its conversation, though Outlook and Gmail start a new thread for it).
     """
     rng = random.Random(seed)
     noise_rng = random.Random(seed + 1)  # a separate stream: noise=0 leaves the rest unchanged
+    hostile_rng = random.Random(seed + 2)  # … and hostile=0 too
     users = [Person(f"user{n:03d}@{COMPANY_DOMAIN}", f"User {n:03d}", providers[n % len(providers)])
              for n in range(mailboxes)]
     clients = [Person(f"client{n:03d}@client{n % 40:02d}.example", f"Client {n:03d}", "external")
@@ -129,10 +135,15 @@ def generate(seed: int = 7, mailboxes: int = 50, messages: int = 10_000, logged_
         late = logged and length >= 3 and rng.random() < late_share / max(logged_share, 1e-9)
         bcc_at = rng.randint(1, length - 1) if late else 0
         for message in _conversation(rng, work, conversation, length, bcc_at if logged else None, clock):
+            if edited_subjects and message.in_reply_to and hostile_rng.random() < edited_subjects:
+                message.subject = f"{message.subject} (revised)"
             work.messages.append(message)
             clock = message.sent_at
         if logged:
             work.logged_conversations.add(conversation)
+        if hostile and hostile_rng.random() < hostile:
+            conversation += 1
+            work.messages.append(_stranger(hostile_rng, work.messages[-1], conversation))
         clock += timedelta(seconds=rng.randint(1, 30))
     return work
 
@@ -167,6 +178,15 @@ def _conversation(rng: random.Random, work: Workload, number: int, length: int, 
         reply_from = rng.choice([p for p in people if p != sender])
         to = [sender]
         sender = reply_from
+
+
+def _stranger(rng: random.Random, after: Message, number: int) -> Message:
+    """Someone unrelated writes to a user under the subject another conversation just used."""
+    user = next(p for p in (after.sender, *after.to) if p.provider != "external")
+    sender = Person(f"stranger{number % 13}@elsewhere{number % 3}.example", f"Stranger {number % 13}", "external")
+    return Message(sender, [user], [], [], after.subject.removeprefix("Re: "),
+                   f"<s{number}.{rng.getrandbits(32):08x}@elsewhere.example>", None, [], number,
+                   "Same subject, nothing to do with it.\n", after.sent_at + timedelta(seconds=3))
 
 
 def _newsletter(rng: random.Random, work: Workload, number: int, clock: datetime) -> Message:

@@ -24,13 +24,15 @@ from connector.models import Activity
 from connector.services import mailboxes
 from emulators.gmail import GmailEmulator
 from emulators.graph import GraphEmulator
-from emulators.world import Plan, World, build
+from emulators.world import Apps, Plan, World, build
 
 SECRET = "q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 ROOT = Path(__file__).resolve().parents[2]
 SYNC = {"safety_net_minutes": 0.05,  # a dropped notification costs 3 s at most
         "lease_seconds": 5,  # a killed worker's mailboxes move on after 5 s
-        "max_backoff_seconds": 5}
+        "max_backoff_seconds": 5,
+        # The slow phase runs the services at time factor 0.2 (a large page: 1–6 s): timeouts scaled alike.
+        "request_timeout_seconds": 1.0, "timeout_per_record_seconds": 0.02, "answering_backoff_seconds": 5}
 
 
 @dataclass
@@ -40,6 +42,9 @@ class Faults:
     delay: float = 0.10
     delay_seconds: float = 2.0
     http_errors: float = 0.05
+    slow_factor: float = 0.2  # the slow phase: large pages answer in 5–30 s times this
+    resets: float = 0.03  # … and this share of API answers is cut off mid-body
+    outage_seconds: float = 8.0  # a 503 spell (Graph with Retry-After, Gmail without)
 
 
 @dataclass
@@ -112,6 +117,25 @@ class Rig:
         self.graph.faults.inject_http_errors(429, probability=f.http_errors / 2, retry_after=1)
         self.graph.faults.inject_http_errors(503, probability=f.http_errors / 2, retry_after=1)
 
+    def slow_phase(self) -> None:
+        """Issue 13's slow service (emulators/slow.py): large pages slow, answers cut off mid-body."""
+        for slow in (self.graph.faults.slow, self.gmail.faults.slow):
+            slow.arm(time_factor=self.faults.slow_factor, reset_probability=self.faults.resets, seed=13)
+
+    def outage(self) -> None:
+        """A long 503 spell on both services at once."""
+        self.graph.faults.slow.spell(self.faults.outage_seconds, retry_after=2)
+        self.gmail.faults.slow.spell(self.faults.outage_seconds)
+
+    def end_slow_phase(self) -> None:
+        for slow in (self.graph.faults.slow, self.gmail.faults.slow):
+            slow.clear()
+
+    def slow_figures(self) -> dict[str, int]:
+        profiles = (self.graph.faults.slow, self.gmail.faults.slow)
+        return {"slowed": sum(p.slowed for p in profiles), "resets": sum(p.resets for p in profiles),
+                "unavailable": sum(p.unavailable for p in profiles)}
+
     def send_all(self, actions: dict[float, Callable[[], None]] | None = None) -> None:
         """Send the workload in order; when a fraction of it is sent, run the chaos action due then."""
         pending = sorted((actions or {}).items())
@@ -131,6 +155,13 @@ class Rig:
     # ------------------------------------------------------------------------------------------ outcome
     def logged_ids(self) -> list[str]:
         return self._world.logged_ids()
+
+    def logged_subjects(self) -> set[str]:
+        with Session(self._world.engine) as session:
+            return set(session.exec(select(Activity.subject)))
+
+    def world_apps(self) -> Apps:
+        return self._world.sandbox.apps
 
     def threads(self) -> dict[int, set[str]]:
         with Session(self._world.engine) as session:

