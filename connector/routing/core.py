@@ -39,7 +39,14 @@ class Want(StrEnum):
     NOTHING = "nothing"
     HEADERS = "headers"  # ids-only: cannot decide without the headers (ask the provider, then again)
     ANOTHER_COPY = "another_copy"  # already logged: its headers suffice to record this copy as a source
+    REFUSE = "refuse"  # its headers already refuse it (privacy): the refusal is recorded, nothing downloaded
     FULL = "full"
+
+
+# Refusals the headers decide on their own: a full download can only add to what they saw (more headers,
+# the same people), never turn them into filing.
+HEADER_REFUSALS = frozenset({Reason.WALLED, Reason.AUTOMATED, Reason.MARKED_PRIVATE, Reason.PROTECTED_LABEL,
+                             Reason.NEVER_FILE, Reason.INTERNAL_ONLY})
 
 
 class Router:
@@ -77,7 +84,9 @@ class Router:
         if self._existing(owner.tenant_id, envelope, thread_id) is not None:
             return Want.ANOTHER_COPY
         if thread_id is not None or any(is_dropbox_domain(a.email, self.settings.dropbox) for a in envelope.recipients):
-            return Want.FULL
+            decision = self.route(envelope)  # on the headers: a privacy refusal needs no download
+            refusing = decision.outcome is Outcome.REFUSED and decision.reason in HEADER_REFUSALS
+            return Want.REFUSE if refusing else Want.FULL
         return Want.NOTHING
 
     def route(self, envelope: Envelope) -> Decision:

@@ -95,7 +95,8 @@ class Reader:
         return max(last, floor)
 
     def _triage(self, envelopes: Sequence[Envelope]) -> tuple[list[Envelope], list[Envelope]]:
-        """Header-only or ids-only envelopes → (to fetch in full, to record as another copy); the rest is skipped.
+        """Header-only or ids-only envelopes → (to fetch in full, to route as they are: another copy of a logged
+        message, or one its headers already refuse); the rest is skipped.
 
         Ids-only envelopes the core cannot judge get their headers read (batched) and are sorted
         again, in their place.
@@ -108,7 +109,7 @@ class Reader:
             judged = [read.get(e.provider_message_id, (e, Want.NOTHING)) if want is Want.HEADERS else (e, want)
                        for e, want in judged]
         return ([e for e, want in judged if want is Want.FULL],
-                [e for e, want in judged if want is Want.ANOTHER_COPY])
+                [e for e, want in judged if want in (Want.ANOTHER_COPY, Want.REFUSE)])
 
     def _wants(self, envelopes: Sequence[Envelope]) -> list[tuple[Envelope, Want]]:
         with Session(self.engine) as session:  # closed before any provider call

@@ -130,3 +130,23 @@ def test_a_stranger_writing_as_alice_is_refused_not_filed_as_her_mail(office: Of
     office.settle()
     assert db.logged(office.engine, "<forged1@evil.example>") is None
     assert "forged_sender" in db.audit_reasons(office.engine, "refused")
+
+
+def test_a_colleagues_only_aside_in_a_logged_thread_is_refused_on_its_headers_and_never_downloaded(
+        office: Office) -> None:
+    """Internal-only mail (the company files none by default) is refused and audited as such; its headers decide,
+    so its body never leaves Microsoft."""
+    office.send("alice@acme-law.com", mail("Alice <alice@acme-law.com>", ["carol@clientco.com"], bcc=[MATTER],
+                                           subject="Offer", message_id="<io1@acme-law.com>"))
+    office.settle()
+    office.send("alice@acme-law.com", mail("Alice <alice@acme-law.com>", ["bob@acme-law.com"],
+                                           subject="FW: Offer", message_id="<io2@acme-law.com>",
+                                           in_reply_to="<io1@acme-law.com>", references=["<io1@acme-law.com>"]))
+    office.settle()
+    assert db.logged(office.engine, "<io1@acme-law.com>") is not None
+    assert db.logged(office.engine, "<io2@acme-law.com>") is None
+    assert "refused:internal_only" in office.audited("<io2@acme-law.com>")
+    aside = {m.id for address in ("alice@acme-law.com", "bob@acme-law.com")
+             for m in office.emulator.messages(address) if m.parsed.message_id.strip() == "<io2@acme-law.com>"}
+    fetched = [r.path for r in office.emulator.request_log() if r.path.endswith("/$value")]
+    assert aside and not [p for p in fetched if any(i in p for i in aside)]
