@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from connector.config import Settings
@@ -17,6 +19,7 @@ from connector.models import Tenant
 from connector.services import event_webhooks
 from connector.services.capture import Capture
 from tests.conftest import World
+from tests.connector.web.receiver import Receiver, receiver
 from tests.mailbuilder import mail, to_dropbox
 
 
@@ -66,3 +69,18 @@ def events_on(engine: Engine, settings: Settings, events: EventSettings, resolve
     sender = Dispatcher(engine, events, TokenCipher.from_settings(configured), clock=clock, resolve=resolve,
                         **dispatcher)  # type: ignore[arg-type]
     return Events(engine, configured, clock, sender, Capture(engine, configured, clock=clock))
+
+
+LOOPBACK = EventSettings(allowed_networks=("127.0.0.0/8",))  # the CRM's receiver runs on this machine
+
+
+@pytest.fixture
+def crm() -> Iterator[Receiver]:
+    """The host system's receiver on loopback."""
+    with receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def events(engine: Engine, settings: Settings) -> Events:
+    return events_on(engine, settings, LOOPBACK)

@@ -4,32 +4,15 @@ delivered signed like every event; a copy of the same mail creates nothing and t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from connector.config import Settings
 from connector.db import transaction
-from connector.events.settings import EventSettings
 from connector.models import EventOutbox, Record
 from connector.services.capture import capture_batch
 from tests.conftest import World
-from tests.connector.events.conftest import Events, events_on
-from tests.connector.web.receiver import Receiver, receiver
+from tests.connector.events.conftest import Events
+from tests.connector.web.receiver import Receiver
 from tests.mailbuilder import in_mailbox, mail, to_dropbox
-
-
-@pytest.fixture
-def crm() -> Iterator[Receiver]:
-    with receiver() as running:
-        yield running
-
-
-@pytest.fixture
-def events(engine: Engine, settings: Settings) -> Events:
-    return events_on(engine, settings, EventSettings(allowed_networks=("127.0.0.0/8",)))
 
 
 def created(crm: Receiver) -> list[dict[str, object]]:

@@ -4,30 +4,16 @@ attempt, and keeps whatever is younger or still pending. Time moves by the dispa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from connector.config import Settings
-from connector.events.settings import EventSettings
 from connector.models import EventOutbox, WebhookAttempt, WebhookDelivery
 from tests.conftest import World
-from tests.connector.events.conftest import Events, events_on
-from tests.connector.web.receiver import Receiver, receiver
-
-
-@pytest.fixture
-def crm() -> Iterator[Receiver]:
-    with receiver() as running:
-        yield running
-
-
-@pytest.fixture
-def events(engine: Engine, settings: Settings) -> Events:
-    return events_on(engine, settings, EventSettings(allowed_networks=("127.0.0.0/8",)))
+from tests.connector.events.conftest import Events
+from tests.connector.web.receiver import Receiver
 
 
 def kept(engine: Engine) -> dict[str, tuple[str, int]]:

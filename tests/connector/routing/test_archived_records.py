@@ -5,12 +5,10 @@ still are filed under it (the conversation goes on). Restored, the address works
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlmodel import select
 
-from connector.config import OutboundSettings, Settings, load_settings
+from connector.config import OutboundSettings, load_settings
 from connector.db import transaction
 from connector.models import Activity, ActivityLink, AuditEntry, Tenant
 from connector.routing.decision import Outcome, Reason
@@ -19,6 +17,7 @@ from connector.services.capture import Capture
 from emulators.mailcatcher import MailCatcher
 from tests import inspect_db as db
 from tests.conftest import FIXED_NOW, World
+from tests.connector.routing.test_walls import relay  # noqa: F401 (fixture: the SMTP relay notices go through)
 from tests.mailbuilder import in_mailbox, mail, to_dropbox
 
 ALICE, CAROL = "Alice Archer <alice@acme-law.com>", "carol@clientco.com"
@@ -26,18 +25,10 @@ MATTER = "acme+10802@bcc.example.com"
 
 
 @pytest.fixture
-def relay() -> Iterator[MailCatcher]:
-    with MailCatcher() as catcher:
-        yield catcher
-
-
-@pytest.fixture
-def told(world: World, relay: MailCatcher) -> Capture:
+def told(world: World, relay: MailCatcher) -> Capture:  # noqa: F811
     """Capture that sends notices through the relay."""
-    settings: Settings = load_settings()
-    settings = settings.model_copy(update={"outbound": OutboundSettings(host=relay.host, port=relay.port,
-                                                                        security="none")})
-    return Capture(world.engine, settings, clock=lambda: FIXED_NOW)
+    outbound = OutboundSettings(host=relay.host, port=relay.port, security="none")
+    return Capture(world.engine, load_settings().model_copy(update={"outbound": outbound}), clock=lambda: FIXED_NOW)
 
 
 def archive_matter(world: World, archived: bool = True) -> None:
@@ -55,7 +46,7 @@ def filed_under(world: World, activity_id: int | None) -> set[int]:
 
 
 def test_a_bcc_to_an_archived_matter_is_refused_and_alice_is_told(world: World, told: Capture,
-                                                                  relay: MailCatcher) -> None:
+                                                                  relay: MailCatcher) -> None:  # noqa: F811
     archive_matter(world)
     applied = told.process(to_dropbox(mail(ALICE, [CAROL], bcc=[MATTER], subject="Final invoice",
                                            message_id="<late-1@acme-law.com>")))
@@ -73,7 +64,7 @@ def test_a_bcc_to_an_archived_matter_is_refused_and_alice_is_told(world: World, 
 
 
 def test_bccd_with_a_live_project_too_the_mail_is_filed_there_with_a_note(world: World, told: Capture,
-                                                                          relay: MailCatcher) -> None:
+                                                                          relay: MailCatcher) -> None:  # noqa: F811
     archive_matter(world)
     applied = told.process(to_dropbox(mail(ALICE, [CAROL], bcc=[MATTER, "1001.acme@bcc.example.com"],
                                            subject="Site copy", message_id="<both@acme-law.com>")))
@@ -87,7 +78,7 @@ def test_bccd_with_a_live_project_too_the_mail_is_filed_there_with_a_note(world:
 
 
 def test_replies_in_a_thread_logged_there_are_still_filed_under_the_archived_matter(world: World, told: Capture,
-                                                                                   relay: MailCatcher) -> None:
+                                                                                   relay: MailCatcher) -> None:  # noqa: F811
     first = mail(ALICE, [CAROL], bcc=[MATTER], subject="Settlement", message_id="<t1@acme-law.com>")
     assert told.process(in_mailbox(first, "alice@acme-law.com")).outcome is Outcome.LOGGED
     archive_matter(world)
