@@ -19,14 +19,17 @@ down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+TIMELINE = ("tenant_id", "id", "thread_id", "sent_at", "unlogged_at")
 SEARCHED = {"activity": ("subject", "from_name", "from_email", "text"), "participant": ("email", "name")}
 # PostgreSQL: a tsvector holds at most 1 MB; the first 200,000 characters of a body are searched
 _PG_WORDS = ("to_tsvector('simple'::regconfig, regexp_replace(left({}, 200000), '[^[:alnum:]]+', ' ', 'g'))")
 
 
 def upgrade() -> None:
-    # the Communications tab: a thread's messages, a record's and a person's mail, without reading the rows
+    # the Communications tab: a thread's messages, a record's and a person's mail, without reading the rows;
+    # the timeline index answers a page's counts and order from the index alone (PostgreSQL read the table)
     op.create_index('ix_activity_thread_sent', 'activity', ['thread_id', 'sent_at'])
+    op.create_index('ix_activity_timeline', 'activity', [*TIMELINE])
     op.create_index('ix_activitylink_record_activity', 'activitylink', ['record_id', 'activity_id'])
     op.create_index('ix_participant_email_role', 'participant', ['email', 'role', 'activity_id'])
     if op.get_bind().dialect.name == "postgresql":
@@ -66,4 +69,5 @@ def downgrade() -> None:
             op.execute(f"DROP TABLE {table}_search")
     op.drop_index('ix_participant_email_role', table_name='participant')
     op.drop_index('ix_activitylink_record_activity', table_name='activitylink')
+    op.drop_index('ix_activity_timeline', table_name='activity')
     op.drop_index('ix_activity_thread_sent', table_name='activity')

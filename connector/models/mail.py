@@ -38,9 +38,11 @@ class ThreadTarget(SQLModel, table=True):
 class Activity(SQLModel, table=True):
     """One logged email, stored once per tenant whatever the number of copies seen (F15)."""
 
-    # a thread's messages in order (the Communications tab); full-text search: migration 0018, services/search.py
+    # a thread's messages in order, and a page of the Communications tab from the index alone (migration 0018;
+    # full-text search: services/search.py)
     __table_args__ = (UniqueConstraint("tenant_id", "internet_message_id"),
-                      Index("ix_activity_thread_sent", "thread_id", "sent_at"))
+                      Index("ix_activity_thread_sent", "thread_id", "sent_at"),
+                      Index("ix_activity_timeline", "tenant_id", "id", "thread_id", "sent_at", "unlogged_at"))
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int = Field(foreign_key="tenant.id", index=True)
     internet_message_id: str
