@@ -44,7 +44,7 @@ from connector.routing.decision import Decision, Outcome
 from connector.routing.repository import SqlRepository
 from connector.services.capture import retrying
 from connector.services.quarantine import UNAUTHENTICATED, UNFILEABLE, UNREADABLE, quarantine, with_envelope_recipients
-from connector.sync.commit import request_copies
+from connector.sync.commit import request_copies, requeue_parked
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -145,6 +145,8 @@ class SpoolFiler:
         applied = apply(decision, session, self.settings)
         if applied.thread_opened and applied.activity_id is not None:  # the users' mailboxes hold its earlier mail
             request_copies(session, envelope.internet_message_id, applied.activity_id, utcnow())
+        if applied.created and decision.tenant_id is not None:  # replies under an edited subject read earlier
+            requeue_parked(session, decision.tenant_id, [envelope.internet_message_id], utcnow())
         return Filed(row.id, applied.outcome.value, applied.reason.value, summary, applied.activity_id)
 
     def _authentication_for(self, session: Session, tenant_id: int | None) -> SenderAuthentication:

@@ -20,7 +20,7 @@ from connector.models.quarantine import QuarantinedMessage
 from connector.models.records import REFERENCE_PREFIX, Record, RecordKind
 from connector.models.retention import DisposalRecord, LegalHold, RetentionRule, RetentionTrigger
 from connector.models.spool import SpooledMessage, SpoolState
-from connector.models.sync import ACTIVE_STATES, Mailbox, MailboxState, ThreadBackfill
+from connector.models.sync import ACTIVE_STATES, Mailbox, MailboxState, ParkedReply, ThreadBackfill
 from connector.models.tenants import USE_EMAIL_CAPTURE, Role, RolePermission, Tenant
 from connector.models.users import Exclusion, RetiredAddress, SenderAddress, User
 from connector.models.visibility import ActivityVisibility, Visibility, VisibilityPolicy, Wall
@@ -50,6 +50,7 @@ __all__ = [
     "LegalHold",
     "Mailbox",
     "MailboxState",
+    "ParkedReply",
     "Participant",
     "QuarantinedMessage",
     "Record",

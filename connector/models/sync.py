@@ -88,3 +88,21 @@ class ThreadBackfill(SQLModel, table=True):
     provider_message_id: str = ""
     thread_key: str = Field(default="", sa_type=Text)
     created_at: datetime = created_at()
+
+
+class ParkedReply(SQLModel, table=True):
+    """A received message that opened a provider thread of its own and names, in In-Reply-To/References, messages
+    nobody has logged (yet): a reply with an edited subject that arrived before its conversation was logged.
+
+    Only the message's own Message-ID and SHA-256 digests of the ids it names are kept, for
+    ``sync.parked_reply_days``; when a message it names is filed, the row becomes a backlog request to that
+    mailbox (find the copy, file it) and is deleted (`connector.sync.parked`).
+    """
+
+    __table_args__ = (UniqueConstraint("mailbox_id", "internet_message_id", "ref_hash"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
+    internet_message_id: str
+    ref_hash: str = Field(index=True)  # sha256 of a Message-ID it names, normalized as thread keys are
+    seen_at: datetime = created_at()

@@ -17,7 +17,7 @@ commits them with `Commit.backlog`; rows a crash left behind are read by the nex
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,6 +34,7 @@ from connector.ports import ChangePage
 from connector.routing.decision import Outcome
 from connector.services.capture import Captured, capture_batch, retrying
 from connector.sync import intake, metrics, states
+from connector.sync import parked as parking
 from connector.sync.timings import StepTimings
 
 Clock = Callable[[], datetime]
@@ -62,18 +63,24 @@ class Commit:
     timings: StepTimings = field(default_factory=StepTimings)  # route and commit time, what was filed
     settle_after: float = 0.0  # the provider's push_settle_seconds: a push-woken step is read again this much later
 
-    def page(self, page: ChangePage, envelopes: list[Envelope], served: list[int]) -> Committed:
-        """A page's envelopes (and the backlog rows they answer) with the page's cursor: the mailbox is synced."""
-        return retrying(lambda: self._page(page, envelopes, served))
+    def page(self, page: ChangePage, envelopes: list[Envelope], served: list[int],
+             parked: Sequence[Envelope] = ()) -> Committed:
+        """A page's envelopes (and the backlog rows they answer) with the page's cursor: the mailbox is synced.
+        ``parked``: replies of the page that name messages nobody logged yet (`connector.sync.parked`)."""
+        return retrying(lambda: self._page(page, envelopes, served, parked))
 
     def backlog(self, envelopes: list[Envelope], served: list[int], more: bool) -> Committed:
         """Earlier messages read after the page's commit; the cursor is already stored, the state unchanged."""
         return retrying(lambda: self._backlog(envelopes, served, more))
 
-    def _page(self, page: ChangePage, envelopes: list[Envelope], served: list[int]) -> Committed:
+    def _page(self, page: ChangePage, envelopes: list[Envelope], served: list[int],
+              parked: Sequence[Envelope]) -> Committed:
         now = self.clock()
         synced = states.transition(self.mailbox, states.Event.SYNCED, now, cursor=page.cursor)
         with transaction(self.engine) as session:
+            assert self.mailbox.id is not None
+            parking.park(session, self.mailbox.tenant_id, self.mailbox.id, parked, now,
+                         self.settings.sync.parked_reply_days)
             committed = self._capture(session, envelopes, served, now)
             # A crash before the backlog is read must not wait for the safety net: due again at once.
             self._write(session, {**synced.values, **self._schedule(now, page.more or committed.backlog),
@@ -104,7 +111,8 @@ class Commit:
         for envelope, activity_id in opened:
             self._record_backlog(session, envelope, activity_id, now)
         filed = [e.internet_message_id for e, a in results if a.created]
-        return Committed(len(filed), bool(opened), filed)
+        requeued = requeue_parked(session, self.mailbox.tenant_id, filed, now)
+        return Committed(len(filed), bool(opened) or self.mailbox.id in requeued, filed)
 
     def _report(self, results: Captured) -> None:
         for envelope, applied in results:
@@ -158,6 +166,16 @@ def request_copies(session: Session, internet_message_id: str, activity_id: int,
             continue
         session.add(_backfill_row(session, other, internet_message_id))
         intake.wake(session, other, now)
+
+
+def requeue_parked(session: Session, tenant_id: int, filed: Sequence[str], now: datetime) -> set[int]:
+    """The parked replies naming messages just filed become backlog requests to their mailboxes (woken).
+    Returns those mailboxes."""
+    found = parking.unpark(session, tenant_id, filed)
+    for mailbox_id, internet_message_id in found:
+        session.add(_backfill_row(session, mailbox_id, internet_message_id))
+        intake.wake(session, mailbox_id, now)
+    return {mailbox_id for mailbox_id, _ in found}
 
 
 def _backfill_row(session: Session, mailbox_id: int, internet_message_id: str) -> ThreadBackfill:

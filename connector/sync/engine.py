@@ -112,7 +112,7 @@ class SyncEngine:
         with timings.phase("provider"):
             backlog = reader.backlog()
             page, fetched = reader.page()
-        committed = commit.page(page, backlog.envelopes + fetched.envelopes, backlog.served)
+        committed = commit.page(page, backlog.envelopes + fetched.envelopes, backlog.served, fetched.parked)
         logged = committed.logged
         deadline = self.clock() + timedelta(seconds=self.settings.sync.step_deadline_seconds)
         for _ in range(BACKLOG_ROUNDS):  # the page's commit opened threads: read their earlier messages now

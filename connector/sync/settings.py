@@ -14,6 +14,7 @@ class SyncSettings(BaseModel):
     lease_seconds: float = Field(default=120, gt=0)  # a killed worker's mailboxes are taken over after this
     renew_before_minutes: float = Field(default=24 * 60, gt=0)  # renew subscriptions/watches this early
     resync_window_days: float = Field(default=7, gt=0)  # how far back a resync after an expired cursor reads
+    parked_reply_days: float = Field(default=14, gt=0)  # how long an edited-subject reply waits for its thread
     max_resyncs_per_day: int = Field(default=3, ge=1)  # loop guard against endlessly expiring cursors
     failing_after_attempts: int = Field(default=8, ge=1)
     max_backoff_seconds: float = Field(default=900, gt=0)

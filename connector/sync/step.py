@@ -27,6 +27,7 @@ from connector.models import Mailbox, MailboxState, ThreadBackfill
 from connector.ports import ChangePage, MailboxRef, Provider
 from connector.routing.core import Router, Want
 from connector.routing.repository import SqlRepository
+from connector.sync import parked as parking
 
 Clock = Callable[[], datetime]
 
@@ -36,6 +37,7 @@ class Fetched:
     envelopes: list[Envelope] = field(default_factory=list)  # full ones and header-only copies to record
     served: list[int] = field(default_factory=list)  # the backlog rows these answer (deleted by the commit)
     downloaded: int = 0  # fetched in full
+    parked: list[Envelope] = field(default_factory=list)  # header-read replies naming nothing logged yet (parked)
 
 
 @dataclass(frozen=True)
@@ -55,16 +57,16 @@ class Reader:
             return Fetched()
         found = [envelope for row in rows for envelope in self._thread_of(row)]
         unique = list({e.provider_message_id: e for e in found}.values())
-        wanted, copies = self._triage(unique)
+        wanted, copies, _ = self._triage(unique)
         full = list(self.provider.fetch_full(self.ref, wanted)) if wanted else []
         return Fetched(full + copies, [r.id for r in rows if r.id is not None], len(full))
 
     def page(self) -> tuple[ChangePage, Fetched]:
         """One page of changes, and what of it the core wants."""
         page = self._read()
-        wanted, copies = self._triage(page.envelopes)
+        wanted, copies, parked = self._triage(page.envelopes)
         full = list(self.provider.fetch_full(self.ref, wanted)) if wanted else []
-        return page, Fetched(full + copies, [], len(full))
+        return page, Fetched(full + copies, [], len(full), parked)
 
     def _thread_of(self, row: ThreadBackfill) -> list[Envelope]:
         if row.provider_message_id:  # this mailbox's copy opened the thread: the others in its provider thread
@@ -94,22 +96,24 @@ class Reader:
         last = (self.mailbox.last_success_at or floor) - timedelta(hours=1)
         return max(last, floor)
 
-    def _triage(self, envelopes: Sequence[Envelope]) -> tuple[list[Envelope], list[Envelope]]:
+    def _triage(self, envelopes: Sequence[Envelope]) -> tuple[list[Envelope], list[Envelope], list[Envelope]]:
         """Header-only or ids-only envelopes → (to fetch in full, to route as they are: another copy of a logged
-        message, or one its headers already refuse); the rest is skipped.
+        message, or one its headers already refuse; to park: see `connector.sync.parked`); the rest is skipped.
 
         Ids-only envelopes the core cannot judge get their headers read (batched) and are sorted
         again, in their place.
         """
         judged = self._wants(envelopes)
         ask = [e for e, want in judged if want is Want.HEADERS]
+        parked: list[Envelope] = []
         if ask:
             read = {e.provider_message_id: (e, want)
                     for e, want in self._wants(self.provider.headers(self.ref, ask)) if not e.ids_only}
             judged = [read.get(e.provider_message_id, (e, Want.NOTHING)) if want is Want.HEADERS else (e, want)
                        for e, want in judged]
+            parked = [e for e, want in read.values() if want is Want.NOTHING and parking.worth_parking(e)]
         return ([e for e, want in judged if want is Want.FULL],
-                [e for e, want in judged if want in (Want.ANOTHER_COPY, Want.REFUSE)])
+                [e for e, want in judged if want in (Want.ANOTHER_COPY, Want.REFUSE)], parked)
 
     def _wants(self, envelopes: Sequence[Envelope]) -> list[tuple[Envelope, Want]]:
         with Session(self.engine) as session:  # closed before any provider call

@@ -86,7 +86,8 @@ def header_envelope(message: Mapping[str, Any], mailbox: str) -> Envelope:
         envelope = mime.parse(block.encode() + b"\r\n", **ids)
     except MimeError:  # nothing to route on (no From, recipients, id or subject): keep it addressable
         envelope = Envelope(internet_message_id=_placeholder_id(message["id"]), **ids)
-    return envelope.with_changes(complete=False, sent_at=envelope.sent_at or _internal_date(message))
+    return envelope.with_changes(complete=False, sent_at=envelope.sent_at or _internal_date(message),
+                                 opens_thread=str(message.get("threadId") or message["id"]) == message["id"])
 
 
 def _placeholder_id(gmail_id: str) -> str:

@@ -4,8 +4,12 @@ logged message. Everything runs through the real googleapiclient against the emu
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from sqlmodel import Session, select
+
+from connector.models import ParkedReply
 from tests.inspect_db import logged
 
 from .office import ALICE, CAROL, MATTER, Office
@@ -44,3 +48,33 @@ def test_a_new_thread_naming_no_logged_message_is_read_for_its_headers_only(offi
     [gmail_id] = office.emulator.mailbox(ALICE).by_rfc822[stranger]
     reads = [c for c in office.emulator.request_log(ALICE) if c.path.endswith(f"/messages/{gmail_id}")]
     assert len(reads) == 1  # its headers; the download never happens
+
+
+def test_a_reply_with_an_edited_subject_read_before_its_conversation_was_logged_is_filed_once_it_is(
+        office: Office) -> None:
+    """The reply (a new Gmail thread, naming the Bcc'd message) comes in the same history page as Alice's Bcc:
+    judged before the Bcc is filed, it names nothing logged, so it is parked, not forgotten; filing the Bcc
+    brings it back, and it is filed in the same sync."""
+    _, first = office.alice_sends(CAROL, "Smith v. Jones: settlement", Bcc=MATTER)
+    reply = office.external_sends(CAROL, "Counter-offer (was: settlement)", In_Reply_To=first, References=first)
+    assert office.copy_of(reply)["threadId"] != office.copy_of(first)["threadId"]
+    office.sync()
+    opening, filed = logged(office.engine, first), logged(office.engine, reply)
+    assert opening is not None and filed is not None and "matter:10802" in filed.filed_under
+    assert filed.activity.thread_id == opening.activity.thread_id
+    with Session(office.engine) as session:
+        assert session.exec(select(ParkedReply)).all() == []  # nothing kept once it served
+
+
+def test_a_parked_reference_keeps_only_a_digest_and_expires(office: Office) -> None:
+    stranger = office.external_sends("deals@shop.example", "Counter-offer", References="<other@shop.example>")
+    office.sync()
+    with Session(office.engine) as session:
+        [row] = session.exec(select(ParkedReply)).all()
+        assert row.internet_message_id == stranger and "other@shop.example" not in row.ref_hash
+    office.clock.offset += timedelta(days=15)
+    office.external_sends("deals@shop.example", "Another offer", References="<more@shop.example>")
+    office.sync()
+    with Session(office.engine) as session:  # the old one is forgotten when the mailbox parks again
+        assert [r.internet_message_id for r in session.exec(select(ParkedReply))] != [stranger]
+        assert stranger not in [r.internet_message_id for r in session.exec(select(ParkedReply))]
