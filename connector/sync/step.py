@@ -105,13 +105,12 @@ class Reader:
         """
         judged = self._wants(envelopes)
         ask = [e for e, want in judged if want is Want.HEADERS]
-        parked: list[Envelope] = []
         if ask:
             read = {e.provider_message_id: (e, want)
                     for e, want in self._wants(self.provider.headers(self.ref, ask)) if not e.ids_only}
             judged = [read.get(e.provider_message_id, (e, Want.NOTHING)) if want is Want.HEADERS else (e, want)
                        for e, want in judged]
-            parked = [e for e, want in read.values() if want is Want.NOTHING and parking.worth_parking(e)]
+        parked = [e for e, want in judged if want is Want.NOTHING and not e.ids_only and parking.worth_parking(e)]
         return ([e for e, want in judged if want is Want.FULL],
                 [e for e, want in judged if want in (Want.ANOTHER_COPY, Want.REFUSE)], parked)
 

@@ -4,6 +4,7 @@ logged message. Everything runs through the real googleapiclient against the emu
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -78,3 +79,21 @@ def test_a_parked_reference_keeps_only_a_digest_and_expires(office: Office) -> N
     with Session(office.engine) as session:  # the old one is forgotten when the mailbox parks again
         assert [r.internet_message_id for r in session.exec(select(ParkedReply))] != [stranger]
         assert stranger not in [r.internet_message_id for r in session.exec(select(ParkedReply))]
+
+
+def test_an_edited_subject_reply_found_by_a_resync_beside_the_mail_it_answers_is_filed(office: Office) -> None:
+    """Gmail expired the history id: the resync lists Alice's Bcc, Carol's reply and Alice's answer under an
+    edited subject together, header-only. The answer names only messages not logged yet when they are judged,
+    so it is parked, and the Bcc's filing brings it back."""
+    _, first = office.alice_sends(CAROL, "Smith v. Jones: settlement", Bcc=MATTER)
+    reply = office.external_sends(CAROL, "Re: Smith v. Jones: settlement", In_Reply_To=first, References=first)
+    _, revised = office.alice_sends(CAROL, "Re: Smith v. Jones: settlement (revised)", In_Reply_To=reply,
+                                    References=f"{first} {reply}")
+    office.emulator.expire_history(ALICE)
+    with contextlib.suppress(AssertionError):
+        office.sync()  # the step meets the expired history id: the mailbox resyncs
+    for _ in range(3):
+        office.worker.run_once()
+    for message in (first, reply, revised):
+        found = logged(office.engine, message)
+        assert found is not None and "matter:10802" in found.filed_under
