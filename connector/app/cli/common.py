@@ -110,9 +110,10 @@ def company(opened: Session, slug: str | None) -> Tenant:
     from sqlmodel import col, select
 
     from connector.models import Tenant
-    from connector.services import tenants
 
     if slug:
+        from connector.services import tenants  # (with the mailbox services: only when a slug is named)
+
         return tenants.get_tenant(opened, slug)
     found = opened.exec(select(Tenant).order_by(col(Tenant.id)).limit(2)).all()
     if len(found) != 1:
