@@ -96,12 +96,11 @@ def communications_page(session: Session, tenant: Tenant, record: Record | None 
     """One page of threads (``page_size`` threads; None: all) for a record, or the whole company: only the mail
     ``reader`` may read (walls, visibility), so the counts and the pages never reveal the rest. ``after`` and
     ``before`` are the tokens of a page's "older" and "newer" links (keyset pages, see thread_pages)."""
-    matching = [*_filters(session, record, query), activity_filter(reader)]
-    found = thread_page(session, [col(Activity.tenant_id) == tenant.id, *matching], page=page, after=after,
-                        before=before, page_size=page_size)
+    where = mail_of(session, tenant, record, query, reader)
+    found = thread_page(session, where, page=page, after=after, before=before, page_size=page_size)
     thread_ids = found.thread_ids
-    # the shown threads are the company's: naming it again would lead SQLite away from the thread index
-    activities = list(session.exec(select(Activity).where(col(Activity.thread_id).in_(thread_ids), *matching)))
+    # the shown threads are the company's: naming it again (where[0]) would lead SQLite away from the thread index
+    activities = list(session.exec(select(Activity).where(col(Activity.thread_id).in_(thread_ids), *where[1:])))
     rows = _message_rows(session, activities)
     subjects = dict(session.exec(select(Thread.id, Thread.subject).where(col(Thread.id).in_(thread_ids))).all())
     threads = {tid: ThreadRow(tid, subjects.get(tid, "")) for tid in thread_ids}
@@ -128,6 +127,13 @@ def _depth(subject: str) -> int:
     while match := _PREFIX.match(subject):
         subject, depth = subject[match.end():], depth + 1
     return depth
+
+
+def mail_of(session: Session, tenant: Tenant, record: Record | None = None, query: str = "",
+            reader: Reader = COMPANY) -> list[ColumnElement[bool]]:
+    """Conditions on `Activity` selecting the tab's mail: the company's, the record's (None: all of it), matching
+    ``query``, and only what ``reader`` may read. Every reader of the tab (console, API, CLI) starts from these."""
+    return [col(Activity.tenant_id) == tenant.id, *_filters(session, record, query), activity_filter(reader)]
 
 
 def _filters(session: Session, record: Record | None, query: str) -> list[ColumnElement[bool]]:

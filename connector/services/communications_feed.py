@@ -14,16 +14,16 @@ from sqlalchemy import Select, and_, func, nulls_last, or_
 from sqlmodel import Session, col, select
 
 from connector.models import Activity, Record, Tenant, Thread
-from connector.services.communications import ThreadRow, _filters, _message_rows, _position
+from connector.services.communications import ThreadRow, _message_rows, _position, mail_of
 from connector.services.paging import Page, Position, checked_limit
-from connector.services.visibility import COMPANY, Reader, activity_filter
+from connector.services.visibility import COMPANY, Reader
 
 
 def communications_feed(session: Session, tenant: Tenant, record: Record | None, cursor: str | None,
                         limit: int = 50, reader: Reader = COMPANY) -> Page[ThreadRow]:
     """``limit`` threads of the record (or the company) after ``cursor``, each with all its messages ``reader``
     may read (walls, visibility)."""
-    where = [*_filters(tenant, record, ""), activity_filter(reader)]
+    where = mail_of(session, tenant, record, reader=reader)
     latest = func.max(Activity.sent_at)
     statement: Select[Any] = (select(Activity.thread_id, latest).where(*where).group_by(col(Activity.thread_id))
                               .order_by(nulls_last(latest.desc()), col(Activity.thread_id).desc()))

@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 
 from connector.routing.decision import Outcome
-from connector.services import records
+from connector.services import api_tokens, records
 from tests.connector.web.conftest import ALICE, MATTER, Site, log_matter_mail, sign_in, sqlite_only, text_of
 from tests.mailbuilder import DATE, in_mailbox, mail, to_dropbox
 
@@ -132,3 +132,18 @@ def test_search_results_page_by_keyset_and_back(client: TestClient, site: Site) 
     assert newer is not None and "before=" in newer.group(1) and 'rel="next"' not in second
     back = text_of(client.get(newer.group(1).replace("&amp;", "&")).text)
     assert re.findall(r"Thread (\d{3})", back)[0] == "052" and "Thread 002" not in back and "Page 1 of 2" in back
+
+
+def test_a_contacts_tab_never_shows_another_companys_mail_to_the_same_address(client: TestClient, site: Site) -> None:
+    log_matter_mail(site, "Settlement draft", "<m1@acme-law.com>")  # Acme's mail to Carol
+    theirs = mail("Oscar Other <oscar@other.example>", [CAROL], bcc=["other+777@bcc.example.com"],
+                  subject="Other Co's letter to Carol", message_id="<carol@other.example>")
+    assert site.capture.process(to_dropbox(theirs)).outcome is Outcome.LOGGED  # the other company's, to her too
+    sign_in(client, site, "alice@acme-law.com")
+    console = text_of(client.get(f"/records/{_carol_id(site)}").text)
+    assert "Settlement draft" in console and "Other Co" not in console and "Communications 1" in console
+    with site.world.session() as session:
+        secret = api_tokens.create_token(session, site.world.tenant, "Host sync")[1]
+        session.commit()
+    api = client.get(f"/api/v1/records/{_carol_id(site)}/communications", headers={"Authorization": f"Bearer {secret}"})
+    assert api.status_code == 200 and "Settlement draft" in api.text and "Other Co" not in api.text
