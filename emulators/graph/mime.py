@@ -259,7 +259,7 @@ def _graph_attachment(item: dict[str, Any]) -> ParsedAttachment:
 def exchange_message_id() -> str:
     """A Message-ID as Exchange Online writes it: the mailbox server's name in upper case on both sides
     of the @, e.g. ``<MWHPR6E1BE060@MWHPR1120.namprd22.prod.outlook.com>`` in the Graph docs' message
-    example (tests/providers/graph/fixtures/message.json). Cores must not assume lower-case domains."""
+    example (tests/fixtures/payloads/graph/message.json). Cores must not assume lower-case domains."""
     server = f"DM6PR{secrets.randbelow(90) + 10:02d}MB{secrets.randbelow(9000) + 1000}"
     return f"<{server}{secrets.token_hex(14).upper()}@{server}.namprd{server[5:7]}.prod.outlook.com>"
 

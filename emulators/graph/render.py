@@ -1,7 +1,7 @@
 """Graph JSON for stored objects: message, attachment, user, mailFolder.
 
 Property names, value types and defaults follow the Graph v1.0 message resource as documented
-(see tests/providers/graph/fixtures/). ``bccRecipients`` is filled only where the stored copy still
+(see tests/fixtures/payloads/graph/). ``bccRecipients`` is filled only where the stored copy still
 has its Bcc header, i.e. on the sender's Sent Items copy (and drafts); ``internetMessageHeaders`` and
 ``uniqueBody`` appear only when ``$select``ed, as on Graph, and ``internetMessageHeaders`` only on
 copies that came in from the transport: Sent Items copies and drafts have none (see `state`).

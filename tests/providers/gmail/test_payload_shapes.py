@@ -12,11 +12,7 @@ from googleapiclient.errors import HttpError
 
 from emulators.gmail import GmailEmulator
 from tests.providers.gmail.conftest import ANN, BOB, TOPIC, PushReceiver, send
-from tests.shapes import documented, shape_problems
-
-
-def _same_shape(name: str, answer: Any) -> None:
-    assert shape_problems(documented(name), answer) == []
+from tests.shapes import assert_documented_shape
 
 
 def test_messages_history_watch_and_push_in_the_documented_shapes(emulator: GmailEmulator, service_for: Any,
@@ -25,18 +21,19 @@ def test_messages_history_watch_and_push_in_the_documented_shapes(emulator: Gmai
     emulator.set_push_interval(0)
     ann = service_for(ANN)
     watch = ann.users().watch(userId="me", body={"topicName": TOPIC, "labelIds": ["INBOX"]}).execute()
-    _same_shape("gmail/watch_response.json", watch)
+    assert_documented_shape("gmail/watch_response.json", watch)
     send(service_for(BOB), BOB, ANN, "Matter 10802")
+    send(service_for(BOB), BOB, ANN, "Matter 10802, again")
 
     [push, *_] = receiver.wait_for(1)
-    _same_shape("gmail/pubsub_push.json", push.body)
-    history = ann.users().history().list(userId="me", startHistoryId=watch["historyId"]).execute()
-    _same_shape("gmail/history_list.json", history)
+    assert_documented_shape("gmail/pubsub_push.json", push.body)
+    history = ann.users().history().list(userId="me", startHistoryId=watch["historyId"], maxResults=1).execute()
+    assert_documented_shape("gmail/history_list.json", history)
     message_id = history["history"][0]["messages"][0]["id"]
-    _same_shape("gmail/message_metadata.json", ann.users().messages().get(
+    assert_documented_shape("gmail/message_metadata.json", ann.users().messages().get(
         userId="me", id=message_id, format="metadata", metadataHeaders=["Subject"]).execute())
     raw = ann.users().messages().get(userId="me", id=message_id, format="raw").execute()
-    _same_shape("gmail/message_raw.json", raw)
+    assert_documented_shape("gmail/message_raw.json", raw)
 
 
 def test_the_per_user_rate_limit_error(emulator: GmailEmulator, service_for: Any) -> None:
@@ -46,4 +43,4 @@ def test_the_per_user_rate_limit_error(emulator: GmailEmulator, service_for: Any
         for _ in range(3):
             ann.users().getProfile(userId="me").execute(num_retries=0)
     assert refused.value.resp.status == 403
-    _same_shape("gmail/error_user_rate_limit.json", json.loads(refused.value.content))
+    assert_documented_shape("gmail/error_user_rate_limit.json", json.loads(refused.value.content))

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from email import message_from_bytes
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -30,6 +28,8 @@ from msgraph.generated.users.item.messages.item.reply.reply_post_request_body im
 from msgraph.generated.users.item.messages.messages_request_builder import MessagesRequestBuilder
 from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
 
+from tests.shapes import assert_documented_shape
+
 from .conftest import (
     CLIENT_ID,
     REDIRECT_URI,
@@ -45,7 +45,6 @@ from .conftest import (
     sign_in,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
 DROPBOX = "acme+10802@bcc.example.com"
 
 
@@ -66,31 +65,6 @@ def external(subject: str, to: str, sender: str = "client@example.org", extra: s
 
 def in_future(minutes: float) -> dt.datetime:
     return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
-
-
-def json_shape(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: json_shape(v) for k, v in value.items() if not k.startswith("_")}
-    if isinstance(value, list):
-        return [json_shape(value[0])] if value else []
-    return type(value).__name__
-
-
-def assert_same_shape(actual: Any, documented: Any, where: str = "$") -> None:
-    """Every documented key is present with the same JSON type (recursively; lists by first item)."""
-    expected = json_shape(documented)
-    got = json_shape(actual)
-    if isinstance(expected, dict):
-        assert isinstance(got, dict), f"{where}: expected an object, got {got}"
-        for key in expected:
-            assert key in got, f"{where}: missing {key!r}"
-            assert_same_shape(actual[key], documented[key], f"{where}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(got, list), f"{where}: expected an array"
-        if expected and actual:
-            assert_same_shape(actual[0], documented[0], f"{where}[0]")
-    else:
-        assert got == expected, f"{where}: {got} != documented {expected}"
 
 
 # --- identity --------------------------------------------------------------------------------------
@@ -383,12 +357,12 @@ def test_subscription_validates_endpoints_and_delivers_notifications(seeded: See
     assert note["changeType"] == "created" and note["tenantId"] == TENANT
     assert note["resourceData"]["id"] == stored.id
     assert note["resourceData"]["@odata.type"] == "#Microsoft.Graph.Message"
-    assert_same_shape({"value": [note]}, json.loads((FIXTURES / "notification.json").read_text()))
+    assert_documented_shape("graph/change_notification_collection.json", {"value": [note]})
 
     seeded.emulator.send_lifecycle_event(created.id, "reauthorizationRequired")
     [event] = receiver.wait_for(1, lifecycle=True)
     assert event["lifecycleEvent"] == "reauthorizationRequired"
-    assert_same_shape({"value": [event]}, json.loads((FIXTURES / "lifecycle.json").read_text()))
+    assert_documented_shape("graph/lifecycle_notification_collection.json", {"value": [event]})
     seeded.emulator.send("client@example.org", external("Lost while paused", "alice@contoso.com"))
 
     async def reauthorize() -> None:
@@ -632,11 +606,10 @@ def test_responses_have_the_documented_keys_and_types(seeded: Seeded) -> None:
         delta = first.json()
         seeded.emulator.delete_message(message_id)
         removed = client.get(delta["@odata.deltaLink"]).json()
-    assert_same_shape(message, json.loads((FIXTURES / "message.json").read_text()))
-    assert_same_shape(delta, json.loads((FIXTURES / "delta.json").read_text()))
+    assert_documented_shape("graph/message.json", message)
+    assert_documented_shape("graph/delta_last_page_selected.json", delta)
     assert first.headers["Preference-Applied"] == 'odata.maxpagesize=2, IdType="ImmutableId"'
-    documented_removed = json.loads((FIXTURES / "delta_removed.json").read_text())
-    assert_same_shape(removed["value"][0], documented_removed["value"][0])
+    assert_documented_shape("graph/delta_last_page.json", removed)
     assert removed["value"][0]["@removed"] == {"reason": "deleted"}
     # Graph sends no internetMessageHeaders or uniqueBody unless $select'ed.
     assert "internetMessageHeaders" not in message and "uniqueBody" not in message
