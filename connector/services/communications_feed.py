@@ -20,10 +20,10 @@ from connector.services.visibility import COMPANY, Reader
 
 
 def communications_feed(session: Session, tenant: Tenant, record: Record | None, cursor: str | None,
-                        limit: int = 50, reader: Reader = COMPANY) -> Page[ThreadRow]:
+                        limit: int = 50, reader: Reader = COMPANY, query: str = "") -> Page[ThreadRow]:
     """``limit`` threads of the record (or the company) after ``cursor``, each with all its messages ``reader``
-    may read (walls, visibility)."""
-    where = mail_of(session, tenant, record, reader=reader)
+    may read (walls, visibility) that match ``query`` (the console's full-text search, services/search.py)."""
+    where = mail_of(session, tenant, record, query, reader)
     latest = func.max(Activity.sent_at)
     statement: Select[Any] = (select(Activity.thread_id, latest).where(*where).group_by(col(Activity.thread_id))
                               .order_by(nulls_last(latest.desc()), col(Activity.thread_id).desc()))

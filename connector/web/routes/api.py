@@ -64,12 +64,14 @@ def record(record_id: int, session: DbSession, who: ApiCaller, reader: ApiReader
             summary="The record's Communications tab: threads newest first, messages oldest first, paged")
 def communications(record_id: int, request: Request, response: Response, session: DbSession, who: ApiCaller,
                    reader: ApiReader, cursor: Cursor = None,
-                   limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="threads per page")] = 50
+                   limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="threads per page")] = 50,
+                   q: Annotated[str, Query(max_length=500, description="words to find in the subject, sender, "
+                                           "participants or text, as the console's search box")] = ""
                    ) -> list[ThreadOut]:
     with missing_as_404():
         found = get_record(session, who.tenant, record_id, reader)
     with answered_as_http():
-        page = communications_feed(session, who.tenant, found, cursor, limit, reader)
+        page = communications_feed(session, who.tenant, found, cursor, limit, reader, q)
     access_log.viewed(session, who.tenant.id, api_by(who, reader), shown(page.items), "api", record_id=record_id)
     session.commit()
     link_next(request, response, page)

@@ -147,3 +147,19 @@ def test_a_contacts_tab_never_shows_another_companys_mail_to_the_same_address(cl
         session.commit()
     api = client.get(f"/api/v1/records/{_carol_id(site)}/communications", headers={"Authorization": f"Bearer {secret}"})
     assert api.status_code == 200 and "Settlement draft" in api.text and "Other Co" not in api.text
+
+
+def test_a_program_searches_a_record_as_the_tab_does_and_pages_the_results(client: TestClient, site: Site) -> None:
+    _many_threads(site, 5)
+    log_matter_mail(site, "Costs", "<costs@acme-law.com>", body="The retainer is discussed.\n")
+    with site.world.session() as session:
+        secret = api_tokens.create_token(session, site.world.tenant, "Host sync")[1]
+        session.commit()
+    token = {"Authorization": f"Bearer {secret}"}
+    url = f"/api/v1/records/{site.world.matter.id}/communications"
+    assert [t["subject"] for t in client.get(url, params={"q": "retain"}, headers=token).json()] == ["Costs"]
+    first = client.get(url, params={"q": "body thread", "limit": 3}, headers=token)
+    assert [t["subject"] for t in first.json()] == ["Thread 004", "Thread 003", "Thread 002"]
+    following = first.links["next"]["url"]
+    assert "q=body+thread" in following
+    assert [t["subject"] for t in client.get(following, headers=token).json()] == ["Thread 001", "Thread 000"]
