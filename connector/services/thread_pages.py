@@ -55,46 +55,61 @@ class ThreadPage:
 
 def thread_page(session: Session, where: Sequence[ColumnElement[bool]], *, page: int = 1, after: str = "",
                 before: str = "", page_size: int | None = 50) -> ThreadPage:
-    """The threads of one page among the activities ``where`` selects (``page_size`` None: every thread)."""
-    messages, threads = session.exec(select(func.count(col(Activity.id)),  # type: ignore[call-overload]
-                                            func.count(func.distinct(Activity.thread_id))).where(*where)).one()
+    """The threads of one page among the activities ``where`` selects (``page_size`` None: every thread).
+
+    One pass over the matching mail: the threads' order and the totals (window functions over the groups) come
+    from the same query; only a page with no thread on it counts again."""
     latest = func.coalesce(func.max(Activity.sent_at), literal(_UNDATED, UTCDateTime()))
-    keyed: Select[Any] = select(Activity.thread_id, latest).where(*where).group_by(col(Activity.thread_id))
-    newest_first = (latest.desc(), col(Activity.thread_id).desc())
+    grouped = (select(col(Activity.thread_id).label("thread_id"), latest.label("latest"),
+                      func.count().over().label("threads"), func.sum(func.count()).over().label("messages"))
+               .where(*where).group_by(col(Activity.thread_id)).subquery())
+    t = grouped.c
+    keyed: Select[Any] = select(t.thread_id, t.latest, t.threads, t.messages)
+    newest_first = (t.latest.desc(), t.thread_id.desc())
     if page_size is None:
         rows = list(session.exec(keyed.order_by(*newest_first)))  # type: ignore[call-overload]
-        return ThreadPage([r[0] for r in rows], None, None, 1, 1, messages)
-    pages = max(1, -(-threads // page_size))
+        return ThreadPage([r[0] for r in rows], None, None, 1, 1, int(rows[0][3]) if rows else 0)
     start, end = Cursor.parse(after), Cursor.parse(before)
     if end is not None:  # the page before ``end``: read upwards, then turn it round
-        rows = list(session.exec(keyed.having(_beyond(latest, end, newer=True))  # type: ignore[call-overload]
-                                 .order_by(latest.asc(), col(Activity.thread_id).asc()).limit(page_size + 1)))
+        rows = list(session.exec(keyed.where(_beyond(t, end, newer=True))  # type: ignore[call-overload]
+                                 .order_by(t.latest.asc(), t.thread_id.asc()).limit(page_size + 1)))
         more_before, rows = len(rows) > page_size, rows[:page_size][::-1]
-        page = max(1, min(page, pages))
-        return _page(rows, more_before, True, page, pages, messages)
+        return _page(session, where, rows, more_before, True, page, page_size)
     if start is not None:
-        rows = list(session.exec(keyed.having(_beyond(latest, start, newer=False))  # type: ignore[call-overload]
+        rows = list(session.exec(keyed.where(_beyond(t, start, newer=False))  # type: ignore[call-overload]
                                  .order_by(*newest_first).limit(page_size + 1)))
-        page = max(2, min(page, pages))
-        return _page(rows[:page_size], True, len(rows) > page_size, page, pages, messages)
-    page = min(max(page, 1), pages)
+        return _page(session, where, rows[:page_size], True, len(rows) > page_size, max(page, 2), page_size)
+    page = max(page, 1)
     rows = list(session.exec(keyed.order_by(*newest_first)  # type: ignore[call-overload]
                              .limit(page_size + 1).offset((page - 1) * page_size)))
-    return _page(rows[:page_size], page > 1, len(rows) > page_size, page, pages, messages)
+    if not rows and page > 1:  # past the end (a typed page number): the last page
+        threads = _totals(session, where)[1]
+        return thread_page(session, where, page=max(1, -(-threads // page_size)), page_size=page_size)
+    return _page(session, where, rows[:page_size], page > 1, len(rows) > page_size, page, page_size)
 
 
-def _beyond(latest: ColumnElement[Any], cursor: Cursor, *, newer: bool) -> ColumnElement[bool]:
+def _totals(session: Session, where: Sequence[ColumnElement[bool]]) -> tuple[int, int]:
+    """(messages, threads) among the activities ``where`` selects."""
+    messages, threads = session.exec(select(func.count(col(Activity.id)),  # type: ignore[call-overload]
+                                            func.count(func.distinct(Activity.thread_id))).where(*where)).one()
+    return int(messages), int(threads)
+
+
+def _beyond(t: Any, cursor: Cursor, *, newer: bool) -> ColumnElement[bool]:
     """Threads after ``cursor`` in the order (older), or before it (newer)."""
     if newer:
-        return or_(latest > cursor.latest, and_(latest == cursor.latest, col(Activity.thread_id) > cursor.thread_id))
-    return or_(latest < cursor.latest, and_(latest == cursor.latest, col(Activity.thread_id) < cursor.thread_id))
+        return or_(t.latest > cursor.latest, and_(t.latest == cursor.latest, t.thread_id > cursor.thread_id))
+    return or_(t.latest < cursor.latest, and_(t.latest == cursor.latest, t.thread_id < cursor.thread_id))
 
 
-def _page(rows: list[Any], has_newer: bool, has_older: bool, page: int, pages: int, messages: int) -> ThreadPage:
+def _page(session: Session, where: Sequence[ColumnElement[bool]], rows: list[Any], has_newer: bool,
+          has_older: bool, page: int, page_size: int) -> ThreadPage:
+    messages, threads = (int(rows[0][3]), int(rows[0][2])) if rows else _totals(session, where)
+    pages = max(1, -(-threads // page_size))
     first, last = (Cursor(_aware(rows[0][1]), rows[0][0]), Cursor(_aware(rows[-1][1]), rows[-1][0])) if rows \
         else (None, None)
     return ThreadPage([r[0] for r in rows], first.token if has_newer and first else None,
-                      last.token if has_older and last else None, page, pages, messages)
+                      last.token if has_older and last else None, max(1, min(page, pages)), pages, messages)
 
 
 def _aware(moment: datetime | str) -> datetime:
