@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal, or_
@@ -20,6 +20,7 @@ from connector.db import UTCDateTime
 from connector.models import Activity
 
 _UNDATED = datetime(1970, 1, 1, tzinfo=UTC)  # sorts after every dated thread, newest first
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,14 @@ class Cursor:
 
     @property
     def token(self) -> str:
-        return f"{round(self.latest.timestamp() * 1_000_000)}.{self.thread_id}"
+        return f"{(self.latest - _UNDATED) // _MICROSECOND}.{self.thread_id}"  # exact: no float on the way
 
     @classmethod
     def parse(cls, token: str) -> Cursor | None:
         """The cursor a link carried, or None for anything else (a hand-edited address starts at the top)."""
         micros, _, thread = token.partition(".")
         try:
-            return cls(datetime.fromtimestamp(int(micros) / 1_000_000, UTC), int(thread))
+            return cls(_UNDATED + int(micros) * _MICROSECOND, int(thread))
         except (ValueError, OverflowError, OSError):
             return None
 

@@ -163,3 +163,17 @@ def test_a_program_searches_a_record_as_the_tab_does_and_pages_the_results(clien
     following = first.links["next"]["url"]
     assert "q=body+thread" in following
     assert [t["subject"] for t in client.get(following, headers=token).json()] == ["Thread 001", "Thread 000"]
+
+
+def test_threads_sent_in_the_same_second_page_without_a_repeat_or_a_gap(client: TestClient, site: Site) -> None:
+    moment = DATE + timedelta(seconds=1, microseconds=999_999)
+    envelopes = [to_dropbox(mail(ALICE, [CAROL], bcc=[MATTER], subject=f"Thread {n:03d}", date=moment,
+                                 message_id=f"<same{n}@acme-law.com>")) for n in range(55)]
+    assert all(applied.outcome is Outcome.LOGGED for _, applied in site.capture.process_all(envelopes))
+    sign_in(client, site, "bob@acme-law.com")
+    first = client.get(f"/records/{site.world.matter.id}").text
+    older = re.search(r'rel="next" href="([^"]+)"', first)
+    assert older is not None
+    second = client.get(older.group(1).replace("&amp;", "&")).text
+    seen = [set(re.findall(r"Thread (\d{3})", text_of(page))) for page in (first, second)]
+    assert len(seen[0]) == 50 and len(seen[1]) == 5 and not seen[0] & seen[1]
