@@ -8,7 +8,7 @@ read at those same versions, and asks the database only for the rest. What it re
 process at the end of the batch (`publish`), except what it read of a company after changing it itself.
 
 `Answers` is a dict that falls back to the process's entries: `SqlRepository` keeps its per-transaction memos in
-them, so its look-up code does not change. Entries are the repository's own values (detached, never modified).
+them, so its look-up code does not change. Rows are kept as copies no session owns, read and never modified.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from connector.models.directory import BUMPED, EVERY_COMPANY, DirectoryVersion
 
@@ -155,8 +155,16 @@ class Answers(dict[Any, Any]):
             tenant_id = self.tenant_of(key)
             if self.versions.publishable(tenant_id):
                 tags[key] = self.versions.tag(tenant_id)
-        self.shared.put((self.name, key, tag, dict.__getitem__(self, key)) for key, tag in tags.items())
+        self.shared.put((self.name, key, tag, _snapshot(dict.__getitem__(self, key))) for key, tag in tags.items())
         self.loaded.clear()
+
+
+def _snapshot(value: Any) -> Any:
+    """A row as a detached copy no session owns: the instance this transaction read is expired by its rollback
+    (a lost race, retried) or by a commit that expires, and another thread would then fail to read it."""
+    if isinstance(value, SQLModel):
+        return type(value)(**value.model_dump())
+    return value
 
 
 def tenant_first(key: tuple[Any, ...]) -> int | None:
