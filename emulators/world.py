@@ -30,7 +30,7 @@ from connector.config import Settings, load_settings
 from connector.db import transaction, upgrade
 from connector.models import Activity
 from connector.ports import Connected, ConsentFlow
-from connector.services import mailboxes, tenant_access, tenants, users
+from connector.services import mailboxes, tenant_access, tenants, user_mailboxes, users
 from connector.web.server import free_port, serving
 from emulators.gmail import GmailEmulator, GmailUrls
 from emulators.gmail.server import PUSH_SERVICE_ACCOUNT
@@ -130,9 +130,10 @@ class Sandbox:
             env.update(_environment({section: getattr(settings, section).model_dump()}))
         return env
 
-    def add_user(self, address: str, name: str, provider: str) -> None:
+    def add_user(self, address: str, name: str, provider: str, upn: str = "") -> None:
+        """``upn``: a Microsoft user's sign-in name when it is not her mailbox address."""
         if provider == "graph":
-            self.graph.add_user(address, name, self.apps.graph_tenant)
+            self.graph.add_user(address, name, self.apps.graph_tenant, upn=upn)
         else:
             self.gmail.add_user(address, name)
 
@@ -196,6 +197,9 @@ class Plan:
 
     database_url: str
     people: Sequence[Person] = ()  # mailboxes in the emulators (users in the database are the caller's)
+    # Microsoft users whose sign-in name is not their mailbox address: address → UPN, e.g.
+    # u.name@acmelaw.onmicrosoft.com (learn.microsoft.com/en-us/graph/api/resources/user: userPrincipalName, mail)
+    upns: Mapping[str, str] = field(default_factory=dict)
     secret_key: str | None = None  # None: the development key file, which only this process knows
     sync: Mapping[str, Any] = field(default_factory=dict)  # settings.sync knobs
     migrate: bool = False  # a fresh database: run the migrations (otherwise it must be migrated already)
@@ -223,6 +227,7 @@ class World:
     assembly: Assembly
     public_url: str
     workers: WorkerProcesses  # `bcc-capture worker` processes on the same settings (environment)
+    upns: Mapping[str, str] = field(default_factory=dict)  # Plan.upns
 
     @property
     def engine(self) -> Engine:
@@ -233,12 +238,15 @@ class World:
         return self.assembly.settings
 
     def connect(self, address: str, provider: str) -> None:
-        """The user's consent on the emulator's page, stored as the console's OAuth callback stores it."""
+        """The user's consent on the emulator's page (signing in with her UPN where it is not her address), kept
+        as the console's OAuth callback keeps it: the mailbox the provider names must be one of her addresses."""
         flow = self.assembly.consent_flows[provider]
-        connected = self.sandbox.consent(flow, f"{self.public_url}/oauth/{provider}/callback", address)
+        sign_in = self.upns.get(address, address) if provider == "graph" else address
+        connected = self.sandbox.consent(flow, f"{self.public_url}/oauth/{provider}/callback", sign_in)
         with transaction(self.engine) as session:
-            mailboxes.connect(session, users.get_user(session, address), provider, connected.credentials,
-                              self.assembly.cipher, provider_user_id=connected.provider_user_id)
+            user = users.get_user(session, address)
+            user_mailboxes.connect_after_consent(session, user, provider, connected.address, connected.credentials,
+                                                 self.assembly.cipher, connected.provider_user_id)
 
     def grant_tenant_wide(self, tenant_slug: str) -> int:
         """A Global Administrator's consent for the whole Microsoft tenant, recorded as the console's access
@@ -278,7 +286,7 @@ def build(plan: Plan) -> Iterator[World]:
     with running(callbacks(public), plan.consent, seed=plan.seed, before_start=plan.before_start) as sandbox, \
             ExitStack() as stack:
         for address, name, provider in plan.people:
-            sandbox.add_user(address, name, provider)
+            sandbox.add_user(address, name, provider, plan.upns.get(address, ""))
         sandbox.push_to(public, max_backoff=plan.push_max_backoff)
         if plan.push_interval is not None:
             sandbox.gmail.set_push_interval(plan.push_interval)
@@ -290,4 +298,4 @@ def build(plan: Plan) -> Iterator[World]:
         if plan.webhooks:
             stack.enter_context(serving(assembly.app_context(), port))
         stack.callback(workers.stop)
-        yield World(sandbox, assembly, public, workers)
+        yield World(sandbox, assembly, public, workers, plan.upns)

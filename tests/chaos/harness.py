@@ -25,6 +25,7 @@ from connector.services import mailboxes
 from emulators.gmail import GmailEmulator
 from emulators.graph import GraphEmulator
 from emulators.world import Apps, Plan, World, build
+from tests.chaos.hostile import Rules
 
 SECRET = "q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,7 @@ class Rig:
     database_url: str
     workers: int = 3
     faults: Faults = field(default_factory=Faults)
+    upns: dict[str, str] = field(default_factory=dict)  # Outlook users whose sign-in name is not their address
     kills: int = 0
     log_dir: Path = field(default_factory=lambda: ROOT / "var" / "chaos")
     world: World | None = None
@@ -62,8 +64,8 @@ class Rig:
         """The world with the workload's company (domain proved through DNS), every mailbox connected and
         ``workers`` worker processes started."""
         people = [(u.address, u.name, u.provider) for u in self.workload.users]
-        plan = Plan(self.database_url, people=people, secret_key=SECRET, sync=SYNC, migrate=True, seed=11,
-                    push_max_backoff=5.0, log_dir=self.log_dir)
+        plan = Plan(self.database_url, people=people, upns=self.upns, secret_key=SECRET, sync=SYNC, migrate=True,
+                    seed=11, push_max_backoff=5.0, log_dir=self.log_dir)
         with build(plan) as world:
             self.world = world
             workload_company(world.engine, self.workload, dns=True)
@@ -169,6 +171,17 @@ class Rig:
             for activity in session.exec(select(Activity)):
                 grouped.setdefault(activity.thread_id, set()).add(activity.internet_message_id)
             return grouped
+
+    def filed_by_rules(self, rules: dict[str, Rules]) -> tuple[set[str], set[str]]:
+        """The Message-IDs Outlook's Inbox rules moved into each mailbox's folder, and those of the mail they were
+        to mark read that is read, as the Graph emulator holds them."""
+        moved: set[str] = set()
+        marked: set[str] = set()
+        for address, made in rules.items():
+            moved |= {m.parsed.message_id for m in self.graph.messages(address, made.folder)}
+            marked |= {m.parsed.message_id for m in self.graph.messages(address)
+                       if m.is_read and m.parsed.from_ and m.parsed.from_[1].endswith(made.read)}
+        return moved, marked
 
     def mailbox_health(self) -> list[mailboxes.Health]:
         return self._world.health()

@@ -1,14 +1,18 @@
 """The parts of the chaos workload that go through the mailboxes' own APIs, as a person's mail client would:
-Gmail filters that skip the inbox for some clients (settings.filters.create), and drafts with the dropbox
-address on them (Graph POST /users/{id}/messages, Gmail drafts.create) that must never be filed.
+Gmail filters that skip the inbox for some clients (settings.filters.create), Outlook Inbox rules that move some
+clients' mail into "Clients/Key clients" or mark it read (POST /me/mailFolders/inbox/messageRules), drafts with
+the dropbox address on them (Graph POST /me/messages, Gmail drafts.create) that must never be filed, and Outlook
+users who sign in with a UPN that is not their mailbox address.
 
-Plain HTTP against the emulators' public API, with tokens their identity services issue to the user (Gmail)
-or to an app with the tenant's admin consent (Graph, Mail.ReadWrite).
+Plain HTTP against the emulators' public API, with tokens their identity services issue to the user: Gmail's
+directly, Outlook's through msal (tests/chaos/outlook.py).
 """
 
 from __future__ import annotations
 
 import base64
+from collections import Counter
+from dataclasses import dataclass
 from email.message import EmailMessage
 
 import httpx
@@ -17,6 +21,7 @@ from bench.workload import DROPBOX_DOMAIN, TENANT_SLUG, Person, Workload
 from emulators.gmail import GmailEmulator
 from emulators.graph import GraphEmulator
 from emulators.world import Apps
+from tests.chaos.outlook import Outlook, register
 
 GMAIL_SCOPES = ["https://mail.google.com/", "https://www.googleapis.com/auth/gmail.settings.basic"]
 
@@ -36,6 +41,46 @@ def archive_clients(gmail: GmailEmulator, workload: Workload, domains: tuple[str
     return made
 
 
+def sign_in_names(workload: Workload) -> dict[str, str]:
+    """Every fourth Outlook user from the second on signs in as u.NNN@acmelaw.onmicrosoft.com (address → UPN)."""
+    return {u.address: f"u.{u.address.split('@')[0].removeprefix('user')}@acmelaw.onmicrosoft.com"
+            for u in workload.by_provider("graph")[1::4]}
+
+
+@dataclass(frozen=True)
+class Rules:
+    folder: str  # the id of Clients/Key clients
+    moved: tuple[str, ...]  # client domains whose mail is moved there
+    read: tuple[str, ...]  # … and marked read
+
+
+def file_by_rules(graph: GraphEmulator, workload: Workload, apps: Apps, upns: dict[str, str]) -> dict[str, Rules]:
+    """Every second Outlook user's Inbox rules, made in her Outlook: mail from her two busiest clients is moved into
+    Clients/Key clients, mail from the second and third is marked read (the second's is both)."""
+    register(graph)
+    made = {}
+    for user in workload.by_provider("graph")[1::2]:
+        clients = _busiest_clients(workload, user.address)
+        if not clients:  # no conditions would match every message
+            continue
+        outlook = Outlook(graph, apps.graph_tenant, upns.get(user.address, user.address))
+        rules = Rules(outlook.folder("Clients", "Key clients"), tuple(clients[:2]), tuple(clients[1:3]))
+        if rules.read:
+            outlook.rule("Read receipts and notices", 1, list(rules.read), {"markAsRead": True})
+        outlook.rule("Key clients", 2, list(rules.moved), {"moveToFolder": rules.folder, "stopProcessingRules": True})
+        made[user.address] = rules
+    return made
+
+
+def _busiest_clients(workload: Workload, address: str) -> list[str]:
+    """The client domains whose mail to ``address`` is filed most often, busiest first (then by name)."""
+    expected = workload.expected_logged
+    counts = Counter(m.sender.address.split("@")[1] for m in workload.messages
+                     if m.sender.provider == "external" and m.message_id in expected
+                     and address in {p.address for p in (*m.to, *m.cc)})
+    return sorted(counts, key=lambda domain: (-counts[domain], domain))
+
+
 def _draft(user: Person, matter: str, number: int) -> EmailMessage:
     draft = EmailMessage()
     draft["From"], draft["To"] = user.address, f"client{number:03d}@client{number % 40:02d}.example"
@@ -46,12 +91,11 @@ def _draft(user: Person, matter: str, number: int) -> EmailMessage:
     return draft
 
 
-def save_drafts(graph: GraphEmulator, gmail: GmailEmulator, workload: Workload, apps: Apps) -> list[str]:
-    """Every user saves a draft Bcc'ing a matter; returns their Message-IDs (Gmail) and subjects (both)."""
-    assert graph.urls is not None and gmail.urls is not None
-    graph.grant_admin_consent(apps.graph_tenant, apps.graph[0])
-    app_token = graph.tokens.client_credentials(apps.graph[0], apps.graph_tenant,
-                                                ["https://graph.microsoft.com/.default"]).body["access_token"]
+def save_drafts(graph: GraphEmulator, gmail: GmailEmulator, workload: Workload, apps: Apps,
+                upns: dict[str, str]) -> list[str]:
+    """Every user saves a draft Bcc'ing a matter in her mail client; returns the drafts' subjects."""
+    assert gmail.urls is not None
+    register(graph)
     subjects = []
     for number, user in enumerate(workload.users):
         draft = _draft(user, workload.matters[number % len(workload.matters)], number)
@@ -59,14 +103,13 @@ def save_drafts(graph: GraphEmulator, gmail: GmailEmulator, workload: Workload, 
             body = {"subject": draft["Subject"], "body": {"contentType": "text", "content": "Still writing."},
                     "toRecipients": [{"emailAddress": {"address": draft["To"]}}],
                     "bccRecipients": [{"emailAddress": {"address": draft["Bcc"]}}]}
-            reply = httpx.post(f"{graph.urls.graph_url}/users/{user.address}/messages", json=body,
-                               headers={"Authorization": f"Bearer {app_token}"}, trust_env=False)
+            Outlook(graph, apps.graph_tenant, upns.get(user.address, user.address)).post("/messages", body)
         else:
             token = gmail.issue_access_token(user.address, GMAIL_SCOPES)
             raw = base64.urlsafe_b64encode(draft.as_bytes()).decode()
             reply = httpx.post(f"{gmail.urls.api_endpoint.rstrip('/')}/gmail/v1/users/me/drafts",
                                json={"message": {"raw": raw}}, headers={"Authorization": f"Bearer {token}"},
                                trust_env=False)
-        reply.raise_for_status()
+            reply.raise_for_status()
         subjects.append(str(draft["Subject"]))
     return subjects

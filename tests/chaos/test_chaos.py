@@ -4,9 +4,12 @@
 10,000 messages, three worker processes on PostgreSQL, two of them killed with SIGKILL mid-run.
 
 The workload is as hostile as the real services (issue 13): strangers' mail under a logged conversation's very
-subject, Gmail filters that archive some clients' replies, a draft Bcc'ing a matter in every mailbox, and a slow
-phase (large pages 5–30 s × 0.2, answers cut off mid-body, an 8 s 503 spell on both services). The oracle: 0 lost,
-0 duplicated, 0 wrongly filed (no draft, no stranger), every thread exactly its messages.
+subject, Gmail filters that archive some clients' replies, Outlook Inbox rules that move some clients' mail into
+Clients/Key clients or mark it read, an Outlook user who signs in with a UPN that is not her address (connected by
+consent, revoked and reconnected), a draft Bcc'ing a matter in every mailbox, and a slow phase (large pages
+5–30 s × 0.2, answers cut off mid-body, an 8 s 503 spell on both services). The oracle: 0 lost, 0 duplicated,
+0 wrongly filed (no draft, no stranger), every thread exactly its messages, the mail the rules moved or marked
+read and the UPN user's mail filed like everyone's.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pytest
 
 from bench.workload import generate
 from tests.chaos.harness import Faults, Rig
-from tests.chaos.hostile import archive_clients, save_drafts
+from tests.chaos.hostile import archive_clients, file_by_rules, save_drafts, sign_in_names
 
 FULL = os.environ.get("BCC_CAPTURE_CHAOS") == "full"
 # Replies with an edited subject (a new Gmail/Outlook thread, still their conversation), read before or after
@@ -32,11 +35,14 @@ PROVIDERS = ("graph", "gmail")
 def run_chaos(database_url: str, workers: int) -> dict[str, object]:
     workload = generate(seed=2026, providers=PROVIDERS, hostile=0.15, edited_subjects=EDITED, **SIZE)
     expected = workload.expected_logged
-    rig = Rig(workload, database_url, workers=workers, faults=Faults())
-    victim = workload.by_provider("graph")[1].address
+    upns = sign_in_names(workload)
+    rig = Rig(workload, database_url, workers=workers, faults=Faults(), upns=upns)
+    victim = workload.by_provider("graph")[1].address  # she signs in with her UPN
+    assert victim in upns
     with rig.running():
         archive_clients(rig.gmail, workload, ("client01.example", "client02.example"))  # Gmail filters
-        drafts = save_drafts(rig.graph, rig.gmail, workload, rig.world_apps())
+        rules = file_by_rules(rig.graph, workload, rig.world_apps(), upns)  # Outlook Inbox rules
+        drafts = save_drafts(rig.graph, rig.gmail, workload, rig.world_apps(), upns)
         rig.arm_faults()
         started = time.monotonic()
         rig.send_all({
@@ -59,18 +65,26 @@ def run_chaos(database_url: str, workers: int) -> dict[str, object]:
         subjects = rig.logged_subjects()
         threads = rig.threads()
         health = rig.mailbox_health()
+        moved, marked = rig.filed_by_rules(rules)
     strangers = {m.message_id for m in workload.messages if m.message_id.startswith("<s")}
     edited = {m.message_id for m in workload.messages if "(revised)" in m.subject} & expected
+    ruled = (moved | marked) & expected
+    upn_mail = {m.message_id for m in workload.messages
+                if {m.sender.address, *(p.address for p in (*m.to, *m.cc))} & set(upns)} & expected
     totals = {"mailboxes": len(workload.users), "messages": len(workload.messages), "expected": len(expected),
               "logged": len(logged), "duplicates": len(logged) - len(set(logged)),
               "lost": len(expected - set(logged)), "extra": len(set(logged) - expected), "kills": rig.kills,
               "workers": workers, "sent_in_s": round(sent_in, 1), "settled_in_s": round(settled_in, 1),
               "drafts_filed": len(set(drafts) & subjects), "strangers_filed": len(strangers & set(logged)),
-              "edited_subject_filed": f"{len(edited & set(logged))}/{len(edited)}", **slow}
+              "edited_subject_filed": f"{len(edited & set(logged))}/{len(edited)}",
+              "rules_filed": f"{len(ruled & set(logged))}/{len(ruled)} ({len(moved & expected)} moved)",
+              "upn_filed": f"{len(upn_mail & set(logged))}/{len(upn_mail)}", **slow}
     print("\nchaos totals:", totals)
     assert settled_in >= 0, f"did not settle: {totals}, unhealthy: {[h for h in health if h.status != 'synced']}"
     assert totals["lost"] == 0 and totals["duplicates"] == 0 and totals["extra"] == 0, totals
     assert totals["drafts_filed"] == 0 and totals["strangers_filed"] == 0 and edited <= set(logged), totals
+    assert moved & expected and marked & expected and ruled <= set(logged), totals  # the rules acted, all filed
+    assert upn_mail and upn_mail <= set(logged), totals
     expected_threads = sorted(sorted(t) for t in workload.expected_threads.values())
     assert sorted(sorted(t) for t in threads.values()) == expected_threads
     assert all(h.status == "synced" for h in health)
