@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from functools import cache
+from typing import Any
 
-from inscriptis import get_text
-from inscriptis.css_profiles import CSS_PROFILES
-from inscriptis.model.config import ParserConfig
-
-# "strict": no indentation of inline elements; e-mail uses tables for layout, so cells are just text.
-_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=True)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _TAG = re.compile(r"<[^<>]*>")
 _MAILTO_LINK = re.compile(r"\[([^\[\]]*)\]\(mailto:([^()\[\]?\s]+)(?:\?[^()\[\]]*)?\)")
@@ -23,10 +19,22 @@ _SPACE_RUN = re.compile(r"(?<=\S)[ \t\xa0]{2,}")  # column padding of layout tab
 _BLANK_RUN = re.compile(r"\n{3,}")
 
 
+@cache
+def _inscriptis() -> tuple[Any, Any]:
+    """inscriptis (and lxml under it) loaded at the first HTML body, not by every command that imports mail."""
+    from inscriptis import get_text
+    from inscriptis.css_profiles import CSS_PROFILES
+    from inscriptis.model.config import ParserConfig
+
+    # "strict": no indentation of inline elements; e-mail uses tables for layout, so cells are just text.
+    return get_text, ParserConfig(css=CSS_PROFILES["strict"], display_links=True)
+
+
 def html_to_text(html: str) -> str:
     """Readable plain text of an HTML body: no scripts or styles, links kept as ``[text](url)``."""
+    get_text, config = _inscriptis()
     try:
-        text = get_text(html, _CONFIG)
+        text = get_text(html, config)
     except Exception:  # lxml refuses some inputs outright (e.g. NUL bytes): strip the tags instead
         text = html_lib.unescape(_TAG.sub(" ", html))
     text = _MAILTO_LINK.sub(_mailto_as_text, text).replace("\xa0", " ")

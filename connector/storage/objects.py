@@ -1,5 +1,8 @@
 """Objects in an S3-compatible bucket through boto3: a client from settings, an object's key, and what a
-failure means (`classify`): the object is missing, the configuration cannot work, or the store is away."""
+failure means (`classify`): the object is missing, the configuration cannot work, or the store is away.
+
+boto3 and botocore are imported where a bucket is used, not with this module: every command that may read a
+blob imports it, and a deployment on the database store (the default) should not pay boto3's start-up."""
 
 from __future__ import annotations
 
@@ -7,10 +10,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
 
 from connector.errors import ConfigError
 from connector.storage.ports import BlobMissing, StorageUnavailable
@@ -26,6 +25,8 @@ class Failure(StrEnum):
 
 
 def classify(exc: Exception) -> Failure:
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
+
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
@@ -40,6 +41,9 @@ def classify(exc: Exception) -> Failure:
 def s3_client(endpoint_url: str, region: str, access_key_id: str | None, secret_access_key: str | None,
               threads: int = 10) -> Any:
     """A thread-safe client; without an access key, boto3's own chain (environment, instance role)."""
+    import boto3
+    from botocore.config import Config
+
     credentials = ({"aws_access_key_id": access_key_id, "aws_secret_access_key": secret_access_key}
                    if access_key_id else {})
     config = Config(max_pool_connections=threads, connect_timeout=5, read_timeout=60,
@@ -79,6 +83,8 @@ class Objects:
 
     @staticmethod
     def _call(location: str, method: Any, **params: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError  # loaded already: a client exists
+
         try:
             return method(**params)
         except (ClientError, BotoCoreError) as exc:

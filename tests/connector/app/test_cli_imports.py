@@ -42,7 +42,8 @@ def loaded(database: str, *argv: str) -> set[str]:
 
 
 @pytest.mark.parametrize("argv", [["record", "list"], ["log", "--contact", "carol@clientco.com"], ["status"],
-                                  ["audit"], ["unassigned"]], ids=" ".join)
+                                  ["audit"], ["unassigned"], ["quarantine", "list", "--as", "alice@acme-law.com"],
+                                  ["user", "address", "show", "alice@acme-law.com"]], ids=" ".join)
 def test_a_database_command_loads_no_web_framework_sdk_migrations_or_emulator(database: str,
                                                                                argv: list[str]) -> None:
     modules = loaded(database, *argv)
