@@ -3,7 +3,9 @@ intake, in the bench process) to the worker step that filed it (its "sync step" 
 
     queue     notification accepted → the step that filed it started (wake-up, idle poll or NOTIFY, the claim,
               and any step of the same mailbox still running when the notification came)
-    provider  the step's provider requests: delta/history read, headers, full download (and deciding what to fetch)
+    provider  the step's provider requests for its page: delta/history read, headers, full download (and deciding
+              what to fetch)
+    backlog   its provider requests for thread backlogs: earlier messages of threads opened, other mailboxes' asks
     route     route + apply inside the transaction
     commit    the commit itself
     other     the rest of the step before this message's commit: backlog rounds, retries, the lease
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-PARTS = ("queue", "provider", "route", "commit", "other")
+PARTS = ("queue", "provider", "backlog", "route", "commit", "other")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Step:
     mailbox_id: int
     started_at: float
     provider: float
+    backlog: float
     route: float
     commit: float
     filed: dict[str, float]  # Message-ID → the commit's wall-clock end
@@ -39,6 +42,7 @@ class Traced:
     total: float  # notification → committed
     queue: float
     provider: float
+    backlog: float
     route: float
     commit: float
     other: float
@@ -55,8 +59,8 @@ def steps(log_files: Iterable[Path]) -> dict[str, Step]:
             entry = json.loads(line)
             if not entry.get("filed"):
                 continue
-            step = Step(entry["mailbox_id"], entry["started_at"], entry["provider_s"], entry["route_s"],
-                        entry["commit_s"], entry["filed"])
+            step = Step(entry["mailbox_id"], entry["started_at"], entry["provider_s"], entry.get("backlog_s", 0.0),
+                        entry["route_s"], entry["commit_s"], entry["filed"])
             for message_id in step.filed:
                 found.setdefault(message_id, step)
     return found
@@ -66,9 +70,10 @@ def trace(message_id: str, notified: float, step: Step, provider_name: str) -> T
     committed = step.filed[message_id]
     total = committed - notified
     queue = max(0.0, step.started_at - notified)
-    other = max(0.0, committed - max(step.started_at, notified) - step.provider - step.route - step.commit)
-    return Traced(message_id, provider_name, total, queue, step.provider, step.route, step.commit, other,
-                  in_flight=step.started_at < notified)
+    spent = step.provider + step.backlog + step.route + step.commit
+    other = max(0.0, committed - max(step.started_at, notified) - spent)
+    return Traced(message_id, provider_name, total, queue, step.provider, step.backlog, step.route, step.commit,
+                  other, in_flight=step.started_at < notified)
 
 
 def percentiles(values: list[float]) -> dict[str, Any]:

@@ -109,8 +109,9 @@ class SyncEngine:
 
     def _run(self, reader: Reader, commit: Commit) -> StepResult:
         timings = commit.timings
-        with timings.phase("provider"):
+        with timings.phase("backlog"):
             backlog = reader.backlog()
+        with timings.phase("provider"):
             page, fetched = reader.page()
         committed = commit.page(page, backlog.envelopes + fetched.envelopes, backlog.served, fetched.parked)
         logged = committed.logged
@@ -118,7 +119,7 @@ class SyncEngine:
         for _ in range(BACKLOG_ROUNDS):  # the page's commit opened threads: read their earlier messages now
             if not committed.backlog or self.clock() >= deadline:  # past it: rows wait, the next step is due now
                 break
-            with timings.phase("provider"):
+            with timings.phase("backlog"):
                 backlog = reader.backlog()
             committed = commit.backlog(backlog.envelopes, backlog.served, more=page.more)
             logged += committed.logged

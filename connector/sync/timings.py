@@ -1,4 +1,5 @@
-"""Where a sync step's time goes, for the step's log line: the provider's requests (read, decide, fetch), routing
+"""Where a sync step's time goes, for the step's log line: the provider's requests for the page (read, decide,
+fetch) and for the thread backlog (earlier messages of opened threads, other mailboxes' requests), routing
 (route + apply inside the transaction), the commit, and which messages it filed, with the wall-clock moments
 the step started and committed. `bench/latency.py` joins these to each message's notification."""
 
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 @dataclass
 class StepTimings:
     started_at: float = field(default_factory=time.time)  # wall clock: other processes' moments compare with it
-    seconds: dict[str, float] = field(default_factory=lambda: {"provider": 0.0, "route": 0.0, "commit": 0.0})
+    seconds: dict[str, float] = field(default_factory=lambda: {"provider": 0.0, "backlog": 0.0, "route": 0.0,
+                                                               "commit": 0.0})
     filed: dict[str, float] = field(default_factory=dict)  # Message-ID of each activity created → its commit's end
     _mark: float = 0.0
 

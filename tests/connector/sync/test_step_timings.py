@@ -26,5 +26,5 @@ def test_a_steps_timings_name_each_filed_message_with_the_end_of_its_commit(worl
     assert isinstance(filed, dict) and list(filed) == ["<e1@acme>", "<e0@client>"]  # page first, then its thread
     assert before <= timings["started_at"] <= filed["<e1@acme>"] <= filed["<e0@client>"] <= time.time()
     assert all(isinstance(timings[f"{part}_s"], float) and timings[f"{part}_s"] >= 0
-               for part in ("provider", "route", "commit"))
+               for part in ("provider", "backlog", "route", "commit"))
     assert result.logged == 2
