@@ -15,10 +15,11 @@ from bench.common import RESULTS, ROOT
 
 DOC = ROOT / "docs" / "performance.md"
 ANALYSIS = ROOT / "bench" / "analysis.md"
-ORDER = ["api_economy", "routing", "latency", "scale", "workers", "archive"]
+ORDER = ["api_economy", "routing", "latency", "scale", "workers", "archive", "console", "cli"]
 TITLES = {"api_economy": "1. API economy", "routing": "2. Routing throughput",
           "latency": "3. Notification-to-filed latency", "scale": "4. Scale: 10,000 idle mailboxes",
-          "workers": "5. Workers", "archive": "6. Archive import"}
+          "workers": "5. Workers", "archive": "6. Archive import", "console": "7. Console pages",
+          "cli": "8. CLI start-up"}
 
 
 def load() -> dict[str, dict[str, Any]]:
@@ -209,8 +210,23 @@ def _workers(f: dict[str, Any]) -> str:
         "Speed-up over one worker: " + ", ".join(f"{k} → {v}×" for k, v in f["speedup"].items())])
 
 
+def _console(f: dict[str, Any]) -> str:
+    runs = [name for name in f if "/" in name]  # "sqlite/demo", "postgresql/100k", …
+    pages = list(dict.fromkeys(page for name in runs for page in f[name]))
+    rows = [[page, *(f"{f[name][page]['p50_ms']} / {f[name][page]['p95_ms']}" if page in f[name] else "—"
+                     for name in runs)] for page in pages]
+    return "\n".join([f"p50 / p95 ms per page; the 100k runs hold {f['activities']:,} e-mails.", "",
+                      md_table(["page", *runs], rows)])
+
+
+def _cli(f: dict[str, Any]) -> str:
+    rows = [[r["command"], r["wall_median_s"], r["wall_best_s"], r["cpu_median_s"], r["exit_status"]]
+            for r in f["commands"]]
+    return md_table(["command", "wall median s", "wall best s", "CPU median s", "exit status"], rows)
+
+
 RENDER = {"api_economy": _economy, "routing": _routing, "latency": _latency, "scale": _scale, "workers": _workers,
-          "archive": _archive}
+          "archive": _archive, "console": _console, "cli": _cli}
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:
