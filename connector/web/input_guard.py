@@ -6,8 +6,9 @@
 * Console and API bodies over `MAX_BODY_BYTES` (413): forms and API calls are a few hundred bytes, and
   the CSRF check reads every console POST's form before anything else.
 
-Archive uploads (`STREAMED`) are left to their routes, which stream them to disk with their own limit
-(`web.uploads`). Refusals are counted and sampled into the audit (`services.rejections`, action ``request_rejected``).
+Archive uploads (multipart bodies to `STREAMED` paths) are left to their routes, which stream them to disk with
+their own limit (`web.uploads`); other bodies there are checked here as anywhere. Refusals are counted and
+sampled into the audit (`services.rejections`, action ``request_rejected``).
 Webhooks read and check their own bodies (`routes.webhooks`); only their URL is checked here.
 """
 
@@ -77,13 +78,11 @@ def _body_kind(scope: Scope) -> str | None:
     """Which console or API bodies are read here: forms (of any encoding) and JSON."""
     if scope["method"] not in ("POST", "PUT", "PATCH") or scope["path"].startswith("/webhooks/"):
         return None
-    if scope["path"].rstrip("/") in STREAMED:
-        return None
     content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").split(b";")[0].strip().lower()
     if content_type == b"application/x-www-form-urlencoded":
         return "urlencoded"
     if content_type == b"multipart/form-data":
-        return "multipart"
+        return None if scope["path"].rstrip("/") in STREAMED else "multipart"
     return "json" if content_type == b"application/json" or content_type.endswith(b"+json") else None
 
 

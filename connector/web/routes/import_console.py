@@ -43,6 +43,9 @@ async def upload(request: Request, session: DbSession, who: Admin, context: Cont
         if not expected or not hmac.compare_digest(fields.get("csrf", ""), expected):
             raise HTTPException(403, "This form has expired or did not come from this site. Reload the page and "
                                      "try again.")
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        same_site({k: v for k, v in (await request.form()).items() if isinstance(v, str)})  # not the upload form
+        raise HTTPException(415, "Send the archive with the upload form (multipart/form-data).")
     stored, fields = await receive_upload(request, context.settings.imports, before_file=same_site)
     same_site(fields)  # a form with no file part at all
 

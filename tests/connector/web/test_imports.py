@@ -118,6 +118,9 @@ def test_an_upload_over_the_limit_is_413_and_leaves_nothing_behind(client: TestC
     stranger = client.post("/api/v1/imports?mailbox=oscar@other.example", files={"file": ("a.mbox", archive())},
                            headers=headers)
     assert stranger.status_code == 422 and not list(spool.iterdir())
+    nul = client.post("/api/v1/imports", data={"mailbox": "alice@acme-law.com\x00"},
+                      files={"file": ("a.mbox", archive())}, headers=headers)
+    assert nul.status_code == 400 and not list(spool.iterdir())
 
 
 def test_another_companys_import_is_a_404_and_its_token_lists_only_its_own(client: TestClient, site: Site,
