@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from connector.errors import InputError
@@ -30,6 +30,14 @@ _BODIES = {"multipart/form-data": {"schema": {"type": "object", "properties": {
 
 
 class ImportOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 7, "state": "running", "filename": "2019.mbox", "bytes": 52428800, "mailbox": "",
+        "created_by": "API token Practice sync", "created_at": "2026-03-10T09:00:00+00:00",
+        "started_at": "2026-03-10T09:00:02+00:00", "finished_at": None, "total": 12000, "done": 4800,
+        "percent": 40, "rate_per_second": 412.5, "eta_seconds": 17.5,
+        "summary": {"filed": {"addressed": 3100, "thread": 1200}, "unassigned": {"no_matching_contact": 310},
+                    "refused": {"unauthorized_sender": 180}, "unreadable": {"unparseable": 10}},
+        "unreadable": [{"message": "2019.mbox#1733", "reason": "unparseable: no header block"}], "error": ""}]})
     id: int
     state: str = Field(description="pending, running, done or failed")
     filename: str
