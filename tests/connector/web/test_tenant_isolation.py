@@ -13,13 +13,28 @@ from pathlib import Path
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from connector.config import ImportSettings
 from connector.crypto import TokenCipher
 from connector.db import transaction
-from connector.models import Activity, ApiToken, Attachment, Mailbox, RolePermission, Tenant, Unassigned, User, Wall
-from connector.services import api_tokens, import_jobs, mailboxes, tenants, users, walls
+from connector.models import (
+    Activity,
+    ApiToken,
+    Attachment,
+    EventOutbox,
+    LegalHold,
+    Mailbox,
+    Record,
+    RolePermission,
+    Tenant,
+    Unassigned,
+    User,
+    Wall,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from connector.services import api_tokens, holds, import_jobs, mailboxes, tenants, users, walls
 from connector.services.import_spool import Upload, new_upload
 from connector.services.quarantine import quarantine
 from tests.connector.web.conftest import PDF, Site, log_matter_mail, sign_in
@@ -39,9 +54,18 @@ class AcmeIds:
     quarantine_id: int
     wall_id: int
     import_id: int
+    endpoint_id: int
+    delivery_id: int
+    hold_id: int
+    external_id: str  # the host system's id of Acme's matter and of Alice (records and users share the name)
 
 
-NOT_IDS = {"provider": "gmail", "name": "microsoft"}  # path segments that name a provider, not a company's row
+NOT_IDS = {"provider": "gmail", "name": "microsoft", "kind": "matter"}  # segments that name no company's row
+# An upsert by external id writes in the caller's own company: another company's PUT can only make its own record.
+UPSERTS = {("put", "/api/v1/records/{kind}/{external_id}"): {"number": "10802", "title": "Theirs"},
+           ("put", "/api/v1/users/{external_id}"): {"email": "quinn@other.example", "name": "Quinn"}}
+
+
 
 
 @pytest.fixture
@@ -61,10 +85,30 @@ def acme(site: Site, tmp_path: Path) -> AcmeIds:
                           "unauthenticated_sender", source="smtp", tenant_id=tenant.id, user_id=alice.id)
         wall = walls.add_wall(session, tenant, "project:1001", "bob@acme-law.com", by="ada@acme-law.com").wall
         imported = import_jobs.create_job(session, tenant, _upload(tmp_path), "api", "API token Acme's sync")
+        endpoint, delivery = _webhook(session, tenant.id or 0)
+        matter = session.get(Record, site.world.matter.id)
+        assert matter is not None
+        matter.external_id = alice.external_id = "ACME-1"
+        hold = holds.place(session, tenant, matter, "Litigation expected", by="ada@acme-law.com")
         assert mailbox.id and token.id and role.id and attachment.id and alice.id and held.id and wall.id
-        assert imported.id
+        assert imported.id and hold.id
         return AcmeIds(site.world.matter.id or 0, activity_id, attachment.id, kept.unassigned_id, mailbox.id,
-                       role.id, token.id, alice.id, held.id, wall.id, imported.id)
+                       role.id, token.id, alice.id, held.id, wall.id, imported.id, endpoint, delivery, hold.id,
+                       "ACME-1")
+
+
+def _webhook(session: Session, tenant_id: int) -> tuple[int, int]:
+    """Acme's CRM endpoint and one delivery to it."""
+    endpoint = WebhookEndpoint(tenant_id=tenant_id, url="https://crm.acme-law.com/hooks", secret="sealed")
+    event = EventOutbox(id="evt_acme", tenant_id=tenant_id, type="activity.logged")
+    session.add_all([endpoint, event])
+    session.flush()
+    assert endpoint.id is not None
+    delivery = WebhookDelivery(tenant_id=tenant_id, event_id=event.id, endpoint_id=endpoint.id)
+    session.add(delivery)
+    session.flush()
+    assert delivery.id is not None
+    return endpoint.id, delivery.id
 
 
 def _upload(spool: Path) -> Upload:
@@ -144,12 +188,17 @@ def test_every_api_path_with_an_id_is_404_for_another_companys_token(client: Tes
             url = filled(path, acme)
             if url is None or not path.startswith("/api/"):
                 continue
+            if (method, path) in UPSERTS:  # last: its record would then answer their reads
+                continue
             body = ({"contacts": ["carol@clientco.com"]} if method == "post" and "link" in path
                     else {"visibility": "company"} if path.endswith("/visibility") else None)
             answer = client.request(method.upper(), url, json=body, headers=their_token)
             assert answer.status_code == 404, (method, url, answer.status_code, answer.text)
             crawled.append((method, path))
     assert len(crawled) >= 6, crawled
+    for (method, path), body in UPSERTS.items():
+        answer = client.request(method.upper(), filled(path, acme) or "", json=body, headers=their_token)
+        assert answer.status_code == 201, (method, path, answer.status_code, answer.text)  # a row of their own
     assert_acme_untouched(site, acme)
 
 
@@ -180,6 +229,12 @@ def assert_acme_untouched(site: Site, acme: AcmeIds) -> None:
         alice = session.get(User, acme.user_id)
         granted = session.exec(select(RolePermission).where(col(RolePermission.role_id) == acme.role_id)).all()
         wall = session.get(Wall, acme.wall_id)
+        matter = session.get(Record, acme.record_id)
+        hold = session.get(LegalHold, acme.hold_id)
+        endpoint = session.get(WebhookEndpoint, acme.endpoint_id)
+    assert matter is not None and matter.title == "Smith v. Jones" and matter.archived_at is None
+    assert hold is not None and hold.released_at is None
+    assert endpoint is not None and endpoint.active
     assert activity is not None and activity.unlogged_at is None
     assert unassigned is not None and unassigned.linked_at is None
     assert token is not None and token.revoked_at is None

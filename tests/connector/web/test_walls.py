@@ -21,6 +21,7 @@ from connector.models import Attachment, Tenant
 from connector.services import api_tokens, tenants, users, walls
 from connector.services.export import Scope, export
 from connector.services.visibility import reader_for
+from connector.storage.factory import blob_store
 from tests.connector.web.conftest import PDF, Site, log_matter_mail, sign_in, text_of
 from tests.connector.web.test_tenant_isolation import routes
 from tests.mailbuilder import mail, to_dropbox
@@ -144,12 +145,13 @@ def test_no_list_search_count_audit_or_export_of_a_walled_user_shows_the_matter(
         assert tenant is not None
         bob = reader_for(session, users.get_user(session, "bob@acme-law.com"))
         out = io.BytesIO()
-        result = export(session, tenant, Scope(contact="carol@clientco.com"), out, by="bob", reader=bob)
+        store = blob_store(site.settings, session)  # the site's key, not the process's settings
+        result = export(session, tenant, Scope(contact="carol@clientco.com"), out, by="bob", reader=bob, store=store)
         names = zipfile.ZipFile(out).namelist()
         assert result.messages == 1 and not [n for n in names if "Privileged" in n]
         with pytest.raises(InputError, match="no matter 10802"):
-            export(session, tenant, Scope(matter="10802"), io.BytesIO(), by="bob", reader=bob)
-        everything = export(session, tenant, Scope(contact="carol@clientco.com"), io.BytesIO(), by="cli")
+            export(session, tenant, Scope(matter="10802"), io.BytesIO(), by="bob", reader=bob, store=store)
+        everything = export(session, tenant, Scope(contact="carol@clientco.com"), io.BytesIO(), by="cli", store=store)
         assert everything.messages == 2
 
 
