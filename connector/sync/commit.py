@@ -53,6 +53,13 @@ class Committed:
     filed: list[str] = field(default_factory=list)  # their Message-IDs
 
 
+@dataclass
+class Progress:
+    """Whether a step committed anything besides its cursor: a failure after that does not escalate the backoff."""
+
+    made: bool = False
+
+
 @dataclass(frozen=True)
 class Commit:
     engine: Engine
@@ -62,6 +69,7 @@ class Commit:
     owner: str  # the lease holder
     timings: StepTimings = field(default_factory=StepTimings)  # route and commit time, what was filed
     settle_after: float = 0.0  # the provider's push_settle_seconds: a push-woken step is read again this much later
+    progress: Progress = field(default_factory=Progress)
 
     def page(self, page: ChangePage, envelopes: list[Envelope], served: list[int],
              parked: Sequence[Envelope] = ()) -> Committed:
@@ -102,6 +110,7 @@ class Commit:
         return committed
 
     def _capture(self, session: Session, envelopes: list[Envelope], served: list[int], now: datetime) -> Committed:
+        self.progress.made = self.progress.made or bool(envelopes or served)
         if served:  # first: a thread opened below may need a row for the same message again
             session.exec(delete(ThreadBackfill).where(col(ThreadBackfill.id).in_(served)))  # type: ignore[call-overload]
         with self.timings.phase("route"):

@@ -89,13 +89,17 @@ class SyncEngine:
             return StepResult(mailbox_id, ok=True)
         provider = self.providers[mailbox.provider]
         reader = Reader(self.engine, self.settings, self.clock, provider, self.mailbox_ref(mailbox), mailbox)
+        commit = Commit(self.engine, self.settings, self.clock, mailbox, owner,
+                        settle_after=provider.push_settle_seconds)
+        attempts_before = mailbox.attempts
         try:
-            result = self._run(reader, Commit(self.engine, self.settings, self.clock, mailbox, owner,
-                                              settle_after=provider.push_settle_seconds))
+            result = self._run(reader, commit)
         except Superseded:
             return StepResult(mailbox_id, ok=False, action="superseded")
         except Exception as exc:  # every failure becomes data on the mailbox row (policy table)
             self.pacer.failed(mailbox_id, exc)  # a timeout: smaller pages next time
+            if not commit.progress.made:  # an empty page committed, then the backlog failed: no progress, escalate
+                mailbox.attempts = attempts_before
             action = self._record_failure(mailbox, owner, exc)
             return StepResult(mailbox_id, ok=False, action=action.value)
         finally:
@@ -108,23 +112,28 @@ class SyncEngine:
         return result
 
     def _run(self, reader: Reader, commit: Commit) -> StepResult:
+        """New mail first (what a notification is about), then the thread backlog: rows earlier steps and other
+        mailboxes left, and the earlier messages of threads this page opened."""
         timings = commit.timings
-        with timings.phase("backlog"):
-            backlog = reader.backlog()
         with timings.phase("provider"):
             page, fetched = reader.page()
-        committed = commit.page(page, backlog.envelopes + fetched.envelopes, backlog.served, fetched.parked)
+        committed = commit.page(page, fetched.envelopes, [], fetched.parked)
         logged = committed.logged
         deadline = self.clock() + timedelta(seconds=self.settings.sync.step_deadline_seconds)
-        for _ in range(BACKLOG_ROUNDS):  # the page's commit opened threads: read their earlier messages now
-            if not committed.backlog or self.clock() >= deadline:  # past it: rows wait, the next step is due now
+        waiting = True  # backlog rows may be waiting: read until none are, or past the deadline (the next step is due)
+        for _ in range(BACKLOG_ROUNDS):
+            if not waiting or self.clock() >= deadline:
                 break
             with timings.phase("backlog"):
                 backlog = reader.backlog()
+            if not backlog.served:
+                waiting = False
+                break
             committed = commit.backlog(backlog.envelopes, backlog.served, more=page.more)
             logged += committed.logged
+            waiting = committed.backlog
         assert commit.mailbox.id is not None
-        return StepResult(commit.mailbox.id, ok=True, more=page.more or committed.backlog, logged=logged,
+        return StepResult(commit.mailbox.id, ok=True, more=page.more or waiting, logged=logged,
                           seen=len(page.envelopes), fetched=fetched.downloaded, timings=timings.as_log())
 
     def _count_calls(self, provider: Provider) -> None:

@@ -75,7 +75,7 @@ def test_a_step_that_filed_something_before_failing_does_not_escalate_its_backof
     assert _mailbox(office).attempts == 1  # filed before it failed: progress, no escalation
 
     attempts = []
-    for _ in range(3):  # the backlog is read first and keeps failing: nothing committed, the count climbs
+    for _ in range(3):  # no new mail, then the backlog keeps failing: only the cursor committed, the count climbs
         before = office.clock()
         assert [r.action for r in _round(office, worker)] == ["retry"]
         box = _mailbox(office)
