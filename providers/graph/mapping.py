@@ -129,6 +129,9 @@ def header_envelope(message: Message, mailbox: str, *, sent: bool) -> Envelope |
         to=_addresses(message.to_recipients), cc=_addresses(message.cc_recipients),
         bcc=_addresses(message.bcc_recipients), sent_at=message.sent_date_time or message.received_date_time,
         direction=Direction.SENT if sent else Direction.RECEIVED, headers=headers, complete=False,
+        # A header block alone: the first item of its Outlook conversation (a new topic, or a reply from a client
+        # that writes no Thread-Index) — a reply under an edited subject looks like this.
+        opens_thread=len(message.conversation_index or b"") == ROOT_BYTES,
     )
 
 

@@ -144,3 +144,19 @@ def test_a_reply_with_an_edited_subject_to_a_logged_message_is_filed(office: Off
     answer = next(m for m in office.emulator.messages(ALICE, "sentitems") if m.id != sent.id)
     logged = db.logged(office.engine, normalize_message_id(answer.parsed.message_id))
     assert logged is not None and logged.filed_under == {"matter:10802"} and logged.activity.direction == "sent"
+
+
+def test_an_edited_subject_reply_read_in_the_same_delta_as_the_bcc_it_answers_is_filed(office: Office) -> None:
+    """Carol's corrected reply (a new Outlook conversation, a root-only conversationIndex) comes in the same round
+    as Alice's Bcc: judged before the Bcc is filed, it names nothing logged, so it is parked, and the Bcc's filing
+    brings it back."""
+    office.as_alice(alice_sends_invoice)
+    [sent] = office.emulator.messages(ALICE, "sentitems")
+    corrected = office.send(CAROL, mail(f"Carol <{CAROL}>", [ALICE], subject="Re: Invoice — corrected",
+                                        message_id="<fix2@clientco.com>", in_reply_to=sent.parsed.message_id,
+                                        references=[sent.parsed.message_id]))
+    office.settle()
+    opening = db.logged(office.engine, normalize_message_id(sent.parsed.message_id))
+    filed = db.logged(office.engine, corrected)
+    assert opening is not None and filed is not None and filed.filed_under == {"matter:10802"}
+    assert filed.activity.thread_id == opening.activity.thread_id
