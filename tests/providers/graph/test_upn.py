@@ -103,31 +103,25 @@ def test_the_emulator_signs_her_in_by_upn_and_graph_names_her_mailbox(directory:
 
 
 def test_tenant_wide_access_finds_her_by_mailbox_address_and_binds_the_mailbox_to_her_object_id(
-        engine: Engine) -> None:
+        engine: Engine, directory: tuple[GraphEmulator, str]) -> None:
     """Graph's ``/users/{key}`` knows her only by id or UPN; the directory is searched by mail and aliases, and a
     colleague the Microsoft tenant does not hold (Bob, on Gmail) is not connected as an Outlook mailbox."""
     from connector.models import Tenant
     from connector.services import tenant_access
 
     build_world(engine)
-    emulator = GraphEmulator(seed=13)
-    urls = emulator.start()
-    try:
-        user = emulator.add_user(ALICE, "Alice Archer", TENANT, upn=UPN, aliases=(ALIAS,))
-        emulator.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])
-        emulator.grant_admin_consent(TENANT, CLIENT_ID)
-        settings = connector_settings(urls, free_port())
-        directory = GraphProvider(settings, clock=datetime.now).auth
-        cipher = TokenCipher(KEY)
-        with transaction(engine) as session:
-            alice, bob = users.get_user(session, ALICE), users.get_user(session, "bob@acme-law.com")
-            tenant = session.get(Tenant, alice.tenant_id)
-            assert tenant is not None
-            tenant.graph_tenant_id = TENANT
-            [connected] = tenant_access.connect_user(session, alice, cipher, directory)
-            assert (connected.address, connected.provider_user_id, connected.app_only) == (ALICE, user.id, True)
-            assert tenant_access.connect_user(session, bob, cipher, directory) == []
-        assert directory.user_id(TENANT, ALIAS.upper()) == user.id  # an alias, in any case
-        assert directory.user_id(TENANT, "o'brien@acme-law.com") is None  # quotes are escaped, nobody found
-    finally:
-        emulator.stop()
+    emulator, oid = directory
+    assert emulator.urls is not None
+    emulator.grant_admin_consent(TENANT, CLIENT_ID)
+    graph = GraphProvider(connector_settings(emulator.urls, free_port()), clock=datetime.now).auth
+    cipher = TokenCipher(KEY)
+    with transaction(engine) as session:
+        alice, bob = users.get_user(session, ALICE), users.get_user(session, "bob@acme-law.com")
+        tenant = session.get(Tenant, alice.tenant_id)
+        assert tenant is not None
+        tenant.graph_tenant_id = TENANT
+        [connected] = tenant_access.connect_user(session, alice, cipher, graph)
+        assert (connected.address, connected.provider_user_id, connected.app_only) == (ALICE, oid, True)
+        assert tenant_access.connect_user(session, bob, cipher, graph) == []
+    assert graph.user_id(TENANT, ALIAS.upper()) == oid  # an alias, in any case
+    assert graph.user_id(TENANT, "o'brien@acme-law.com") is None  # quotes are escaped, nobody found
