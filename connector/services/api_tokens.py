@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from connector.db import utcnow
-from connector.errors import InputError, NotFound
+from connector.errors import InputError
 from connector.models import ApiToken, Tenant
+from connector.services.owned import company_row
 
 TOKEN_PREFIX = "bcc_"
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is informative: don't write on every call
@@ -65,9 +66,7 @@ def list_tokens(session: Session, tenant: Tenant) -> list[ApiToken]:
 
 
 def revoke_token(session: Session, tenant: Tenant, token_id: int) -> ApiToken:
-    row = session.get(ApiToken, token_id)
-    if row is None or row.tenant_id != tenant.id:
-        raise NotFound(f"no API token {token_id}")
+    row = company_row(session, ApiToken, token_id, tenant, "API token")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from connector.config import Settings
 from connector.crypto import TokenCipher
-from connector.errors import InputError, NotFound
+from connector.errors import InputError
 from connector.events.outbox import EventType
 from connector.events.signing import new_secret
 from connector.events.urls import Resolve, checked_url, system_resolve
@@ -25,6 +25,7 @@ from connector.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from connector.services.owned import company_row
 
 MAX_ENDPOINTS = 10  # per company: each one multiplies every event's deliveries
 
@@ -60,10 +61,7 @@ def list_endpoints(session: Session, tenant: Tenant) -> list[WebhookEndpoint]:
 
 
 def get_endpoint(session: Session, tenant: Tenant, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None or endpoint.tenant_id != tenant.id:
-        raise NotFound(f"no webhook endpoint {endpoint_id}")
-    return endpoint
+    return company_row(session, WebhookEndpoint, endpoint_id, tenant, "webhook endpoint")
 
 
 def set_active(session: Session, tenant: Tenant, endpoint_id: int, active: bool, by: str = "") -> WebhookEndpoint:
@@ -109,10 +107,7 @@ def delivery_log(session: Session, tenant: Tenant, endpoint_id: int | None = Non
 
 
 def get_delivery(session: Session, tenant: Tenant, delivery_id: int) -> WebhookDelivery:
-    delivery = session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.tenant_id != tenant.id:
-        raise NotFound(f"no webhook delivery {delivery_id}")
-    return delivery
+    return company_row(session, WebhookDelivery, delivery_id, tenant, "webhook delivery")
 
 
 def logged_delivery(session: Session, tenant: Tenant, delivery_id: int) -> LoggedDelivery:

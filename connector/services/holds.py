@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from connector.db import utcnow
 from connector.errors import InputError, NotFound
 from connector.models import ActivityLink, AuditEntry, LegalHold, Participant, Record, RecordKind, Tenant
+from connector.services.owned import company_row
 from connector.services.records import find_record, person
 
 
@@ -48,9 +49,7 @@ def place(session: Session, tenant: Tenant, record: Record, reason: str, by: str
 
 
 def release(session: Session, tenant: Tenant, hold_id: int, by: str) -> LegalHold:
-    hold = session.get(LegalHold, hold_id)
-    if hold is None or hold.tenant_id != tenant.id:
-        raise NotFound(f"no legal hold {hold_id}")
+    hold = company_row(session, LegalHold, hold_id, tenant, "legal hold")
     if hold.released_at is not None:
         raise InputError(f"legal hold {hold_id} was already released")
     hold.released_at, hold.released_by = utcnow(), by

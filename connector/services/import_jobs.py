@@ -15,9 +15,10 @@ from pathlib import Path
 
 from sqlmodel import Session, col, func, select
 
-from connector.errors import InputError, NotFound
+from connector.errors import InputError
 from connector.models import ImportCheckpoint, ImportJob, ImportState, Tenant, User
 from connector.services.import_spool import Upload
+from connector.services.owned import company_row
 
 OUTCOME_NAMES = {"logged": "filed"}  # the tally's outcomes as the summary names them
 GROUPS = ("filed", "unassigned", "refused", "ignored", "unreadable")
@@ -65,10 +66,7 @@ def list_jobs(session: Session, tenant: Tenant, limit: int = 50) -> list[ImportJ
 
 def get_job(session: Session, tenant: Tenant, job_id: int) -> ImportJob:
     """Import ``job_id`` of ``tenant``; another company's reads as missing."""
-    job = session.get(ImportJob, job_id)
-    if job is None or job.tenant_id != tenant.id:
-        raise NotFound(f"no import {job_id}")
-    return job
+    return company_row(session, ImportJob, job_id, tenant, "import")
 
 
 def status(session: Session, job: ImportJob, now: datetime) -> JobStatus:

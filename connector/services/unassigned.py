@@ -6,20 +6,18 @@ from sqlmodel import Session
 
 from connector.config import Settings
 from connector.db import utcnow
-from connector.errors import InputError, NotFound
+from connector.errors import InputError
 from connector.mail.envelope import Address, Direction, Envelope, Source
 from connector.models import Tenant, Unassigned, User
 from connector.routing.apply import apply
 from connector.routing.decision import Decision, Outcome, ParticipantPlan, Reason, RecordRef, Target
+from connector.services.owned import company_row
 from connector.services.records import person
 
 
 def get_unassigned(session: Session, tenant: Tenant, unassigned_id: int) -> Unassigned:
     """Unassigned e-mail ``unassigned_id`` of ``tenant``; another tenant's reads as missing."""
-    row = session.get(Unassigned, unassigned_id)
-    if row is None or row.tenant_id != tenant.id:
-        raise NotFound(f"no unassigned e-mail {unassigned_id}")
-    return row
+    return company_row(session, Unassigned, unassigned_id, tenant, "unassigned e-mail")
 
 
 def link(session: Session, tenant: Tenant, unassigned_id: int, emails: list[str], settings: Settings,

@@ -20,6 +20,7 @@ from connector.routing.repository import SqlRepository
 from connector.routing.senders import enablement_problem
 from connector.services import verification
 from connector.services.mailboxes import follow_capture_switch
+from connector.services.owned import company_row
 from connector.services.permissions import ADMIN_ROLE
 from connector.services.tenants import get_role
 
@@ -82,10 +83,7 @@ def end_sessions(session: Session, user: User) -> None:
 
 def company_user(session: Session, tenant: Tenant, user_id: int) -> User:
     """A user of ``tenant`` by id; another company's reads like one that does not exist."""
-    user = session.get(User, user_id)
-    if user is None or user.tenant_id != tenant.id:
-        raise NotFound(f"no user {user_id}")
-    return user
+    return company_row(session, User, user_id, tenant, "user")
 
 
 def set_role(session: Session, tenant: Tenant, user_id: int, role_id: int) -> tuple[User, Role]:
