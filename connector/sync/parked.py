@@ -1,11 +1,12 @@
 """Replies with an edited subject that arrive before their conversation is logged.
 
 A provider that threads by subject puts such a reply in a thread of its own (Gmail starts a new thread when
-the subject changes; Outlook a new conversation, with a new conversationIndex root). Read before the message it answers is logged, it names nothing known and is skipped;
-the backfill of the conversation, which reads the provider thread, never meets it. So a thread-opening
-received message whose In-Reply-To/References name unknown messages is *parked*: its own Message-ID and
-digests of the ids it names, nothing else, for ``sync.parked_reply_days``. When a message it names is filed,
-the parked row becomes a backlog request to its mailbox (find the copy by Message-ID, file it).
+the subject changes; Outlook a new conversation, with a new conversationIndex root). Read before the message
+it answers is logged, it names nothing known and is skipped; the backfill of the conversation, which reads
+the provider thread, never meets it. So a thread-opening message whose In-Reply-To/References name unknown
+messages is *parked*: its own Message-ID and digests of the ids it names, nothing else, for
+``sync.parked_reply_days``. When a message it names is filed, the parked row becomes a backlog request to its
+mailbox (find the copy by Message-ID, file it).
 """
 
 from __future__ import annotations
