@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from connector.config import Settings
 from connector.db import transaction
+from connector.errors import PermanentError
 from connector.models import ACTIVE_STATES, Mailbox
 from connector.ports import Provider, Subscription
 from connector.sync import leases
@@ -101,10 +102,16 @@ def _renew_one(engine: Engine, sync: SyncEngine, providers: Mapping[str, Provide
     ref = sync.mailbox_ref(mailbox)
     created = False
     try:
-        if mailbox.subscription_id and mailbox.subscription_expires_at and mailbox.subscription_expires_at > now:
-            current = Subscription(mailbox.subscription_id, mailbox.subscription_expires_at, mailbox.client_state)
-            fresh = provider.renew(ref, current, now)
-        else:
+        fresh = None
+        if mailbox.subscription_id:  # renewing also reauthorizes (its expiry was set to now to make it due)
+            current = Subscription(mailbox.subscription_id, mailbox.subscription_expires_at or now,
+                                   mailbox.client_state)
+            try:
+                fresh = provider.renew(ref, current, now)
+            except PermanentError as exc:
+                if exc.status != 404:  # 404: it expired or was removed, so a new one is made below
+                    raise
+        if fresh is None:
             created = True
             fresh = provider.subscribe(ref, webhook_url(settings, mailbox.provider), now,
                                        client_state=mailbox.client_state or secrets.token_urlsafe(48))

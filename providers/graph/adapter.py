@@ -78,10 +78,12 @@ class GraphProvider:
     async def _make(self, host: str, verify: str | bool) -> GraphServiceClient:
         return make_client(self.settings.graph.graph_url, host, _token.get, self.usage_counter, verify)
 
-    def _run(self, mailbox: MailboxRef, coroutine_factory: Callable[[], Any]) -> Any:
-        """Run SDK calls with the mailbox's token; on a 401 refresh once (a revoked grant shows there)."""
+    def _run(self, mailbox: MailboxRef, coroutine_factory: Callable[[], Any], fresh: bool = False) -> Any:
+        """Run SDK calls with the mailbox's token (``fresh``: a newly issued one); on a 401 refresh once (a revoked
+        grant shows there)."""
         try:
-            return self._with_token(self.auth.access_token(mailbox), mailbox.timeout, coroutine_factory)
+            return self._with_token(self.auth.access_token(mailbox, force_refresh=fresh), mailbox.timeout,
+                                    coroutine_factory)
         except TokenExpired:
             return self._with_token(self.auth.access_token(mailbox, force_refresh=True), mailbox.timeout,
                                     coroutine_factory)
@@ -244,12 +246,14 @@ class GraphProvider:
         return [mapping.complete_envelope(raw[str(n)], e) for n, e in enumerate(chunk) if str(n) in raw]
 
     # ------------------------------------------------------------------------------------ subscriptions
+    # A subscription lives on the token it was created or renewed with: Graph asks for reauthorization before
+    # that token expires (routinely, not only on revocation), so both are made with a newly issued one.
     def subscribe(self, mailbox: MailboxRef, notification_url: str, now: datetime, client_state: str) -> Subscription:
         return self._run(mailbox, lambda: subscriptions.create(self.client, mailbox.provider_user_id or mailbox.address,
-                                                               notification_url, now, client_state))
+                                                               notification_url, now, client_state), fresh=True)
 
     def renew(self, mailbox: MailboxRef, subscription: Subscription, now: datetime) -> Subscription:
-        return self._run(mailbox, lambda: subscriptions.renew(self.client, subscription, now))
+        return self._run(mailbox, lambda: subscriptions.renew(self.client, subscription, now), fresh=True)
 
     def unsubscribe(self, mailbox: MailboxRef, subscription: Subscription) -> None:
         self._run(mailbox, lambda: subscriptions.delete(self.client, subscription))

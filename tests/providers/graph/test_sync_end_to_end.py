@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -150,3 +151,22 @@ def test_a_colleagues_only_aside_in_a_logged_thread_is_refused_on_its_headers_an
              for m in office.emulator.messages(address) if m.parsed.message_id.strip() == "<io2@acme-law.com>"}
     fetched = [r.path for r in office.emulator.request_log() if r.path.endswith("/$value")]
     assert aside and not [p for p in fetched if any(i in p for i in aside)]
+
+
+def test_a_routine_reauthorization_renews_the_same_subscription_on_a_newly_issued_token(office: Office) -> None:
+    """Graph asks for reauthorization ten minutes before the token a subscription was made with expires. The
+    connector renews that subscription (it made a second one and left the first behind) with a token issued for
+    it (renewed with the cached one, it would be asked again at once)."""
+    office.settle()
+    alice = office.emulator.world.user("alice@acme-law.com")
+    assert alice is not None
+    [subscription] = [s for s in office.emulator.subscriptions() if s.user_id == alice.id]
+    office.emulator.clock.advance(office.emulator.tokens.access_token_lifetime - 599)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (subscription.warned_token == 0 or subscription.paused):
+        office.worker.tick_schedules()
+        office.worker.run_once()
+        time.sleep(0.2)
+    assert subscription.warned_token and not subscription.paused  # asked, and reauthorized
+    assert subscription.token_expires > office.emulator.clock.now() + 1800  # on a token with its life ahead
+    assert [s.id for s in office.emulator.subscriptions() if s.user_id == alice.id] == [subscription.id]
