@@ -56,11 +56,14 @@ class Reader:
         if not rows:
             return Fetched()
         found: list[Envelope] = []
+        brought: set[str] = set()
         # Own threads first, then requests in the order they were made: a request whose message an earlier row
         # already brought (a parked reply in the thread just read) costs no look-up.
         for row in sorted(rows, key=lambda r: (not r.provider_message_id, r.id or 0)):
-            if row.provider_message_id or row.internet_message_id not in {e.internet_message_id for e in found}:
-                found += self._thread_of(row)
+            if row.provider_message_id or row.internet_message_id not in brought:
+                read = self._thread_of(row)
+                found += read
+                brought.update(e.internet_message_id for e in read)
         unique = list({e.provider_message_id: e for e in found}.values())
         wanted, copies, _ = self._triage(unique)
         full = list(self.provider.fetch_full(self.ref, wanted)) if wanted else []
