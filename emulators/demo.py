@@ -51,7 +51,7 @@ def step(title: str) -> None:
 
 
 def set_up_company(engine: Engine, settings: Settings) -> dict[str, str]:
-    step("1. Acme Law enables email capture (three levels, F7)")
+    step("1. Acme Law enables email capture at three levels: company, role, user")
     with transaction(engine) as session:
         tenant = tenants.create_tenant(session, "Acme Law", "acme", domain="acme-law.com")
         txt = tenants.txt_record(tenant)
