@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from connector.models import AuditEntry
 from connector.models.audit import REDACTED, UNCHAINED_ACTIONS, content_hash
-from connector.services.scrub import Identity, Place, apply_changes, find_changes, table
+from connector.services.scrub import Change, Identity, Place, apply_changes, find_changes, table
 
 _TEXT = ("reason", "internet_message_id", "mailbox", "source")
 
@@ -27,6 +27,7 @@ def redact_audit(session: Session, who: Identity, tenant_id: int, held_message_i
         changes = find_changes(session, Place("auditentry", _TEXT, ("detail",), scope=scope), who, tenant_id,
                                lambda row: row["internet_message_id"] in held_message_ids
                                or row["action"] == REDACTED)
+        changes = [c for c in changes if _keep_held(c, held_message_ids)]
         total += len(changes)
         if dry_run or not changes:
             continue
@@ -41,3 +42,18 @@ def redact_audit(session: Session, who: Identity, tenant_id: int, held_message_i
                                    detail={"erasure": erasure, "rows": vouched}))
     session.flush()
     return total
+
+
+def _keep_held(change: Change, held_message_ids: Collection[str]) -> bool:
+    """A view entry lists the e-mails a page showed: those a legal hold protects keep their ids as written (as a
+    one-message entry about held mail is kept whole), the rest of the entry is rewritten. False: nothing left
+    to rewrite."""
+    was = (change.row.get("detail") or {}).get("shown")
+    now = change.values.get("detail")
+    if not was or not held_message_ids or now is None:
+        return True
+    shown = [old if old[1] in held_message_ids else new for old, new in zip(was, now["shown"], strict=True)]
+    change.values["detail"] = now = {**now, "shown": shown}
+    if now == change.row["detail"]:
+        del change.values["detail"]
+    return bool(change.values)

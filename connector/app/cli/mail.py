@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from connector.mail.envelope import Envelope
     from connector.models import Record, Tenant
 
+MessageOpt = Annotated[str | None, typer.Option(
+    "--message", help="Only what concerns one e-mail (its Message-ID): what became of it, who read it.")]
+
 
 # --------------------------------------------------------------------------------------------- ingest
 def _read_messages(path: Path) -> Iterator[tuple[str, bytes]]:
@@ -247,7 +250,8 @@ def unassigned_link(unassigned_id: int, contact: Annotated[list[str], typer.Opti
 
 @app.command("audit")
 @fails_cleanly
-def audit(tenant: TenantOpt = None, action: str | None = None, as_json: JsonOpt = False) -> None:
+def audit(tenant: TenantOpt = None, action: str | None = None, as_json: JsonOpt = False,
+          message: MessageOpt = None) -> None:
     """Every decision: logged, duplicate, unassigned, refused (with its reason)."""
     from sqlmodel import select
 
@@ -257,7 +261,7 @@ def audit(tenant: TenantOpt = None, action: str | None = None, as_json: JsonOpt 
 
     with session() as db:
         firm = db.exec(select(Tenant).where(Tenant.slug == tenant)).first() if tenant else None
-        rows = views.audit(db, firm, action)
+        rows = views.audit(db, firm, action, message=message)
     if as_json:
         typer.echo(render.as_json([r.model_dump() for r in rows]))
     else:

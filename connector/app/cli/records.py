@@ -22,10 +22,11 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.callback(invoke_without_command=True)
-def audit(ctx: typer.Context, tenant: TenantOpt = None, action: str | None = None, as_json: JsonOpt = False) -> None:
+def audit(ctx: typer.Context, tenant: TenantOpt = None, action: str | None = None, as_json: JsonOpt = False,
+          message: mail.MessageOpt = None) -> None:
     """Every decision: logged, duplicate, unassigned, refused (with its reason)."""
     if ctx.invoked_subcommand is None:
-        mail.audit(tenant, action, as_json)
+        mail.audit(tenant, action, as_json, message)
 
 
 @audit_app.command("verify")

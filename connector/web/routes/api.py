@@ -133,5 +133,9 @@ def mailbox(mailbox_id: int, session: DbSession, who: ApiCaller) -> MailboxOut:
 @router.get("/audit", response_model=list[AuditOut], summary="The audit log: why mail was or was not logged")
 def audit(session: DbSession, who: ApiCaller, reader: ApiReader,
           action: Annotated[str | None, Query(description="refused, unassigned, unlogged, …")] = None,
-          limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AuditOut]:
-    return [AuditOut.of(e) for e in views.tenant_audit(session, who.tenant, action, limit, reader=reader)]
+          limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+          message_id: Annotated[str | None, Query(
+              description="Only what concerns one e-mail (its Message-ID): what became of it, who read it")] = None,
+          ) -> list[AuditOut]:
+    return [AuditOut.of(e) for e in views.tenant_audit(session, who.tenant, action, limit, reader=reader,
+                                                       message=message_id)]

@@ -19,8 +19,10 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_guard)])
 
 @router.get("/audit")
 def audit_page(request: Request, session: DbSession, who: CurrentUser, reader: ConsoleReader,
-               action: str = "refused") -> Response:
+               action: str = "refused", message: str = "") -> Response:
     action = action if action in (*AUDIT_ACTIONS, "all") else "refused"
     entries = views.tenant_audit(session, who.tenant, None if action == "all" else action,
-                                 visible_to=None if who.admin else who.user, reader=reader)
-    return render_page(request, "audit.html", who, entries=entries, action=action, actions=AUDIT_ACTIONS)
+                                 visible_to=None if who.admin else who.user, reader=reader,
+                                 message=message.strip() or None)
+    return render_page(request, "audit.html", who, entries=entries, action=action, actions=AUDIT_ACTIONS,
+                       message=message.strip())
