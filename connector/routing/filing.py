@@ -14,9 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from connector.config import SearchPattern, Settings
-from connector.mail.envelope import Address, Direction, Envelope
+from connector.mail.envelope import Address, Envelope
 from connector.models import Record, RecordKind, User
 from connector.routing import contacts, privacy, rules, threads
+from connector.routing import direction as directions
 from connector.routing.addresses import Action, DropboxAddress, Scheme
 from connector.routing.decision import (
     Decision,
@@ -100,7 +101,7 @@ class Filer:
         attachments, note = rules.within_limit(envelope.attachments, self.settings.attachments.max_total_bytes)
         if note:
             filing.notes.append(note)
-        from_user = view.from_ is not None and view.from_.email in people.users
+        direction = directions.of(envelope, view, people.users.keys() | user_addresses, self.repo.tenant(tenant_id))
         return Decision(
             outcome=Outcome.LOGGED,
             reason=(Reason.DUPLICATE if existing is not None
@@ -115,7 +116,7 @@ class Filer:
             thread_id=thread_id,
             thread_keys=threads.keys_to_record(envelope),
             existing_activity_id=existing,
-            direction=Direction.SENT if from_user else Direction.RECEIVED,
+            direction=direction,
             subject=view.subject,
             text=envelope.text,
             html=envelope.html,
