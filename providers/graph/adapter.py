@@ -24,7 +24,7 @@ from connector.config import Settings
 from connector.errors import ProviderError, Throttled, TokenExpired, TransientError, most_severe
 from connector.mail.envelope import Envelope
 from connector.ports import ApiUsage, ChangePage, MailboxRef, Subscription
-from providers.graph import deltas, folders, mapping, subscriptions
+from providers.graph import deltas, folders, mapping, prefetch, subscriptions
 from providers.graph.auth import GraphAuth
 from providers.graph.client import (
     BATCH_LIMIT,
@@ -32,8 +32,9 @@ from providers.graph.client import (
     LoopThread,
     Usage,
     batch,
-    call,
+    get_json,
     make_client,
+    one,
     request_timeout,
 )
 from providers.graph.deltas import DeltaCursor
@@ -60,6 +61,13 @@ def _odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _conversation(conversation: str) -> Any:
+    """The query listing a conversation's messages (`thread`, and its listings read ahead by `prefetch`)."""
+    return MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
+        select=mapping.SELECT, expand=mapping.EXPAND, filter=f"conversationId eq {_odata_string(conversation)}",
+        top=100)
+
+
 class GraphProvider:
     name = "graph"
     push_settle_seconds = 0.0  # Graph sends a notification per change (several may share one POST)
@@ -70,6 +78,7 @@ class GraphProvider:
         self.auth = GraphAuth(settings.graph)
         self.usage_counter = Usage()
         self._maps: dict[int, folders.FolderMap] = {}  # mailbox id → its folders, as last read
+        self._listings = prefetch.Listings()  # conversations listed in the free slots of download batches
         self.loop = LoopThread()
         host = settings.graph.graph_url.split("//", 1)[-1].split("/", 1)[0].split(":")[0]
         verify: str | bool = settings.graph.ca_bundle or True
@@ -126,6 +135,10 @@ class GraphProvider:
         """One page of every followed folder (see `deltas`); the folder map is read again when due or when
         mail shows up in a folder it does not have."""
         state = DeltaCursor.loads(cursor)
+        self._listings.forget(mailbox.mailbox_id)
+        if state.mapped_at:  # the cursor knows Sent Items and the skipped folders: no listing for a first look-up
+            self._maps[mailbox.mailbox_id] = folders.FolderMap({folders.SENT_ITEMS: state.sent},
+                                                               skipped=set(state.skipped))
 
         async def one_page() -> ChangePage:
             now = self.clock().astimezone(UTC)
@@ -142,6 +155,7 @@ class GraphProvider:
 
     def recent(self, mailbox: MailboxRef, since: datetime) -> ChangePage:
         """Bounded resync: fresh delta links first (nothing slips between), then recent mail."""
+        self._listings.forget(mailbox.mailbox_id)
         cursor = self.start_cursor(mailbox)
         query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
             select=mapping.SELECT, expand=mapping.EXPAND,
@@ -153,10 +167,8 @@ class GraphProvider:
     def thread(self, mailbox: MailboxRef, envelope: Envelope) -> Sequence[Envelope]:
         """The conversation's messages linked to ``envelope``: conversationId (a subject topic) is only a hint."""
         conversation = mapping.conversation_of(envelope)
-        query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
-            select=mapping.SELECT, expand=mapping.EXPAND, filter=f"conversationId eq {_odata_string(conversation)}",
-            top=100)
-        return mapping.linked(envelope, self._list(mailbox, query, 1_000))
+        listed = self._listings.take(mailbox.mailbox_id, conversation)  # read with the download, if it was
+        return mapping.linked(envelope, self._list(mailbox, _conversation(conversation), 1_000, listed))
 
     def find(self, mailbox: MailboxRef, internet_message_id: str) -> Envelope | None:
         spellings = mapping.message_id_spellings(internet_message_id)
@@ -169,24 +181,28 @@ class GraphProvider:
     def headers(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
         return envelopes  # delta pages always carry the headers: Graph never yields ids-only envelopes
 
-    def _list(self, mailbox: MailboxRef, query: Any, limit: int) -> list[Envelope]:
+    def _list(self, mailbox: MailboxRef, query: Any, limit: int, first: dict[str, Any] | None = None) -> list[Envelope]:
+        """Up to ``limit`` messages of a `/messages` listing (``first``: its first page, already read)."""
         async def pages() -> list[Envelope]:
             known = await self._folder_map(mailbox)
             builder = self._user(mailbox).messages
             size = mailbox.page_size or 100
-            page = await call(builder.get(_config(query, page_size=size)), "messages")
+            page = first or await get_json(self.client, builder.to_get_request_information(_config(query, size)),
+                                           "messages")
             found: list[Envelope] = []
-            while page is not None:
-                for message in page.value or []:
-                    if message.parent_folder_id in known.skipped:
+            while True:
+                for message in page.get("value") or []:
+                    folder = message.get("parentFolderId") if isinstance(message, dict) else ""
+                    if not isinstance(message, dict) or folder in known.skipped:
                         continue  # Drafts, Deleted Items, Junk …: never read
-                    sent = message.parent_folder_id == known.sent
-                    envelope = mapping.header_envelope(message, mailbox.address, sent=sent)
+                    envelope = mapping.header_envelope(message, mailbox.address, sent=folder == known.sent)
                     if envelope is not None:
                         found.append(envelope)
-                if not page.odata_next_link or len(found) >= limit:
+                link = page.get("@odata.nextLink")
+                if not link or len(found) >= limit:
                     break
-                page = await call(builder.with_url(page.odata_next_link).get(_config(page_size=size)), "messages")
+                page = await get_json(self.client, builder.with_url(str(link)).to_get_request_information(
+                    _config(page_size=size)), "messages")
             return found[:limit]
 
         return self._run(mailbox, pages)
@@ -208,24 +224,38 @@ class GraphProvider:
         async def fetch_all() -> list[Envelope]:
             found: list[Envelope] = []
             for start in range(0, len(envelopes), BATCH_LIMIT):
-                found += await self._fetch_batch(mailbox, envelopes[start:start + BATCH_LIMIT])
+                chunk = envelopes[start:start + BATCH_LIMIT]
+                last = start + BATCH_LIMIT >= len(envelopes)  # the free slots of the last batch list conversations
+                listed = self._listings.wanted(mailbox.mailbox_id, [mapping.conversation_of(e) for e in envelopes],
+                                               BATCH_LIMIT - len(chunk) if last else 0)
+                found += await self._fetch_batch(mailbox, chunk, listed)
             return found
 
         return self._run(mailbox, fetch_all) if envelopes else []
 
-    async def _fetch_batch(self, mailbox: MailboxRef, chunk: Sequence[Envelope]) -> list[Envelope]:
-        """One `$batch`; items answering 429/5xx (each is throttled on its own) are sent again, alone."""
+    async def _fetch_batch(self, mailbox: MailboxRef, chunk: Sequence[Envelope], listed: Sequence[str] = ()
+                           ) -> list[Envelope]:
+        """One `$batch` (a plain GET for a lone download); items answering 429/5xx (each is throttled on its own)
+        are sent again, alone. ``listed``: conversations listed in the same batch, once (see `prefetch`)."""
         waiting = {str(n): envelope for n, envelope in enumerate(chunk)}
         raw: dict[str, bytes] = {}
         config: RequestConfiguration = RequestConfiguration()
         config.headers.add("Prefer", IMMUTABLE_IDS)
+        user = self._user(mailbox)
+        listings = {f"{prefetch.KEY}{n}": user.messages.to_get_request_information(
+            _config(_conversation(c), mailbox.page_size or 100)) for n, c in enumerate(listed)}
         async for attempt in AsyncRetrying(retry=retry_if_exception(_worth_waiting), wait=_wait,
                                            stop=stop_after_attempt(BATCH_ATTEMPTS), reraise=True):
             with attempt:
                 messages = self._user(mailbox).messages
                 requests = {i: messages.by_message_id(e.provider_message_id).content.to_get_request_information(config)
                             for i, e in waiting.items()}
-                answers = await batch(self.client, requests, MIME, self.usage_counter)
+                requests.update(listings)
+                answers = await (batch(self.client, requests, MIME, self.usage_counter) if len(requests) > 1
+                                 else one(self.client, requests, MIME))
+                if listings:
+                    self._listings.keep(mailbox.mailbox_id, listed, answers)
+                    listings = {}  # a retry sends the downloads alone
                 errors: list[ProviderError] = []
                 for item_id, envelope in list(waiting.items()):
                     answer = answers.get(item_id)

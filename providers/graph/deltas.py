@@ -20,8 +20,6 @@ from typing import Any
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.request_information import RequestInformation
-from kiota_abstractions.serialization import ParseNodeFactoryRegistry
-from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_get_response import DeltaGetResponse
 from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_request_builder import DeltaRequestBuilder
 from msgraph.generated.users.item.messages.messages_request_builder import MessagesRequestBuilder
 
@@ -103,11 +101,6 @@ def _probe(user: Any, since: datetime) -> RequestInformation:
     return user.messages.to_get_request_information(config)
 
 
-def _page(body: Any) -> DeltaGetResponse:
-    node = ParseNodeFactoryRegistry().get_root_parse_node("application/json", json.dumps(body).encode())
-    return node.get_object_value(DeltaGetResponse)
-
-
 @dataclass
 class Round:
     """What one read of every link found."""
@@ -153,18 +146,19 @@ async def read_all(user: Any, batch: Batch, cursor: DeltaCursor, mailbox: str, n
 def _take(answer: BatchAnswer, folder: str, cursor: DeltaCursor, found: Round, errors: list[ProviderError],
           mailbox: str, restart: Callable[[str], str]) -> None:
     if answer.status == 200 and isinstance(answer.body, dict):
-        page = _page(answer.body)
-        for message in page.value or []:
+        for message in answer.body.get("value") or []:
+            if not isinstance(message, dict):
+                continue
             if mapping.is_removed(message):
-                found.removed.append(message.id or "")
+                found.removed.append(str(message.get("id") or ""))
                 continue
             envelope = mapping.header_envelope(message, mailbox, sent=_authored(message, folder, cursor))
             if envelope is not None:
                 found.envelopes.append(envelope)
-        if page.odata_next_link:
-            cursor.links[folder], found.more = page.odata_next_link, True
-        elif page.odata_delta_link:
-            cursor.links[folder] = page.odata_delta_link
+        if answer.body.get("@odata.nextLink"):
+            cursor.links[folder], found.more = str(answer.body["@odata.nextLink"]), True
+        elif answer.body.get("@odata.deltaLink"):
+            cursor.links[folder] = str(answer.body["@odata.deltaLink"])
         return
     error = answer.error(ENDPOINT)
     if isinstance(error, CursorExpired):  # 410 SyncStateNotFound: this folder alone starts again
@@ -177,13 +171,13 @@ def _take(answer: BatchAnswer, folder: str, cursor: DeltaCursor, found: Round, e
         errors.append(error)
 
 
-def _authored(message: Any, folder: str, cursor: DeltaCursor) -> bool:
+def _authored(message: mapping.Item, folder: str, cursor: DeltaCursor) -> bool:
     """Sent by the mailbox's owner: in Sent Items, or elsewhere without internet headers.
 
     Only a copy delivered by transport has internetMessageHeaders; the copy Outlook saves of mail the owner sent
     has none (microsoftgraph/microsoft-graph-docs#2716) and keeps none when she files it in another folder.
     """
-    return folder == cursor.sent or not (message.internet_message_headers or message.is_draft)
+    return folder == cursor.sent or not (message.get("internetMessageHeaders") or message.get("isDraft"))
 
 
 def change_page(found: Round, cursor: DeltaCursor) -> ChangePage:
