@@ -43,6 +43,10 @@ class GraphAuth:
             self.session.verify = settings.ca_bundle
             self.session.trust_env = False
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
+        # msal keeps discovery answers (the authority's openid-configuration, 24 h) in its http_cache, by default a
+        # dict of the app object; a mailbox's app is made anew for each token (its own token cache), so without a
+        # shared one every sync step asked the identity platform for its configuration first.
+        self._http_cache: dict[str, object] = {}
         self._updates: dict[int, str] = {}
         self._lock = threading.Lock()
 
@@ -51,7 +55,7 @@ class GraphAuth:
         tenant = tenant or self.settings.tenant
         kwargs = {"client_credential": client_credential(self.settings),
                   "authority": f"{self.settings.authority_host.rstrip('/')}/{tenant}",
-                  "http_client": self.session,
+                  "http_client": self.session, "http_cache": self._http_cache,
                   "instance_discovery": "login.microsoftonline.com" in self.settings.authority_host}
         if cache is not None:
             return msal.ConfidentialClientApplication(self.settings.client_id, token_cache=cache, **kwargs)

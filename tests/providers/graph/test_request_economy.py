@@ -59,3 +59,16 @@ def test_a_new_worker_process_lists_no_folders_before_its_first_look_up(provider
 
     assert another.find(ref, "<junk@fabrikam.com>") is None  # Junk is still never read: the cursor knows it
     assert [r.endpoint for r in seeded.emulator.request_log()] == ["GET /{user}/messages"]  # no folder listing
+
+
+def test_a_sync_step_asks_the_identity_platform_nothing_while_the_token_is_valid(provider: GraphProvider,
+                                                                               seeded: Seeded) -> None:
+    ref = connect(provider, seeded, ALICE)
+    cursor = provider.start_cursor(ref)
+    asked: list[str] = []
+    provider.auth.session.hooks["response"].append(lambda response, **_: asked.append(response.url))
+
+    for _ in range(3):  # three wake-ups, each a step with a token of its own look-up
+        cursor = provider.read_changes(ref, cursor).cursor
+
+    assert asked == []  # the authority's configuration was read once, when Alice connected
