@@ -21,16 +21,20 @@ from typing import Any
 
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bench import seed
-from bench.common import Run, database, parse_args, postgres_available, table, target
+from bench.common import Run, database, load_average, parse_args, postgres_available, table, target
 from bench.workload import DROPBOX_DOMAIN, TENANT_SLUG
 from connector.config import Settings, load_settings
 from connector.db import make_engine, transaction, upgrade
 from connector.mail.envelope import Address, Attachment, Direction, Envelope, Source
 from connector.models import Activity, Thread, ThreadKey
 from connector.routing import directory
+from connector.routing.core import Router, Want
+from connector.routing.repository import SqlRepository
 from connector.services.capture import Capture, capture_batch
+from connector.sync.step import Reader
 
 NAME = "routing"
 USERS = 50
@@ -296,6 +300,54 @@ def _cprofile(engine: Engine, settings: Settings, items: Sequence[Envelope]) -> 
     return {"tool": "cProfile", "text": out.getvalue(), "top": {"self": [], "product_inclusive": []}}
 
 
+# ----------------------------------------------------------------------------------------- a sync step's routing
+def _judged_alone(engine: Engine, settings: Settings, page: Sequence[Envelope]) -> list[Want]:
+    """Before 557436d: one Router over the page, each message's look-ups asked on demand."""
+    with Session(engine) as session:
+        router = Router(SqlRepository(session), settings, lambda: START)
+        return [router.wants(e) for e in page]
+
+
+def step_cost(backend: str, items: Sequence[Envelope], contacts: int, matters: int,
+              page_at_once: bool) -> dict[str, Any]:
+    """CPU of a sync step's routing, page by page: `Reader._wants` on the header-only copies (what to download),
+    then the commit's `capture_batch` on the downloads and the copies routed as they are. Provider time left out."""
+    heads = [dataclasses.replace(e, complete=False, text="") for e in items]
+    with database(backend, "step") as url:
+        engine, settings = prepared(url, contacts, matters)
+        reader = Reader(engine, settings, lambda: START, None, None, None)  # type: ignore[arg-type]
+        read_cpu = commit_cpu = 0.0
+        logged = 0
+        try:
+            for start in range(0, len(items), PAGE):
+                began = time.process_time()
+                page = heads[start:start + PAGE]
+                wants = ([w for _, w in reader._wants(page)] if page_at_once else _judged_alone(engine, settings, page))
+                judged = time.process_time()
+                wanted = [f for f, w in zip(items[start:start + PAGE], wants, strict=True) if w is Want.FULL]
+                wanted += [h for h, w in zip(page, wants, strict=True) if w in (Want.ANOTHER_COPY, Want.REFUSE)]
+                with transaction(engine) as session:
+                    logged += sum(a.created for _, a in capture_batch(session, settings, lambda: START, wanted))
+                read_cpu, commit_cpu = read_cpu + judged - began, commit_cpu + time.process_time() - judged
+        finally:
+            engine.dispose()
+    per = 1000 / max(logged, 1)
+    return {"backend": backend, "variant": "page at once" if page_at_once else "one look-up each (before)",
+            "messages": len(items), "logged": logged, "read_cpu_s": round(read_cpu, 2),
+            "commit_cpu_s": round(commit_cpu, 2), "read_ms_per_logged": round(read_cpu * per, 2),
+            "ms_per_logged": round((read_cpu + commit_cpu) * per, 2), "load": load_average()}
+
+
+def step_table(backends: list[str], messages: int, contacts: int, matters: int) -> list[dict[str, Any]]:
+    items = envelopes(messages, contacts, matters)
+    rows = [step_cost(b, items, contacts, matters, at_once) for b in backends for at_once in (False, True)]
+    table(["backend", "variant", "messages", "logged", "read CPU-s", "commit CPU-s", "read ms/logged",
+           "CPU ms/logged", "load"], [[r["backend"], r["variant"], r["messages"], r["logged"], r["read_cpu_s"],
+                                       r["commit_cpu_s"], r["read_ms_per_logged"], r["ms_per_logged"], r["load"]]
+                                      for r in rows], "\nA sync step's routing, CPU per logged message (sync mix)")
+    return rows
+
+
 # ----------------------------------------------------------------------------------------- main
 MIXES = {"sync mix (30 % of conversations filed)": 0.3, "archive mix (90 % filed)": 0.9}
 
@@ -364,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                             "tenth a 100 KB attachment: what connector.storage seals and keeps"}),
         ("--throughput-only", {"action": "store_true", "help": "only the throughput table (no scaling, EXPLAIN or "
                                "profile)"}),
+        ("--step", {"action": "store_true", "help": "only a sync step's routing CPU per logged message: the page "
+                    "judged at once and one look-up at a time (before), then the commit"}),
         ("--no-directory-cache", {"action": "store_true",
                                   "help": "every transaction asks the database again (the figures before the cache)"})])
     run_ = Run(NAME, args)
@@ -377,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     backends = ["sqlite"] + (["postgresql"] if postgres_available() else [])
     if "postgresql" not in backends:
         run_.notes.append("PostgreSQL was not reachable on 127.0.0.1:5432: SQLite only.")
+    if args.step:
+        return {"step": step_table(backends, args.messages or (3_000 if args.quick else 20_000), contacts, matters)}
     rows = throughput(backends, messages, contacts, matters, budget, args.with_content)
     if args.with_content:
         run_.notes.append("Run with --with-content: each envelope carries its raw MIME, every tenth an attachment.")
