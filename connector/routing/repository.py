@@ -332,6 +332,7 @@ class SqlRepository:
         found = {t for t in self._thread_keys.values() if t is not None}
         self._load_targets(sorted(found - self._targets.keys()))
         self._load_exclusions(tenant_ids, list(users.values()))
+        self._load_walls(sorted({u.id for u in users.values() if u.id is not None} - self._walls.keys()))
         if dropbox is not None:
             self._load_numbered(envelopes, dropbox)
 
@@ -345,6 +346,15 @@ class SqlRepository:
         for user in users:
             self._memo.setdefault(("exclusions", user.tenant_id, user.id),
                                   company.get(user.tenant_id, set()) | personal.get(user.id or 0, set()))
+
+    def _load_walls(self, user_ids: Sequence[int]) -> None:
+        """The walls of the batch's users (the filer asks each acting user's): one query, not one per user."""
+        for part in chunks(user_ids):
+            found: dict[int, set[int]] = {u: set() for u in part}
+            for user_id, record_id in self.session.exec(select(Wall.user_id, Wall.record_id).where(
+                    col(Wall.user_id).in_(part))):
+                found[user_id].add(record_id)
+            self._walls.update({u: frozenset(records) for u, records in found.items()})
 
     def _load_numbered(self, envelopes: Sequence[Envelope], dropbox: DropboxSettings) -> None:
         wanted: set[tuple[int, str, str]] = set()
