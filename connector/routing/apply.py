@@ -29,6 +29,7 @@ from sqlmodel import Session, SQLModel, col, select
 from connector.config import Settings
 from connector.db import utcnow
 from connector.events.outbox import EventType, OutboxRows
+from connector.mail.envelope import Direction
 from connector.models import (
     REFERENCE_PREFIX,
     Activity,
@@ -101,6 +102,9 @@ class Writer:
         self.new: dict[type[SQLModel], list[dict[str, Any]]] = {Thread: [], Activity: []}  # with provisional ids
         self.real: dict[int, int] = {}  # provisional id → id, once inserted
         self.outbox = OutboxRows(self.connection)  # events for the host system, in this same transaction
+        # Activities a later copy showed to be the firm's own mail (its owner's Sent Items copy of a Send As mail
+        # read after a colleague's inbox copy): "sent", whichever copy came first.
+        self.sent_later: set[int] = set()
 
     def apply(self, decision: Decision) -> Applied:
         if decision.outcome is Outcome.IGNORED:
@@ -124,6 +128,15 @@ class Writer:
         for model, rows in self.queued.items():
             self._insert(model, rows)
         self.repo.renumber(self.real)
+        self._mark_sent()
+
+    def _mark_sent(self) -> None:
+        table = _table(Activity)
+        for part in chunks([self.real.get(i, i) for i in self.sent_later]):
+            self.connection.execute(update(table).where(table.c.id.in_(part),
+                                                        table.c.direction == Direction.RECEIVED.value)
+                                    .values(direction=Direction.SENT.value))
+        self.sent_later.clear()
 
     def _insert(self, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -181,6 +194,8 @@ class Writer:
         created = found is None
         thread_id, opened = self._thread(decision, found[1] if found else None)
         activity_id = found[0] if found else self._insert_activity(decision, thread_id)
+        if found and decision.direction is Direction.SENT:
+            self.sent_later.add(activity_id)
         targets = self.repo.thread_target_set(thread_id)
         for record_id, reason in target_ids:
             self._child(ActivityLink, activity_id, fresh=created, record_id=record_id, reason=reason)

@@ -70,6 +70,16 @@ def test_the_same_reply_without_a_sender_from_a_mailbox_nobody_verified_is_recei
     assert direction(world, "<0r@acme>") == "received"
 
 
+def test_alices_sent_items_copy_read_after_bobs_inbox_copy_makes_the_reply_sent(
+        world: World, capture: Capture) -> None:
+    open_the_matter_thread(capture)
+    raw = reply_in_thread(FRONT_DESK)
+    capture.process(read(raw, "bob@acme-law.com", Direction.RECEIVED))  # Bob's copy first: nothing says "sent"
+    capture.process(read(raw, "alice@acme-law.com", Direction.SENT))  # then the copy in Alice's Sent Items
+    assert direction(world, "<0r@acme>") == "sent"
+    assert len(db.logged(world.engine, "<0r@acme>").sources) == 2  # type: ignore[union-attr]
+
+
 def test_a_shared_mailbox_at_the_companys_verified_domain_writes_the_firms_mail(world: World, capture: Capture) -> None:
     open_the_matter_thread(capture)
     capture.process(read(reply_in_thread(INFO), "bob@acme-law.com", Direction.RECEIVED))
