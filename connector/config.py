@@ -117,6 +117,7 @@ class GmailSettings(Strict):
     api_endpoint: str = "https://gmail.googleapis.com/"
     redirect_path: str = "/oauth/gmail/callback"
     topic_name: str = ""  # projects/<project>/topics/<topic> that Gmail publishes to
+    project_id: str = ""  # the Cloud project of client_id: users.watch accepts only topics in it
     # The audience set on the push subscription (default: the endpoint URL). Required when sync.public_url is
     # https: the connector serves plain HTTP, so a TLS-terminating proxy is in front and the request URL is not
     # the endpoint Pub/Sub signed for.

@@ -42,7 +42,8 @@ from emulators.processes import WorkerProcesses
 GRAPH_TENANT = "5f0c3a1e-ac3e-4a1b-9c7d-0e1f2a3b4c5d"
 GRAPH_APP = ("0a1b2c3d-bcc0-4ca0-9e00-000000000001", "sandbox-graph-secret")
 GMAIL_APP = ("bcc-capture-sandbox.apps.googleusercontent.com", "sandbox-gmail-secret")
-GMAIL_TOPIC = "projects/bcc-capture-sandbox/topics/gmail"
+GMAIL_PROJECT = "bcc-capture-sandbox"  # the Cloud project of the OAuth client: Gmail's watch topic must be in it
+GMAIL_TOPIC = f"projects/{GMAIL_PROJECT}/topics/gmail"
 # The connector's OAuth callbacks (consent, sign-in, tenant-wide access), relative to its public URL.
 CALLBACKS = ("/oauth/graph/callback", "/oauth/gmail/callback", "/signin/microsoft/callback",
              "/signin/google/callback", "/admin/access/callback")
@@ -59,6 +60,7 @@ class Apps:
     graph_tenant: str = GRAPH_TENANT
     gmail: tuple[str, str] = GMAIL_APP
     topic: str = GMAIL_TOPIC
+    project: str = GMAIL_PROJECT  # of the Gmail client
     push_service_account: str = PUSH_SERVICE_ACCOUNT
 
 
@@ -77,6 +79,7 @@ def gmail_section(urls: GmailUrls, apps: Apps) -> dict[str, Any]:
     """`settings.gmail` for the Google emulators (OAuth, the Gmail API and the push signing keys)."""
     return {"client_id": apps.gmail[0], "client_secret": apps.gmail[1], "auth_uri": urls.auth_uri,
             "token_uri": urls.token_uri, "api_endpoint": urls.api_endpoint, "topic_name": apps.topic,
+            "project_id": apps.project,
             "push_service_account": apps.push_service_account, "push_certs_url": urls.certs_url}
 
 
@@ -141,7 +144,8 @@ class Sandbox:
         """(Re-)register the connector's apps at both identity emulators, with these redirect URIs."""
         self.redirect_uris = list(redirect_uris)
         self.graph.register_app(self.apps.graph[0], self.apps.graph[1], self.redirect_uris)
-        self.gmail.register_oauth_client(self.apps.gmail[0], self.apps.gmail[1], self.redirect_uris)
+        self.gmail.register_oauth_client(self.apps.gmail[0], self.apps.gmail[1], self.redirect_uris,
+                                         self.apps.project)
 
     def push_to(self, public_url: str, max_backoff: float = 10.0) -> None:
         """Point the Pub/Sub push subscription at the connector's Gmail webhook."""

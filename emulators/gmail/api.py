@@ -242,7 +242,7 @@ class GmailApi:
 
     def watch(self, call: Call) -> dict[str, Any]:
         with self.store.lock:
-            return self.watches.watch(call.mailbox, call.req.json())
+            return self.watches.watch(call.mailbox, call.req.json(), call.principal.project)
 
     def stop(self, call: Call) -> ApiResponse:
         self.watches.stop(call.mailbox.address)

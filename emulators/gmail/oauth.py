@@ -55,11 +55,16 @@ MISSING_CREDENTIALS = (
 OPENID_SCOPES = {"openid", "email", "profile"}
 
 
+# The Cloud project of a client registered without one, and of the emulator's own control tokens.
+DEFAULT_PROJECT = "emulated-project"
+
+
 @dataclass
 class OAuthClient:
     client_id: str
     client_secret: str
     redirect_uris: list[str]
+    project_id: str = DEFAULT_PROJECT  # the Cloud project the client belongs to: users.watch topics must be in it
 
 
 @dataclass
@@ -113,6 +118,7 @@ class Principal:
     scopes: frozenset[str]
     client_id: str
     kind: str
+    project: str = DEFAULT_PROJECT  # the Cloud project of the client the token was issued to
 
 
 def _oauth_error(status: int, error: str, description: str) -> ApiResponse:
@@ -151,9 +157,20 @@ class OAuthServer:
         self._tokens: dict[str, AccessToken] = {}
 
     # -- control ----------------------------------------------------------------------------
-    def register_client(self, client_id: str, client_secret: str, redirect_uris: list[str]) -> None:
+    def register_client(self, client_id: str, client_secret: str, redirect_uris: list[str],
+                        project_id: str = DEFAULT_PROJECT) -> None:
         with self._lock:
-            self.clients[client_id] = OAuthClient(client_id, client_secret, list(redirect_uris))
+            self.clients[client_id] = OAuthClient(client_id, client_secret, list(redirect_uris), project_id)
+
+    def _project_of(self, client_id: str) -> str:
+        """The Cloud project of an OAuth client, or of a service account (name@PROJECT.iam.gserviceaccount.com)."""
+        client = self.clients.get(client_id)
+        if client is not None:
+            return client.project_id
+        for account in self.service_accounts.values():
+            if account.client_id == client_id:
+                return account.email.partition("@")[2].split(".")[0] or DEFAULT_PROJECT
+        return DEFAULT_PROJECT
 
     def register_service_account(self, email: str, public_key_pem: str, client_id: str, key_id: str) -> None:
         with self._lock:
@@ -261,8 +278,10 @@ class OAuthServer:
                 headers={"WWW-Authenticate": challenge["WWW-Authenticate"] + ', error="invalid_token"'},
             )
         grant = token.grant
+        with self._lock:
+            project = self._project_of(grant.client_id)
         user = None if grant.kind == "service_account" else grant.subject
-        return Principal(user, frozenset(grant.scopes), grant.client_id, grant.kind)
+        return Principal(user, frozenset(grant.scopes), grant.client_id, grant.kind, project)
 
     # -- /token -----------------------------------------------------------------------------
     def token(self, req: ApiRequest) -> ApiResponse:

@@ -294,11 +294,19 @@ class GmailWatches:
         self.dropped: dict[str, int] = {}  # notifications over the rate, per user
         self._last_sent: dict[str, float] = {}
 
-    def watch(self, mailbox: Mailbox, body: dict[str, Any]) -> dict[str, str]:
+    def watch(self, mailbox: Mailbox, body: dict[str, Any], project: str) -> dict[str, str]:
+        """``project``: the Cloud project of the OAuth client (or service account) the call's token belongs to."""
         topic = str(body.get("topicName") or "")
         if not TOPIC_NAME.match(topic):
             raise ApiError(400, "Invalid topicName does not match projects/SOME_PROJECT/topics/SOME_TOPIC",
                            "invalidArgument")
+        if topic.split("/")[1] != project:
+            # users.watch: 'the "my-project-identifier" portion must exactly match your Google developer project
+            # id (the one executing this watch request)' —
+            # https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/watch; a valid topic with
+            # Gmail's publish grant in another project is still refused (the most common set-up mistake:
+            # https://mit-odoo.de/docs/maildesk/18/realtime/gmail-realtime-troubleshooting).
+            raise ApiError(400, f"Invalid topicName does not match projects/{project}/topics/*", "invalidArgument")
         known = self._pubsub.topics.get(topic)
         if known is None:
             raise ApiError(404, f"Resource not found (resource={topic.rsplit('/', 1)[-1]}).", "notFound")

@@ -26,31 +26,34 @@ from emulators.clock import Clock
 from .wire import ApiError
 
 PER_USER_PER_MINUTE = 6_000  # projects created on or after May 1, 2026
-# Units per method. The May 2026 page's per-method table could not be confirmed here (third parties
-# report higher costs); these are the last figures Google published per method, and every one of them
-# can be replaced: `GmailEmulator(quota_units={...})` / `set_quota(units=...)`. The product keeps the
-# same table in providers/gmail/quota.py (a test compares the two).
+# Units per method: the per-method table of the same page since May 1, 2026. Google's page
+# (developers.google.cn/workspace/gmail/api/reference/quota, the 6,000-units-per-user version) prices
+# messages.get, drafts.get, messages.attachments.get and messages.trash at 20 (5 before); threads.get at 40
+# (10 before) is the current table as quoted by https://developer.nylas.com/docs/cookbook/email/gmail-api-quotas/
+# ("messages.get at 20, threads.get at 40"); the other figures are unchanged. Every one of them can be
+# replaced: `GmailEmulator(quota_units={...})` / `set_quota(units=...)`. The product keeps the same table in
+# providers/gmail/quota.py (a test compares the two).
 UNITS: dict[str, int] = {
     "gmail.users.getProfile": 1,
     "gmail.users.watch": 100,
     "gmail.users.stop": 50,
     "gmail.users.messages.list": 5,
-    "gmail.users.messages.get": 5,
+    "gmail.users.messages.get": 20,
     "gmail.users.messages.send": 100,
     "gmail.users.messages.modify": 5,
-    "gmail.users.messages.trash": 5,
+    "gmail.users.messages.trash": 20,
     "gmail.users.messages.untrash": 5,
     "gmail.users.messages.delete": 10,
-    "gmail.users.messages.attachments.get": 5,
+    "gmail.users.messages.attachments.get": 20,
     "gmail.users.threads.list": 10,
-    "gmail.users.threads.get": 10,
+    "gmail.users.threads.get": 40,
     "gmail.users.history.list": 2,
     "gmail.users.labels.list": 1,
     "gmail.users.labels.get": 1,
     "gmail.users.labels.create": 5,
     "gmail.users.drafts.create": 10,
     "gmail.users.drafts.update": 15,
-    "gmail.users.drafts.get": 5,
+    "gmail.users.drafts.get": 20,
     "gmail.users.drafts.list": 5,
     "gmail.users.drafts.delete": 10,
     "gmail.users.drafts.send": 100,

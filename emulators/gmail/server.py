@@ -35,7 +35,7 @@ from .consent import ConsentScreen
 from .faults import Faults
 from .filters import Arrival
 from .keys import SigningKey
-from .oauth import OAuthServer
+from .oauth import DEFAULT_PROJECT, OAuthServer
 from .push import GmailWatches, PubSub, PushAttempt, PushSubscription
 from .quota import PER_USER_PER_MINUTE, LoggedCall, QuotaMeter, RequestLog
 from .state import Mailbox, MailStore
@@ -160,8 +160,10 @@ class GmailEmulator:
         self.store.deliver(delivery.mailbox, delivery.folder, delivery.raw, delivery.internet_message_id,
                            self.clock.now())
 
-    def register_oauth_client(self, client_id: str, client_secret: str, redirect_uris: list[str]) -> None:
-        self.oauth.register_client(client_id, client_secret, redirect_uris)
+    def register_oauth_client(self, client_id: str, client_secret: str, redirect_uris: list[str],
+                              project_id: str = DEFAULT_PROJECT) -> None:
+        """``project_id``: the Cloud project the client is created in; Gmail publishes only to its topics."""
+        self.oauth.register_client(client_id, client_secret, redirect_uris, project_id)
 
     def register_service_account(self, email: str, public_key_pem: str, client_id: str,
                                  private_key_id: str = "") -> None:
@@ -179,8 +181,9 @@ class GmailEmulator:
     def revoke_domain_wide_delegation(self, domain: str, client_id: str) -> None:
         self.oauth.revoke_delegation(domain, client_id)
 
-    def issue_access_token(self, user: str, scopes: list[str]) -> str:
-        return self.oauth.issue_token(user, scopes)
+    def issue_access_token(self, user: str, scopes: list[str], client_id: str = "emulator-control") -> str:
+        """A token without a flow, as the emulator's own client (in DEFAULT_PROJECT) or a registered one."""
+        return self.oauth.issue_token(user, scopes, client_id)
 
     # -- consent --------------------------------------------------------------------------------
     def set_consent(self, mode: str = "approve", user: str | None = None, scopes: list[str] | None = None) -> None:

@@ -9,7 +9,8 @@
                   ids-only ones the routing core cannot judge without headers (sent mail in an
                   unknown thread: the owner's Bcc is visible only there)
     recent        getProfile first (the new cursor), then messages.list(q="after:<epoch>") + metadata
-    thread        users.threads.get(format=metadata)
+    thread        users.threads.get(format=metadata) — or nothing, when this step's page opened the thread
+                  (pages.py: the page's other messages of the thread are then all of them)
     find          messages.list(q="rfc822msgid:…") + metadata
     fetch_full    batches of messages.get(format=raw) → `connector.mail.mime.parse` (header-only or ids-only in)
     subscribe     users.watch (subscriptions.py); the push comes back through push.py
@@ -45,6 +46,7 @@ from providers.gmail.mapping import (
     is_mail,
     thread_id_of,
 )
+from providers.gmail.pages import OpenedThreads
 from providers.gmail.push import PushParser, require_audience
 from providers.gmail.signin import GoogleSignIn
 
@@ -91,6 +93,11 @@ def _mail_in(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _added(records: Sequence[dict[str, Any]]) -> set[str]:
+    return {str((entry.get("message") or {}).get("id")) for record in records
+            for entry in record.get("messagesAdded") or ()}
+
+
 def _raw_bytes(message: dict[str, Any]) -> bytes:
     data = str(message.get("raw") or "")
     try:
@@ -111,6 +118,7 @@ class GmailProvider:
         self.client = GmailClient(settings, clock)
         self.page_size = page_size  # history records per page: ≤ 50 keeps their metadata in one batch
         self.resync_limit = resync_limit  # messages a resync reads at most (the newest ones)
+        self.opened = OpenedThreads()  # the threads each mailbox's last page opened: thread() without threads.get
 
     # ----------------------------------------------------------------------------- reading
     def start_cursor(self, mailbox: MailboxRef) -> str:
@@ -127,6 +135,7 @@ class GmailProvider:
         page = api.execute(api.users.history().list(**params))
         # No header read here (labels as history saw them): the routing core says which ones need it.
         envelopes = [ids_only_envelope(m, mailbox.address) for m in _mail_in(page.get("history") or ()).values()]
+        self.opened.page(mailbox.mailbox_id, envelopes, added=_added(page.get("history") or ()))
         next_token = page.get("nextPageToken")
         if next_token:
             return ChangePage(envelopes, _cursor(start, next_token), more=True)
@@ -152,12 +161,17 @@ class GmailProvider:
             log.warning("gmail resync read only the newest %d messages", len(ids),
                         extra={"mailbox_id": mailbox.mailbox_id})
         ids.reverse()  # newest first → oldest first: a thread opens before its replies are routed
-        return ChangePage(self._headers(api, mailbox, ids, check_labels=True), _cursor(history_id))
+        envelopes = self._headers(api, mailbox, ids, check_labels=True)
+        self.opened.page(mailbox.mailbox_id, envelopes)
+        return ChangePage(envelopes, _cursor(history_id))
 
     def thread(self, mailbox: MailboxRef, envelope: Envelope) -> Sequence[Envelope]:
         thread_id = thread_id_of(envelope)
         if thread_id is None:
             return []
+        known = self.opened.rest_of(mailbox.mailbox_id, envelope)
+        if known is not None:
+            return known
         api = self.client.open(mailbox)
         try:
             found = api.execute(api.users.threads().get(
@@ -185,6 +199,7 @@ class GmailProvider:
         api = self.client.open(mailbox)
         known = {e.provider_message_id: e for e in envelopes}
         found = self._headers(api, mailbox, list(known), check_labels=False)  # the labels history saw count
+        self.opened.headers_read(mailbox.mailbox_id, found)
         return [e.with_changes(direction=known[e.provider_message_id].direction) for e in found]
 
     def fetch_full(self, mailbox: MailboxRef, envelopes: Sequence[Envelope]) -> Sequence[Envelope]:
@@ -195,6 +210,7 @@ class GmailProvider:
         requests = [(message_id, api.users.messages().get(userId="me", id=message_id, format="raw", fields="id,raw"))
                     for message_id in wanted]
         found = api.batch(requests, size=RAW_BATCH)
+        self.opened.downloaded(mailbox.mailbox_id, found)
         return [full_envelope(_raw_bytes(found[message_id]), envelope)
                 for message_id, envelope in wanted.items() if message_id in found]
 
@@ -233,6 +249,7 @@ class GmailProvider:
 def build(settings: Settings, clock: Clock) -> tuple[GmailProvider, PushParser]:
     """The composition root's entry point (connector/app/assembly.py)."""
     require_audience(settings)
+    subscriptions.require_topic_project(settings.gmail)
     return GmailProvider(settings.gmail, clock), PushParser(settings.gmail)
 
 

@@ -1,10 +1,12 @@
 """The Gmail quota units the connector spends, per method: what `GmailProvider.usage()` counts.
 
 https://developers.google.com/workspace/gmail/api/reference/quota — since May 1, 2026 new Cloud
-projects get 6,000 units per user per minute (older ones 15,000). The per-method figures of the
-May 2026 page could not be confirmed (third parties report higher costs than these, the last ones
-Google published per method), so ``gmail.quota_units`` in the settings replaces any of them. The
-Gmail emulator charges from its own copy of the table; a test keeps the two equal.
+projects get 6,000 units per user per minute (older ones 15,000), and the per-method table changed with it:
+a message or draft read (any format, metadata included) costs 20 units (5 before), a thread read 40 (10
+before; as https://developer.nylas.com/docs/cookbook/email/gmail-api-quotas/ quotes the current table);
+history.list, messages.list, getProfile, watch and stop are unchanged. ``gmail.quota_units`` in the settings
+replaces any figure (an older project's). The Gmail emulator charges from its own copy of the table; a test
+keeps the two equal.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ UNITS: dict[str, int] = {
     "gmail.users.getProfile": 1,
     "gmail.users.history.list": 2,
     "gmail.users.messages.list": 5,
-    "gmail.users.messages.get": 5,
-    "gmail.users.threads.get": 10,
+    "gmail.users.messages.get": 20,
+    "gmail.users.threads.get": 40,
     "gmail.users.watch": 100,
     "gmail.users.stop": 50,
 }

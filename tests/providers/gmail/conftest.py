@@ -24,6 +24,7 @@ from googleapiclient.discovery import build
 from connector.config import Settings, load_settings
 from connector.ports import MailboxRef
 from emulators.gmail import GmailEmulator, GmailUrls
+from emulators.gmail.oauth import DEFAULT_PROJECT
 from emulators.postoffice import PostOffice
 from emulators.world import Apps, gmail_section
 from providers.gmail.auth import Connected, Consent
@@ -168,15 +169,16 @@ def receiver() -> Iterator[PushReceiver]:
 CLIENT_ID = "1234-connector.apps.googleusercontent.com"
 CLIENT_SECRET = "GOCSPX-connector-secret"
 REDIRECT = "http://127.0.0.1:9/oauth/gmail/callback"  # never contacted: tests read the Location header
-TOPIC = "projects/bcc-capture/topics/gmail"
+PROJECT = DEFAULT_PROJECT  # the Cloud project of the connector's OAuth client (and of service_for's tokens)
+TOPIC = f"projects/{PROJECT}/topics/gmail"
 PUSH_SA = "gmail-push@bcc-capture.iam.gserviceaccount.com"
 
 
 @pytest.fixture
 def connector_settings(emulator: GmailEmulator, urls: GmailUrls) -> Settings:
     """The settings emulators/world.py points the connector with, for this Gmail emulator alone."""
-    emulator.register_oauth_client(CLIENT_ID, CLIENT_SECRET, [REDIRECT])
-    apps = Apps(gmail=(CLIENT_ID, CLIENT_SECRET), topic=TOPIC, push_service_account=PUSH_SA)
+    emulator.register_oauth_client(CLIENT_ID, CLIENT_SECRET, [REDIRECT], project_id=PROJECT)
+    apps = Apps(gmail=(CLIENT_ID, CLIENT_SECRET), topic=TOPIC, project=PROJECT, push_service_account=PUSH_SA)
     return load_settings(gmail=gmail_section(urls, apps))
 
 

@@ -21,7 +21,18 @@ from providers.gmail.auth import READONLY, Consent, ConsentDenied, ScopeNotGrant
 from providers.gmail.client import translate
 from providers.gmail.mapping import full_envelope, ids_only_envelope
 
-from .conftest import ANN, BOB, DROPBOX, TOPIC, PushReceiver, connect, consent_callback, mailbox_ref, send
+from .conftest import (
+    ANN,
+    BOB,
+    DROPBOX,
+    PROJECT,
+    TOPIC,
+    PushReceiver,
+    connect,
+    consent_callback,
+    mailbox_ref,
+    send,
+)
 
 pytestmark = pytest.mark.timeout(60)
 HISTORY_LIST = "gmail.users.history.list"
@@ -103,7 +114,7 @@ def test_a_revoked_grant_means_reconnect(provider: GmailProvider, ann: MailboxRe
 def test_workspace_mailboxes_are_read_through_domain_wide_delegation(
         connector_settings: Settings, emulator: GmailEmulator, tmp_path: Any) -> None:
     key_file = tmp_path / "sa.json"
-    key_file.write_text(json.dumps(emulator.new_service_account("capture@bcc.iam.gserviceaccount.com", "1047")))
+    key_file.write_text(json.dumps(emulator.new_service_account(f"capture@{PROJECT}.iam.gserviceaccount.com", "1047")))
     settings = connector_settings.model_copy(update={"gmail": connector_settings.gmail.model_copy(
         update={"service_account_file": str(key_file)})})
     provider = build(settings, lambda: datetime.now(UTC))[0]

@@ -28,7 +28,7 @@ from providers.gmail.adapter import build
 from tests.conftest import build_world
 from tests.inspect_db import logged
 
-from .conftest import MAIL_SCOPE, PUSH_SA, READONLY, TOPIC, PushReceiver, gmail, send
+from .conftest import MAIL_SCOPE, PROJECT, PUSH_SA, READONLY, TOPIC, PushReceiver, gmail, send
 
 pytestmark = pytest.mark.timeout(120)
 ALICE, BOB, CAROL = "alice@acme-law.com", "bob@acme-law.com", "carol@clientco.com"
@@ -39,7 +39,7 @@ KEY = "q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 def _key_file(urls: GmailUrls, path: Path) -> str:
     """What the integrator does once: a key for the service account, its client id delegated gmail.readonly."""
     key = httpx.post(f"{urls.base}/emulator/service-accounts",
-                     json={"email": "capture@acme-sandbox.iam.gserviceaccount.com"}).raise_for_status().json()
+                     json={"email": f"capture@{PROJECT}.iam.gserviceaccount.com"}).raise_for_status().json()
     assert key["type"] == "service_account" and key["token_uri"] == urls.token_uri and key["client_id"].isdigit()
     delegated = httpx.post(f"{urls.base}/emulator/domain-wide-delegation",
                            json={"domain": "acme-law.com", "client_id": key["client_id"], "scopes": [READONLY]})

@@ -15,12 +15,14 @@ import httpx
 import pytest
 from google.auth.exceptions import RefreshError
 from google.oauth2 import id_token, service_account
+from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 from oauthlib.oauth2.rfc6749.errors import InvalidGrantError
 
 from emulators.gmail import GmailEmulator, GmailUrls
+from emulators.gmail.oauth import DEFAULT_PROJECT
 from tests.shapes import assert_documented_shape, documented, shape_problems
 
 from .conftest import ANN, BOB, DROPBOX, MAIL_SCOPE, METADATA, READONLY, PushReceiver, gmail, raw_message
@@ -31,7 +33,7 @@ REDIRECT = "http://127.0.0.1:9/oauth/google/callback"  # never contacted: tests 
 SCOPES = ["openid", "https://www.googleapis.com/auth/userinfo.email", READONLY]
 SA_EMAIL = "capture@bcc-capture.iam.gserviceaccount.com"
 SA_CLIENT_ID = "104857600000000000001"
-TOPIC = "projects/bcc-capture/topics/gmail"
+TOPIC = f"projects/{DEFAULT_PROJECT}/topics/gmail"  # the project of the emulator's own tokens (service_for)
 
 
 def _error(exc: HttpError) -> dict[str, Any]:
@@ -370,8 +372,9 @@ def test_quota_units_per_method_follow_googles_table(service_for, emulator: Gmai
     start = users.getProfile(userId="me").execute()["historyId"]
     users.history().list(userId="me", startHistoryId=start).execute()
     users.watch(userId="me", body={"topicName": TOPIC, "labelIds": ["INBOX"]}).execute()
-    # https://developers.google.com/gmail/api/reference/quota
-    assert emulator.quota_units() == {"gmail.users.messages.get": 10, "gmail.users.threads.get": 10,
+    # https://developers.google.com/workspace/gmail/api/reference/quota since May 2026: a message read costs 20
+    # units whatever its format, a thread read 40
+    assert emulator.quota_units() == {"gmail.users.messages.get": 40, "gmail.users.threads.get": 40,
                                       "gmail.users.messages.list": 5, "gmail.users.getProfile": 1,
                                       "gmail.users.history.list": 2, "gmail.users.watch": 100}
 
@@ -449,6 +452,28 @@ def test_watch_errors_and_label_filter(service_for, emulator: GmailEmulator, rec
     assert emulator.wait_push_idle() and receiver.pushes == []
     service_for(BOB).users().messages().send(userId="me", body={"raw": raw_message(BOB, ANN, "In")}).execute()
     assert len(receiver.wait_for(1)) == 1
+
+
+def test_a_watch_on_a_topic_of_another_cloud_project_is_refused(emulator: GmailEmulator, urls: GmailUrls,
+                                                                receiver: PushReceiver) -> None:
+    # A topic Gmail may publish to, but in the project of another OAuth client than the caller's: users.watch
+    # requires the topic's project to be "your Google developer project id (the one executing this watch request)"
+    # (https://developers.google.com/workspace/gmail/api/reference/rest/v1/users/watch).
+    emulator.configure_push(TOPIC, receiver.url)
+    client = "42-other.apps.googleusercontent.com"
+    emulator.register_oauth_client(client, "secret", [], project_id="other-project")
+    other = gmail(urls, Credentials(emulator.issue_access_token(ANN, [MAIL_SCOPE], client)))
+    with pytest.raises(HttpError) as refused:
+        other.users().watch(userId="me", body={"topicName": TOPIC}).execute()
+    assert refused.value.status_code == 400
+    assert _error(refused.value) == {
+        "code": 400, "message": "Invalid topicName does not match projects/other-project/topics/*",
+        "status": "INVALID_ARGUMENT", "errors": [{"message": "Invalid topicName does not match "
+                                                  "projects/other-project/topics/*", "domain": "global",
+                                                  "reason": "invalidArgument"}]}
+    assert emulator.wait_push_idle() and receiver.pushes == []
+    emulator.configure_push("projects/other-project/topics/gmail", receiver.url)  # the same client, its own project
+    assert other.users().watch(userId="me", body={"topicName": "projects/other-project/topics/gmail"}).execute()
 
 
 def test_push_redelivery_and_pushes_over_one_a_second_dropped(service_for, emulator: GmailEmulator,
@@ -533,7 +558,7 @@ def test_batch_of_message_gets(service_for, emulator: GmailEmulator, urls: Gmail
     assert [results[i]["payload"]["headers"][0]["value"] for i in ids] == [f"B{i}" for i in range(5)]
     assert isinstance(results["missing"], HttpError) and results["missing"].status_code == 404
     assert emulator.request_counts()["gmail.users.messages.get"] == 6
-    assert emulator.quota_units()["gmail.users.messages.get"] == 30
+    assert emulator.quota_units()["gmail.users.messages.get"] == 6 * 20  # the 404 is charged too
     assert all(c.in_batch for c in emulator.request_log() if c.method == "gmail.users.messages.get")
 
 
@@ -569,8 +594,8 @@ def test_quota_exhaustion_and_storms(service_for, emulator: GmailEmulator) -> No
     assert emulator.quota.per_user_per_minute == 6_000
     ann = service_for(ANN)
     message_id = _send_some(ann, 1)[0]  # 100 units
-    emulator.set_quota(per_user_per_minute=120)
-    for _ in range(4):
+    emulator.set_quota(per_user_per_minute=180)
+    for _ in range(4):  # 20 units each
         ann.users().messages().get(userId="me", id=message_id, format="minimal").execute()
     with pytest.raises(HttpError) as user_limit:
         ann.users().messages().get(userId="me", id=message_id, format="minimal").execute()
@@ -578,7 +603,7 @@ def test_quota_exhaustion_and_storms(service_for, emulator: GmailEmulator) -> No
     assert _error(user_limit.value) == {
         "code": 403, "message": "User Rate Limit Exceeded", "status": "PERMISSION_DENIED",
         "errors": [{"message": "User Rate Limit Exceeded", "domain": "usageLimits", "reason": "userRateLimitExceeded"}]}
-    emulator.set_quota(per_user_per_minute=120, error_status=429)
+    emulator.set_quota(per_user_per_minute=180, error_status=429)
     with pytest.raises(HttpError) as exhausted:
         ann.users().messages().get(userId="me", id=message_id).execute()
     assert exhausted.value.status_code == 429 and int(exhausted.value.resp["retry-after"]) > 0
@@ -603,10 +628,13 @@ def test_quota_exhaustion_and_storms(service_for, emulator: GmailEmulator) -> No
 
 
 # -- shapes from the public documentation ---------------------------------------------------------
-def test_shapes_match_the_public_reference(service_for, emulator: GmailEmulator, receiver: PushReceiver) -> None:
+def test_shapes_match_the_public_reference(service_for, emulator: GmailEmulator, urls: GmailUrls,
+                                           receiver: PushReceiver) -> None:
     emulator.configure_push("projects/myproject/topics/mytopic", receiver.url,
                             subscription_name="projects/myproject/subscriptions/mysubscription")
-    bob = service_for(BOB)
+    client = "1-myproject.apps.googleusercontent.com"  # the documented topic is in "myproject": so is the client
+    emulator.register_oauth_client(client, "secret", [], project_id="myproject")
+    bob = gmail(urls, Credentials(emulator.issue_access_token(BOB, [MAIL_SCOPE], client)))
     start = bob.users().watch(userId="me", body={"topicName": "projects/myproject/topics/mytopic"}).execute()
     ann = service_for(ANN)
     sent = ann.users().messages().send(userId="me", body={"raw": raw_message(ANN, BOB, "Shape", bcc=DROPBOX)}).execute()

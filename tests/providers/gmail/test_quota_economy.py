@@ -119,7 +119,7 @@ def test_a_reply_in_a_logged_thread_is_downloaded_without_a_metadata_read(firm: 
     found = logged(firm.engine, reply)
     assert found is not None and "matter:10802" in found.filed_under and "Agreed." in found.activity.text
     assert firm.gets(ALICE, reply) == 1 and firm.gets(ALICE) == 1  # the raw download, nothing else
-    assert firm.emulator.quota_units(ALICE)[GET] == 5
+    assert firm.emulator.quota_units(ALICE)[GET] == 20  # one message read (2026 table)
 
 
 def test_a_sent_message_with_the_dropbox_in_bcc_is_read_and_logged_once(firm: Firm) -> None:
@@ -132,6 +132,20 @@ def test_a_sent_message_with_the_dropbox_in_bcc_is_read_and_logged_once(firm: Fi
 
     firm.sync(ALICE)  # nothing new: nothing read again, nothing logged twice
     assert firm.gets(ALICE, sent) == 2 and count(firm.engine, Activity) == 1
+
+
+def test_a_thread_the_page_opened_is_backfilled_from_the_page_without_reading_the_thread(firm: Firm) -> None:
+    # Alice Bccs the matter; Carol answers before Alice's mailbox is synced: one page holds both.
+    first = firm.send(ALICE, [CAROL], "Smith v. Jones: offer", bcc=[DROPBOX], message_id="<o1@acme-law.com>")
+    reply = firm.send(CAROL, [ALICE], "Re: Smith v. Jones: offer", body="We accept.", message_id="<o2@clientco.com>",
+                      in_reply_to=first, references=[first])
+    firm.sync(ALICE)
+    found = logged(firm.engine, reply)
+    assert logged(firm.engine, first) is not None and found is not None and "We accept." in found.activity.text
+    # The sent copy opened the Gmail thread, so the page's other message in it is the whole rest of the thread:
+    # no threads.get (40 units), and the reply is downloaded once, without a metadata read.
+    assert firm.emulator.request_counts(ALICE)["gmail.users.threads.get"] == 0
+    assert firm.gets(ALICE, reply) == 1 and count(firm.engine, Activity) == 2
 
 
 def test_a_reply_synced_before_its_thread_opened_elsewhere_is_logged_through_the_backfill(firm: Firm) -> None:

@@ -67,8 +67,12 @@ def test_a_history_page_that_times_out_makes_the_next_pages_smaller_until_they_a
 
 def test_a_step_that_filed_something_before_failing_does_not_escalate_its_backoff(office: Office) -> None:
     worker = _worker(office)
+    asked = office.external_sends(CAROL, "Smith v. Jones: costs")  # not logged: nobody filed it
+    office.sync()
     office.emulator.fail_requests(503, next_n=None, probability=1.0, methods=["gmail.users.threads.get"])
-    _, first = office.alice_sends(CAROL, "Smith v. Jones: costs", Bcc=MATTER)  # opens a thread: its backlog next
+    # Alice answers in Carol's thread with the matter in Bcc: the thread is logged, its earlier message is read next
+    _, first = office.alice_sends(CAROL, "Re: Smith v. Jones: costs", Bcc=MATTER, In_Reply_To=asked, References=asked,
+                                  thread_id=office.copy_of(asked)["threadId"])
     office.clock.offset += timedelta(minutes=office.worker.settings.sync.safety_net_minutes)  # the safety net
     assert [r.action for r in _round(office, worker)] == ["retry"]  # filed, then its thread's read failed
     assert logged(office.engine, first) is not None
