@@ -182,7 +182,7 @@ class GmailApi:
         except ApiError as error:
             response = error.to_response()
         self.log.add(LoggedCall(self.clock.now(), method_id, user, response.status, units, in_batch,
-                                req.method, req.path))
+                                req.method, req.path, req.param("format") or ""))
         return response
 
     def _handler(self, name: str) -> Handler:

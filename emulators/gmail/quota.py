@@ -75,6 +75,7 @@ class LoggedCall:
     in_batch: bool
     http_method: str
     path: str
+    format: str = ""  # messages.get / threads.get: "raw", "full", "metadata", "minimal" (tells a body download)
 
 
 class QuotaMeter:

@@ -9,8 +9,11 @@ answers such a backfill from here, without `threads.get` (40 quota units and a r
 
 Only the latest page of a mailbox counts (each read replaces it): a backfill served after another page was
 read, or in another worker process, asks Gmail as before. Messages the step downloaded in full are dropped
-(they are filed already); those whose headers it read are kept with their headers, so the core judges them
-as it would a `threads.get` answer (another copy, a refusal on headers) instead of asking for a download.
+(they are filed already); the others are answered with their headers, so the core judges them as it would a
+`threads.get` answer (another copy, a refusal on headers such as mail among colleagues) and never downloads
+what their headers refuse. Their headers are read in the batch that downloads the thread's first message
+(`unread_mates`: it is wanted, so its thread is about to be filed): no request of their own, 20 units each
+instead of 40 for the thread. Any still unread when the thread is asked for are read then, in one batch.
 """
 
 from __future__ import annotations
@@ -67,6 +70,14 @@ class OpenedThreads:
                 for members in page.values():
                     members.pop(message_id, None)
 
+    def unread_mates(self, mailbox_id: int, openers: Iterable[Envelope]) -> list[str]:
+        """The page's messages whose headers are not read, in the threads these messages opened."""
+        with self._lock:
+            page = self._pages.get(mailbox_id) or {}
+            return [e.provider_message_id for opener in openers
+                    for e in (page.get(opener.provider_message_id) or {}).values()
+                    if e.ids_only and e.provider_message_id != opener.provider_message_id]
+
     def rest_of(self, mailbox_id: int, opener: Envelope) -> list[Envelope] | None:
         """The other messages of the thread ``opener`` opened in this mailbox's last page; None: ask Gmail."""
         thread_id = thread_id_of(opener)
@@ -77,3 +88,24 @@ class OpenedThreads:
             if members is None:
                 return None
             return [e for message_id, e in members.items() if message_id != opener.provider_message_id]
+
+
+class FoundThreads:
+    """Threads `GmailProvider.find` read whole to find a copy by Message-ID, for the `thread` call that follows
+    (`connector.sync.step.Reader`: find, then the copy's thread): taken once, a few kept."""
+
+    def __init__(self, limit: int = 1_000) -> None:
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._threads: OrderedDict[tuple[int, str], tuple[str, list[Envelope]]] = OrderedDict()
+
+    def put(self, mailbox_id: int, thread_id: str, copy_id: str, rest: list[Envelope]) -> None:
+        with self._lock:
+            self._threads[(mailbox_id, thread_id)] = (copy_id, rest)
+            while len(self._threads) > self._limit:
+                self._threads.popitem(last=False)
+
+    def take(self, mailbox_id: int, thread_id: str, copy_id: str) -> list[Envelope] | None:
+        with self._lock:
+            found = self._threads.pop((mailbox_id, thread_id), None)
+        return found[1] if found is not None and found[0] == copy_id else None

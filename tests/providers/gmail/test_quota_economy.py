@@ -61,11 +61,13 @@ class Firm:
         assert all(r.ok for r in results), results
         return results
 
-    def gets(self, address: str, message_id: str | None = None) -> int:
-        """messages.get calls on ``address``'s mailbox, for one message (by Message-ID) or for any."""
+    def gets(self, address: str, message_id: str | None = None, *formats: str) -> int:
+        """messages.get calls on ``address``'s mailbox, for one message (by Message-ID) or for any; only those
+        asking one of ``formats`` when given."""
         wanted = self.emulator.mailbox(address).by_rfc822[message_id] if message_id else None
         return sum(1 for c in self.emulator.request_log(address) if c.method == GET
-                   and (wanted is None or any(c.path.endswith(f"/messages/{i}") for i in wanted)))
+                   and (wanted is None or any(c.path.endswith(f"/messages/{i}") for i in wanted))
+                   and (not formats or c.format in formats))
 
 
 @pytest.fixture
@@ -143,9 +145,22 @@ def test_a_thread_the_page_opened_is_backfilled_from_the_page_without_reading_th
     found = logged(firm.engine, reply)
     assert logged(firm.engine, first) is not None and found is not None and "We accept." in found.activity.text
     # The sent copy opened the Gmail thread, so the page's other message in it is the whole rest of the thread:
-    # no threads.get (40 units), and the reply is downloaded once, without a metadata read.
+    # no threads.get (40 units); its headers alone are read (20), then it is downloaded.
     assert firm.emulator.request_counts(ALICE)["gmail.users.threads.get"] == 0
-    assert firm.gets(ALICE, reply) == 1 and count(firm.engine, Activity) == 2
+    assert firm.gets(ALICE, reply, "metadata") == 1 and firm.gets(ALICE, reply, "raw") == 1
+    assert count(firm.engine, Activity) == 2 and len(firm.emulator.request_log(ALICE)) == 5  # and a history page
+
+
+def test_a_colleagues_answer_in_a_thread_the_page_opened_is_judged_on_its_headers_not_downloaded(firm: Firm) -> None:
+    first = firm.send(ALICE, [CAROL], "Smith v. Jones: fees", cc=[BOB], bcc=[DROPBOX], message_id="<f1@acme-law.com>")
+    internal = firm.send(BOB, [ALICE], "Re: Smith v. Jones: fees", body="Between us: too low.",
+                         message_id="<f2@acme-law.com>", in_reply_to=first, references=[first])
+    firm.sync(ALICE)  # one page: Alice's Bcc opens the thread, Bob's answer to her alone is in it
+    assert logged(firm.engine, first) is not None and logged(firm.engine, internal) is None
+    # The page held the whole thread: Bob's answer alone has its headers read (no threads.get), and mail among
+    # colleagues is refused on them, so its body is never downloaded.
+    assert firm.gets(ALICE, internal, "metadata") == 1 and firm.gets(ALICE, internal, "raw", "full") == 0
+    assert firm.emulator.request_counts(ALICE)["gmail.users.threads.get"] == 0
 
 
 def test_a_reply_synced_before_its_thread_opened_elsewhere_is_logged_through_the_backfill(firm: Firm) -> None:
@@ -159,7 +174,11 @@ def test_a_reply_synced_before_its_thread_opened_elsewhere_is_logged_through_the
 
     firm.sync(ALICE)  # Alice's sent copy opens the thread and asks Bob's mailbox for its copies
     assert logged(firm.engine, first) is not None and logged(firm.engine, reply) is None
+    firm.emulator.reset_request_log()
     firm.sync()  # Bob's mailbox, woken by the backfill request
+    # Bob's copy found by Message-ID, its thread read once (the copy's headers with it), the reply downloaded
+    assert [c.method for c in firm.emulator.request_log(BOB) if c.method != "gmail.users.history.list"] == [
+        "gmail.users.messages.list", "gmail.users.threads.get", GET]
     found = logged(firm.engine, reply)
     assert found is not None and "matter:10802" in found.filed_under
     assert found.sources == {("gmail", BOB)}
