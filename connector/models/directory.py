@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import BigInteger, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlmodel import Field, SQLModel
@@ -38,7 +37,12 @@ def bump(connection: Connection, tenant_ids: Iterable[int | None], info: dict[An
     scopes = sorted({EVERY_COMPANY if t is None else t for t in tenant_ids})  # one order: no deadlock between two
     if not scopes:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    # imported here, of the database in use: a command on SQLite then never loads the PostgreSQL dialect (its
+    # import was a twentieth of a CLI command's start-up)
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect
+    else:
+        from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
     for scope in scopes:
         statement = dialect.insert(DirectoryVersion.__table__).values(  # type: ignore[attr-defined]
             tenant_id=scope, version=secrets.randbits(62))
