@@ -52,8 +52,10 @@ def tenant_audit(session: Session, tenant: Tenant, action: str | None = None, li
     statement = select(AuditEntry).where(AuditEntry.tenant_id == tenant.id)
     if not reader.is_company:
         assert tenant.id is not None
-        hidden = col(AuditEntry.internet_message_id).in_(hidden_message_ids(reader, tenant.id))
-        statement = statement.where((AuditEntry.internet_message_id == "") | ~hidden)  # "": several, or none
+        # an entry naming no message ("": about several, or none) is never hidden by it; said inside the subquery,
+        # not as an OR beside it, which made SQLite evaluate the subquery anew for every entry read
+        hidden = hidden_message_ids(reader, tenant.id).where(col(Activity.internet_message_id) != "")
+        statement = statement.where(col(AuditEntry.internet_message_id).not_in(hidden))
     if action:
         statement = statement.where(AuditEntry.action == action)
     fetched = limit * 5 if visible_to else limit  # room for the entries filtered out below
