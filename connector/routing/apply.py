@@ -48,6 +48,7 @@ from connector.models import (
 )
 from connector.models.directory import bump
 from connector.models.mail import RawMessage
+from connector.routing import threads
 from connector.routing.decision import Decision, NewRecord, Outcome, Reason, RecordRef
 from connector.routing.repository import SqlRepository, chunks, earliest
 from connector.storage.factory import blob_store
@@ -72,6 +73,9 @@ class Applied:
     unassigned_id: int | None = None
     created: bool = False  # a new activity (not another copy of a logged one)
     thread_opened: bool = False  # the thread had no logged message before
+    # A new message brought its logged thread a provider thread it had not (a reply whose edited subject made
+    # Gmail or Outlook start a new one): the rest of that provider thread belongs to the conversation too.
+    provider_thread_joined: bool = False
 
 
 def apply(decision: Decision, session: Session, settings: Settings, repo: SqlRepository | None = None) -> Applied:
@@ -192,7 +196,7 @@ class Writer:
         target_ids = [(self._record_id(t.record, decision.tenant_id), t.reason) for t in decision.targets]
         found = self.repo.activity(decision.tenant_id, envelope.internet_message_id)
         created = found is None
-        thread_id, opened = self._thread(decision, found[1] if found else None)
+        thread_id, opened, joined = self._thread(decision, found[1] if found else None)
         activity_id = found[0] if found else self._insert_activity(decision, thread_id)
         if found and decision.direction is Direction.SENT:
             self.sent_later.add(activity_id)
@@ -220,7 +224,7 @@ class Writer:
         self._audit(decision, "logged" if created else "duplicate", activity_id=activity_id,
                     targets=[rid for rid, _ in target_ids])
         return Applied(Outcome.LOGGED, decision.reason, activity_id=activity_id, created=created,
-                       thread_opened=opened)
+                       thread_opened=opened, provider_thread_joined=created and joined)
 
     def _insert_activity(self, decision: Decision, thread_id: int) -> int:
         assert decision.tenant_id is not None
@@ -237,8 +241,9 @@ class Writer:
         self.repo.remember_activity(decision.tenant_id, decision.envelope.internet_message_id, activity_id, thread_id)
         return activity_id
 
-    def _thread(self, decision: Decision, activity_thread: int | None) -> tuple[int, bool]:
-        """The activity's thread (found, or opened now), with every key of this message added to it."""
+    def _thread(self, decision: Decision, activity_thread: int | None) -> tuple[int, bool, bool]:
+        """The activity's thread (found, or opened now), with every key of this message added to it; whether it
+        was opened now, and whether it was found and gained a provider thread key."""
         assert decision.tenant_id is not None
         known = self.repo.threads_by_key(decision.tenant_id, [key for _, key in decision.thread_keys])
         thread_id = activity_thread if activity_thread is not None else decision.thread_id
@@ -249,13 +254,15 @@ class Writer:
             thread_id = self._add_new(Thread, {"tenant_id": decision.tenant_id, "subject": decision.subject,
                                                "created_at": utcnow()})
             self.repo.opened_thread(thread_id)
+        joined = False
         for kind, key in decision.thread_keys:
             if key not in known:
+                joined = joined or (kind == threads.PROVIDER and not opened)
                 known[key] = thread_id
                 self.repo.remember_thread_key(decision.tenant_id, key, thread_id)
                 self.queued[ThreadKey].append({"tenant_id": decision.tenant_id, "thread_id": thread_id,
                                                "kind": kind, "key": key})
-        return thread_id, opened
+        return thread_id, opened, joined
 
     def _store_attachments(self, decision: Decision, activity_id: int) -> None:
         assert decision.tenant_id is not None

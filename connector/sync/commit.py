@@ -38,6 +38,7 @@ from connector.sync import parked as parking
 from connector.sync.timings import StepTimings
 
 Clock = Callable[[], datetime]
+MAX_EARLIER = 10  # messages a just-opened thread's first message names that are looked up (bounds a long References)
 log = logging.getLogger("bcc_capture.sync")
 
 
@@ -89,7 +90,7 @@ class Commit:
             assert self.mailbox.id is not None
             parking.park(session, self.mailbox.tenant_id, self.mailbox.id, parked, now,
                          self.settings.sync.parked_reply_days)
-            committed = self._capture(session, envelopes, served, now)
+            committed = self._capture(session, envelopes, served, now, page=True)
             # A crash before the backlog is read must not wait for the safety net: due again at once.
             self._write(session, {**synced.values, **self._schedule(now, page.more or committed.backlog),
                                   "messages_logged": Mailbox.messages_logged + committed.logged},
@@ -109,7 +110,10 @@ class Commit:
         self.timings.committed(committed.filed)
         return committed
 
-    def _capture(self, session: Session, envelopes: list[Envelope], served: list[int], now: datetime) -> Committed:
+    def _capture(self, session: Session, envelopes: list[Envelope], served: list[int], now: datetime,
+                 page: bool = False) -> Committed:
+        """``page``: the envelopes are a page of changes, whose joined provider threads were not read (a backlog's
+        were: it reads whole threads)."""
         self.progress.made = self.progress.made or bool(envelopes or served)
         if served:  # first: a thread opened below may need a row for the same message again
             session.exec(delete(ThreadBackfill).where(col(ThreadBackfill.id).in_(served)))  # type: ignore[call-overload]
@@ -119,9 +123,12 @@ class Commit:
         opened = [(e, a.activity_id) for e, a in results if a.thread_opened and a.activity_id is not None]
         for envelope, activity_id in opened:
             self._record_backlog(session, envelope, activity_id, now)
+        joined = [e for e, a in results if a.provider_thread_joined and page]
+        for envelope in joined:
+            session.add(self._own_thread_row(session, envelope))
         filed = [e.internet_message_id for e, a in results if a.created]
         requeued = requeue_parked(session, self.mailbox.tenant_id, filed, now)
-        return Committed(len(filed), bool(opened) or self.mailbox.id in requeued, filed)
+        return Committed(len(filed), bool(opened or joined) or self.mailbox.id in requeued, filed)
 
     def _report(self, results: Captured) -> None:
         for envelope, applied in results:
@@ -135,10 +142,21 @@ class Commit:
     def _record_backlog(self, session: Session, envelope: Envelope, activity_id: int, now: datetime) -> None:
         """The earlier messages of a thread just opened (F13): in this mailbox, and in the other users' on it."""
         assert self.mailbox.id is not None
+        session.add(self._own_thread_row(session, envelope))
+        # The messages it answers, when a subject edit put them in another provider thread (Gmail and Outlook
+        # start a new one): found by Message-ID and read with their own thread. Those the own thread brings cost
+        # no look-up (`step.Reader.backlog`); none of them is logged, or this message would not open a thread.
+        earlier = dict.fromkeys([*envelope.in_reply_to, *reversed(envelope.references)])  # the nearest first
+        for internet_message_id in list(earlier)[:MAX_EARLIER]:
+            session.add(_backfill_row(session, self.mailbox.id, internet_message_id))
+        request_copies(session, envelope.internet_message_id, activity_id, now, besides=self.mailbox.id)
+
+    def _own_thread_row(self, session: Session, envelope: Envelope) -> ThreadBackfill:
+        """A backlog row that reads the rest of this copy's provider thread in this mailbox."""
+        assert self.mailbox.id is not None
         own = _backfill_row(session, self.mailbox.id, envelope.internet_message_id)
         own.provider_message_id, own.thread_key = envelope.provider_message_id, envelope.thread_key
-        session.add(own)
-        request_copies(session, envelope.internet_message_id, activity_id, now, besides=self.mailbox.id)
+        return own
 
     def _schedule(self, now: datetime, more: bool) -> dict[str, object]:
         """When to sync next: at once while work is waiting, else one safety-net interval later (a push-woken

@@ -97,3 +97,43 @@ def test_an_edited_subject_reply_found_by_a_resync_beside_the_mail_it_answers_is
     for message in (first, reply, revised):
         found = logged(office.engine, message)
         assert found is not None and "matter:10802" in found.filed_under
+
+
+def test_bccing_a_reply_under_an_edited_subject_files_the_conversation_before_it(office: Office) -> None:
+    """Alice and Carol talk under one subject; Alice's answer edits it and Bccs the matter. Gmail put the answer
+    in a new thread, but the mail it answers (named by its References) is filed too, and so is Carol's next
+    reply in the old thread."""
+    _, first = office.alice_sends(CAROL, "Smith v. Jones: settlement")
+    reply = office.external_sends(CAROL, "Re: Smith v. Jones: settlement", In_Reply_To=first, References=first)
+    office.sync()
+    assert logged(office.engine, first) is None and logged(office.engine, reply) is None
+    _, revised = office.alice_sends(CAROL, "Re: Smith v. Jones: settlement (revised)", Bcc=MATTER,
+                                    In_Reply_To=reply, References=f"{first} {reply}")
+    assert office.copy_of(revised)["threadId"] != office.copy_of(first)["threadId"]  # Gmail: a new thread
+    office.sync()
+    opening = logged(office.engine, revised)
+    assert opening is not None and "matter:10802" in opening.filed_under
+    for earlier in (first, reply):
+        found = logged(office.engine, earlier)
+        assert found is not None and "matter:10802" in found.filed_under
+        assert found.activity.thread_id == opening.activity.thread_id
+    later = office.external_sends(CAROL, "Re: Smith v. Jones: settlement", In_Reply_To=reply,
+                                  References=f"{first} {reply}")
+    assert office.copy_of(later)["threadId"] == office.copy_of(first)["threadId"]  # the old thread
+    office.sync()
+    assert logged(office.engine, later) is not None
+
+
+def test_two_replies_in_a_new_gmail_thread_read_in_one_page_are_both_filed(office: Office) -> None:
+    """Carol edits the subject (a new Gmail thread) and writes twice in it before Alice's mailbox is read: the
+    second names only the first, which nobody had logged when the page was judged."""
+    _, first = office.alice_sends(CAROL, "Smith v. Jones: settlement", Bcc=MATTER)
+    office.sync()
+    reply = office.external_sends(CAROL, "Counter-offer (was: settlement)", In_Reply_To=first, References=first)
+    again = office.external_sends(CAROL, "Re: Counter-offer (was: settlement)", In_Reply_To=reply,
+                                  References=reply)
+    assert office.copy_of(again)["threadId"] == office.copy_of(reply)["threadId"] != office.copy_of(first)["threadId"]
+    office.sync()
+    for message in (reply, again):
+        found = logged(office.engine, message)
+        assert found is not None and "matter:10802" in found.filed_under, message
