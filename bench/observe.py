@@ -16,6 +16,7 @@ from typing import Any
 
 from emulators.gmail import GmailEmulator
 from emulators.gmail import app as gmail_app
+from emulators.gmail import quota as gmail_quota
 from emulators.graph import GraphEmulator
 
 _GRAPH_MESSAGE = re.compile(r"/messages/([^/]+)(/\$value)?$")
@@ -131,16 +132,22 @@ def _gmail_kind(method: str, path: str, query: dict[str, str]) -> tuple[str, str
 
 
 def _gmail_units(path: str, kind: str) -> int:
-    """Google's units per method (as the emulator's quota table): what this call was charged."""
+    """What this call was charged, from the emulator's own quota table (Google's 2026 units per method)."""
     if kind == "feed":
-        return 2
-    if kind == "profile":
-        return 1
-    if "/threads/" in path:
-        return 10
-    if path.endswith("/watch"):
-        return 100
-    return 5
+        method = "history.list"
+    elif kind == "profile":
+        method = "getProfile"
+    elif "/threads/" in path:
+        method = "threads.get"
+    elif path.endswith("/watch"):
+        method = "watch"
+    elif kind in ("body", "metadata"):
+        method = "messages.get"
+    elif path.endswith("/messages"):
+        method = "messages.list"
+    else:
+        return gmail_quota.UNLISTED_UNITS
+    return gmail_quota.UNITS[f"gmail.users.{method}"]
 
 
 Install = Callable[[GraphEmulator, GmailEmulator], None]
