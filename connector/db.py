@@ -43,17 +43,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-TABLES_ON_DEMAND = False  # read by connector.models when first imported: see tables_on_demand
-
-
-def tables_on_demand() -> None:
-    """Build only the tables this process names (and what they refer to) instead of all of them on the first
-    import of `connector.models`. For a short read-only process (a CLI command): nothing that needs the whole schema
-    (migrations, the erasure's scan of every table) may run in it. Without effect once the models are imported."""
-    global TABLES_ON_DEMAND
-    TABLES_ON_DEMAND = True
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

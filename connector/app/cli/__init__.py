@@ -53,23 +53,7 @@ def builtin_command(argv: Sequence[str]) -> bool:
     return bool(words) and words[0] in names
 
 
-# Commands that only read (a view audit entry aside): they build only the tables they use (connector/models), a
-# third of their start-up otherwise. A command that writes, migrates or erases needs the whole schema.
-READ_ONLY = [("record", "list"), ("log",), ("unassigned",), ("audit",), ("status",), ("quarantine", "list"),
-             ("user", "address", "show"), ("hold", "list"), ("wall", "list"), ("retention", "rule", "list"),
-             ("retention", "register"), ("webhook", "list"), ("webhook", "log")]
-
-
-def read_only(argv: Sequence[str]) -> bool:
-    words = tuple(a for a in argv if not a.startswith("-"))
-    return "--help" not in argv and "link" not in words[:2] and any(words[:len(p)] == p for p in READ_ONLY)
-
-
 def main() -> None:  # pragma: no cover - console entry point
     if not builtin_command(sys.argv[1:]):
         add_plugin_commands()
-    if read_only(sys.argv[1:]):
-        from connector.db import tables_on_demand
-
-        tables_on_demand()
     app()
