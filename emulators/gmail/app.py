@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -34,7 +34,10 @@ ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 def _endpoint(handler: Callable[[ApiRequest], ApiResponse]):
     async def endpoint(request: Request) -> Response:
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the client gave up mid-request (its timeout): nobody to answer, nothing to log
+            return Response(status_code=499)
         req = ApiRequest.build(request.method, request.url.path, request.url.query, dict(request.headers), body)
         result = await run_in_threadpool(handler, req)
         return Response(result.body, status_code=result.status, headers=result.headers)

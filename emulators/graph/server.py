@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -189,9 +189,13 @@ class GraphEmulator:
         for raw_name, raw_value in request.headers.raw:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the client gave up mid-request (its timeout): nobody to answer, nothing to log
+            return Response(status_code=499)
         req = GraphRequest(
             method=request.method, path="/" + request.path_params["path"],
-            query=dict(request.query_params.multi_items()), headers=headers, body=await request.body(),
+            query=dict(request.query_params.multi_items()), headers=headers, body=body,
             root=str(request.base_url).rstrip("/") + "/v1.0",
         )
         result = await run_in_threadpool(self.router.handle, req)
