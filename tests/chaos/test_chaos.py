@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from bench.workload import generate
+from bench.workload import Workload, generate
 from tests.chaos.harness import Faults, Rig
 from tests.chaos.hostile import archive_clients, file_by_rules, save_drafts, sign_in_names
 
@@ -80,6 +80,8 @@ def run_chaos(database_url: str, workers: int) -> dict[str, object]:
               "rules_filed": f"{len(ruled & set(logged))}/{len(ruled)} ({len(moved & expected)} moved)",
               "upn_filed": f"{len(upn_mail & set(logged))}/{len(upn_mail)}", **slow}
     print("\nchaos totals:", totals)
+    for lost in _lost_by_conversation(workload, expected - set(logged)):
+        print("lost:", lost)
     assert settled_in >= 0, f"did not settle: {totals}, unhealthy: {[h for h in health if h.status != 'synced']}"
     assert totals["lost"] == 0 and totals["duplicates"] == 0 and totals["extra"] == 0, totals
     assert totals["drafts_filed"] == 0 and totals["strangers_filed"] == 0 and edited <= set(logged), totals
@@ -99,3 +101,16 @@ def test_chaos_on_postgresql_with_three_worker_processes(fresh_pg_url: str) -> N
 @pytest.mark.chaos
 def test_chaos_on_sqlite_with_one_worker(tmp_path) -> None:
     run_chaos(f"sqlite:///{tmp_path / 'chaos.db'}", workers=1)
+
+
+def _lost_by_conversation(workload: Workload, lost: set[str]) -> list[str]:
+    """Each conversation that lost mail, message by message (L lost, + logged or expected, - not expected): what
+    a failed run needs to be understood without running it again."""
+    conversations = sorted({m.conversation for m in workload.messages if m.message_id in lost})
+    expected = workload.expected_logged
+    lines = []
+    for number in conversations[:40]:
+        shown = [f"{'L' if m.message_id in lost else '+' if m.message_id in expected else '-'} {m.sender.address} "
+                 f"{m.subject!r} bcc={m.bcc}" for m in workload.messages if m.conversation == number]
+        lines.append(f"conversation {number}: " + " | ".join(shown))
+    return lines
