@@ -49,6 +49,7 @@ from providers.gmail.mapping import (
 )
 from providers.gmail.pages import FoundThreads, OpenedThreads
 from providers.gmail.push import PushParser, require_audience
+from providers.gmail.resync import ResyncReads
 from providers.gmail.signin import GoogleSignIn
 
 log = logging.getLogger("bcc_capture.gmail")
@@ -122,6 +123,7 @@ class GmailProvider:
         self.resync_limit = resync_limit  # messages a resync reads at most (the newest ones)
         self.opened = OpenedThreads()  # the threads each mailbox's last page opened: thread() without threads.get
         self.found_threads = FoundThreads()  # threads find() read whole, for the thread() call that follows it
+        self.resync_reads = ResyncReads()  # what a resync stopped by the quota read: the next attempt goes on
 
     # ----------------------------------------------------------------------------- reading
     def start_cursor(self, mailbox: MailboxRef) -> str:
@@ -164,7 +166,8 @@ class GmailProvider:
             log.warning("gmail resync read only the newest %d messages", len(ids),
                         extra={"mailbox_id": mailbox.mailbox_id})
         ids.reverse()  # newest first → oldest first: a thread opens before its replies are routed
-        envelopes = self._headers(api, mailbox, ids, check_labels=True)
+        envelopes = self._headers(api, mailbox, ids, check_labels=True, read=self.resync_reads.of(mailbox.mailbox_id))
+        self.resync_reads.done(mailbox.mailbox_id)
         self.opened.page(mailbox.mailbox_id, envelopes)
         return ChangePage(envelopes, _cursor(history_id))
 
@@ -250,11 +253,14 @@ class GmailProvider:
     def _history_id(self, api: MailboxApi) -> str:
         return str(api.execute(api.users.getProfile(userId="me", fields="historyId"))["historyId"])
 
-    def _headers(self, api: MailboxApi, mailbox: MailboxRef, ids: Sequence[str], *,
-                 check_labels: bool) -> list[Envelope]:
+    def _headers(self, api: MailboxApi, mailbox: MailboxRef, ids: Sequence[str], *, check_labels: bool,
+                 read: dict[str, dict[str, Any]] | None = None) -> list[Envelope]:
+        """``read``: answers already had, where this call's are added as they come (kept if it is throttled)."""
         unique = list(dict.fromkeys(ids))
-        requests = [(message_id, self._metadata(api, message_id)) for message_id in unique]
-        found = api.batch(requests) if requests else {}
+        found = {} if read is None else read
+        requests = [(message_id, self._metadata(api, message_id)) for message_id in unique if message_id not in found]
+        if requests:
+            api.batch(requests, into=found)
         return [header_envelope(found[message_id], mailbox.address) for message_id in unique
                 if message_id in found and (not check_labels or is_mail(found[message_id].get("labelIds") or ()))]
 

@@ -281,9 +281,11 @@ class MailboxApi:
         self._usage.call(method, charged=True)
         return result or {}
 
-    def batch(self, requests: Sequence[tuple[str, HttpRequest]], size: int = MAX_BATCH) -> dict[str, dict[str, Any]]:
-        """Run calls in batches of ``size``; answers by request id. 404s (deleted since) are left out."""
-        found: dict[str, dict[str, Any]] = {}
+    def batch(self, requests: Sequence[tuple[str, HttpRequest]], size: int = MAX_BATCH,
+              into: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+        """Run calls in batches of ``size``; answers by request id. 404s (deleted since) are left out.
+        ``into``: where answers go as they come, so a caller keeps those received before a failure."""
+        found: dict[str, dict[str, Any]] = {} if into is None else into
         for start in range(0, len(requests), min(size, MAX_BATCH)):
             self._batch(dict(requests[start:start + min(size, MAX_BATCH)]), found)
         return found

@@ -192,6 +192,28 @@ def test_expired_history_is_reported_then_recent_returns_the_missed_mail_once(
     assert provider.read_changes(ann, resync.cursor).envelopes == []
 
 
+def test_a_resync_the_quota_stops_part_way_goes_on_where_it_stopped(
+        provider: GmailProvider, ann: MailboxRef, emulator: GmailEmulator, service_for) -> None:
+    """Six missed messages, a minute's quota for three header reads: the first attempt is throttled, the next
+    minute's reads only the other three (begun again from the top, it would be stopped at the same place for
+    ever), and the resync returns all six once."""
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    missed = [send(service_for(BOB), BOB, ANN, f"Missed {n}")[1] for n in range(6)]
+    emulator.expire_history(ANN)
+    units = emulator.quota.units
+    listing = units["gmail.users.getProfile"] + units["gmail.users.messages.list"]
+    emulator.set_quota(per_user_per_minute=listing + 3 * units["gmail.users.messages.get"])
+    emulator.advance_clock(61)
+    emulator.reset_request_log()
+    with pytest.raises(Throttled):
+        provider.recent(ann, since)
+    emulator.advance_clock(61)  # the next minute
+    resync = provider.recent(ann, since)
+    assert [e.internet_message_id for e in resync.envelopes] == missed
+    reads = [c for c in emulator.request_log(ANN) if c.method == "gmail.users.messages.get" and c.units]
+    assert len(reads) == 6  # each header read once, over the two attempts
+
+
 def test_fetch_full_downloads_bodies_in_one_batch(provider: GmailProvider, ann: MailboxRef,
                                                   emulator: GmailEmulator, service_for) -> None:
     cursor = provider.start_cursor(ann)
