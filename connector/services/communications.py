@@ -160,9 +160,8 @@ def message_row(session: Session, activity: Activity) -> MessageRow:
 
 def _message_rows(session: Session, activities: list[Any]) -> list[MessageRow]:
     """The rows of ``activities`` (`Activity` objects or rows of its columns), with their children read in one query
-    per kind: as plain rows (the columns
-    shown, named as the models name them), not ORM objects, which cost a page of 200 e-mails and their
-    800 participants more than reading them did."""
+    per kind as plain rows (the columns shown, named as the models name them), not ORM objects, which cost a page
+    of 200 e-mails and their 800 participants more than reading them did."""
     ids = [a.id for a in activities]
     people: dict[int, list[Any]] = defaultdict(list)
     for p in session.execute(select(Participant.activity_id, Participant.email, Participant.role, Participant.kind,

@@ -27,9 +27,10 @@ class ResyncReads:
         """The metadata read so far by this mailbox's unfinished resync (filled in place by the next attempt)."""
         now = time.monotonic()
         with self._lock:
-            kept = self._kept.get(mailbox_id)
-            if kept is None or now - kept[0] > FRESH:
-                kept = self._kept[mailbox_id] = (now, {})
+            # stale ones go, whichever mailbox they are of: a resync never finished (disconnected) leaves none behind
+            self._kept = {m: kept for m, kept in self._kept.items() if now - kept[0] <= FRESH}
+            kept = self._kept.get(mailbox_id) or (now, {})
+            self._kept[mailbox_id] = kept
             return kept[1]
 
     def done(self, mailbox_id: int) -> None:

@@ -192,8 +192,10 @@ class GraphProvider:
             found: list[Envelope] = []
             while True:
                 for message in page.get("value") or []:
-                    folder = message.get("parentFolderId") if isinstance(message, dict) else ""
-                    if not isinstance(message, dict) or folder in known.skipped:
+                    if not isinstance(message, dict):
+                        continue
+                    folder = message.get("parentFolderId")
+                    if folder in known.skipped:
                         continue  # Drafts, Deleted Items, Junk …: never read
                     envelope = mapping.header_envelope(message, mailbox.address, sent=folder == known.sent)
                     if envelope is not None:
@@ -227,7 +229,7 @@ class GraphProvider:
                 chunk = envelopes[start:start + BATCH_LIMIT]
                 last = start + BATCH_LIMIT >= len(envelopes)  # the free slots of the last batch list conversations
                 listed = self._listings.wanted(mailbox.mailbox_id, [mapping.conversation_of(e) for e in envelopes],
-                                               BATCH_LIMIT - len(chunk) if last else 0)
+                                               BATCH_LIMIT - len(chunk)) if last else []
                 found += await self._fetch_batch(mailbox, chunk, listed)
             return found
 
@@ -247,9 +249,8 @@ class GraphProvider:
         async for attempt in AsyncRetrying(retry=retry_if_exception(_worth_waiting), wait=_wait,
                                            stop=stop_after_attempt(BATCH_ATTEMPTS), reraise=True):
             with attempt:
-                messages = self._user(mailbox).messages
-                requests = {i: messages.by_message_id(e.provider_message_id).content.to_get_request_information(config)
-                            for i, e in waiting.items()}
+                requests = {i: user.messages.by_message_id(e.provider_message_id).content
+                            .to_get_request_information(config) for i, e in waiting.items()}
                 requests.update(listings)
                 answers = await (batch(self.client, requests, MIME, self.usage_counter) if len(requests) > 1
                                  else one(self.client, requests, MIME))
