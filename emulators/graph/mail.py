@@ -12,6 +12,7 @@ import binascii
 import json
 import threading
 from collections.abc import Callable
+from email.utils import formataddr
 from typing import Any
 from urllib.parse import urlencode
 
@@ -282,7 +283,9 @@ class MailApi:
             return compose_error(err)
         if isinstance(author, GraphResponse):
             return author
-        out = mime.Outgoing(sender=author)
+        out = mime.Outgoing(sender=author[0])
+        if author[1] is not None:  # sent on the From's behalf: RFC 5322's Sender names who did
+            out.headers.append(("Sender", formataddr(author[1])))
         out.headers.append(("Thread-Index", conversations.new_index(self.clock.now())))  # Outlook starts a thread
         try:
             out.apply_graph_message(message)
@@ -292,22 +295,34 @@ class MailApi:
         self.send_raw(user, raw, data.get("savetosentitems", True) is not False)
         return GraphResponse(202)
 
-    def _author(self, user: User, given: Any) -> mime.Recipient | GraphResponse:
-        """The From of a message ``user`` sends: herself, or a mailbox she has Send As on.
+    def _author(self, user: User, given: Any) -> tuple[mime.Recipient, mime.Recipient | None] | GraphResponse:
+        """(From, Sender) of a message ``user`` sends: herself (no Sender); a mailbox she has Send As on (no
+        Sender); or one she has Send on Behalf on, with herself as Sender.
 
-        learn.microsoft.com/graph/outlook-send-mail-from-other-user: with ``from`` set to another mailbox and
-        Send As on it, the recipients see that mailbox as the sender, and the copy is saved in the Sent Items
-        of the user who sent it; without the permission Exchange refuses with ErrorSendAsDenied.
+        learn.microsoft.com/graph/outlook-send-mail-from-other-user: the client sets ``from`` only and Graph sets
+        ``sender`` "based on the mailbox permissions granted": with Send As "the sender and from properties have
+        the same value"; with Send on Behalf ``sender`` is "the user that actually sent the message" and ``from``
+        the mailbox it appears to be from (learn.microsoft.com/graph/api/resources/message: ``from`` "the owner
+        of the mailbox from which the message is sent", ``sender`` "the account that is actually used to generate
+        the message"; in MIME, RFC 5322 section 3.6.2's Sender). Holding both rights she sends as the mailbox:
+        Send As is the stronger one and leaves no trace of her. Either way the copy is saved in her own Sent
+        Items: "by default, when an assistant sends mail as, or on behalf of, a manager, the sent message is
+        stored in the assistant's Sent Items folder" (MessageCopyForSentAsEnabled and
+        MessageCopyForSendOnBehalfEnabled off, learn.microsoft.com/exchange/recipients-in-exchange-online/
+        manage-user-mailboxes/automatically-save-sent-items-in-delegator-s-mailbox). Without either right
+        Exchange refuses with ErrorSendAsDenied.
         """
         found = mime.graph_recipients([given], "from") if isinstance(given, dict) else []
+        herself = (user.display_name, user.address)
         if not found or found[0][1].lower() in (user.address, *user.aliases):
-            return (user.display_name, user.address)
+            return herself, None
         owner = self.world.user(found[0][1])
-        if owner is None or user.id not in owner.send_as:
+        if owner is None or user.id not in owner.send_as | owner.send_on_behalf:
             return graph_error(403, "ErrorSendAsDenied", "The user account which was used to submit this request "
                                "does not have the right to send mail on behalf of the specified sending account., "
                                "Cannot submit message.")
-        return (found[0][0] or owner.display_name, owner.address)
+        author = (found[0][0] or owner.display_name, owner.address)
+        return author, (None if user.id in owner.send_as else herself)
 
     def _send_mime(self, user: User, body: bytes) -> GraphResponse:
         try:

@@ -211,17 +211,24 @@ class GraphEmulator:
         return user
 
     def add_shared_mailbox(self, address: str, display_name: str = "", tenant_id: str = DEFAULT_TENANT, *,
-                           send_as: tuple[str, ...] = ()) -> User:
+                           send_as: tuple[str, ...] = (), send_on_behalf: tuple[str, ...] = ()) -> User:
         """A shared mailbox: a user object nobody signs in as (its account is disabled), readable with app-only
-        access; ``send_as`` are the users granted Send As on it (Add-RecipientPermission)."""
+        access; ``send_as`` are the users granted Send As on it (Add-RecipientPermission), ``send_on_behalf``
+        those granted Send on Behalf (Set-Mailbox -GrantSendOnBehalfTo)."""
         shared = self.add_user(address, display_name, tenant_id)
         shared.shared = True
         for member in send_as:
             self.grant_send_as(address, member)
+        for member in send_on_behalf:
+            self.grant_send_on_behalf(address, member)
         return shared
 
     def grant_send_as(self, mailbox: str, member: str) -> None:
         self._user(mailbox).send_as.add(self._user(member).id)
+
+    def grant_send_on_behalf(self, mailbox: str, member: str) -> None:
+        """Set-Mailbox ``mailbox`` -GrantSendOnBehalfTo @{Add=``member``} (any mailbox, shared or a user's)."""
+        self._user(mailbox).send_on_behalf.add(self._user(member).id)
 
     def add_folder(self, address: str, display_name: str, parent: str = ROOT_FOLDER) -> Folder:
         """A user folder (under the root, or under ``parent``: a well-known name or a folder id)."""

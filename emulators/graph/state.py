@@ -60,6 +60,9 @@ class User:
     # exo/shared-mailboxes; learn.microsoft.com/graph/outlook-send-mail-from-other-user).
     shared: bool = False
     send_as: set[str] = field(default_factory=set)  # ids of users with Send As on this mailbox
+    # Ids of users with Send on Behalf (Set-Mailbox -GrantSendOnBehalfTo): their mail names this mailbox in
+    # From and themselves in Sender (learn.microsoft.com/graph/outlook-send-mail-from-other-user).
+    send_on_behalf: set[str] = field(default_factory=set)
 
     @property
     def principal_name(self) -> str:

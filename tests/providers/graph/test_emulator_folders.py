@@ -94,3 +94,35 @@ def test_send_as_needs_the_right_on_the_shared_mailbox(seeded: Seeded) -> None:
                       trust_env=False) as client:
         denied = client.post("/me/sendMail", json={"message": message})
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "ErrorSendAsDenied"
+
+
+def _sent_on_behalf_shows(client: httpx.Client, message_id: str) -> tuple[str, str, str]:
+    """A message's ``from`` and ``sender`` addresses in its JSON, and the Sender line of its MIME ("" if none)."""
+    found = client.get(f"/me/messages/{message_id}").json()
+    mime = client.get(f"/me/messages/{message_id}/$value").text
+    header = next((line for line in mime.splitlines() if line.lower().startswith("sender:")), "")
+    return found["from"]["emailAddress"]["address"], found["sender"]["emailAddress"]["address"], header
+
+
+def test_send_on_behalf_names_the_mailbox_in_from_and_the_user_in_sender(seeded: Seeded) -> None:
+    seeded.emulator.add_shared_mailbox("info@contoso.com", "Contoso Info", seeded.alice.tenant_id,
+                                       send_on_behalf=(seeded.alice.address,))
+    message = {"subject": "On the desk's behalf", "from": {"emailAddress": {"address": "info@contoso.com"}},
+               "toRecipients": [{"emailAddress": {"address": seeded.bob.address}}]}
+    with _client(seeded) as client:
+        assert client.post("/me/sendMail", json={"message": message}).status_code == 202
+        [sent] = seeded.emulator.messages(seeded.alice.address, "sentitems")  # hers, not the shared mailbox's
+        assert _sent_on_behalf_shows(client, sent.id) == (
+            "info@contoso.com", seeded.alice.address, "Sender: Alice Adams <alice@contoso.com>")
+        assert sent.parsed.from_ == ("Contoso Info", "info@contoso.com")
+    assert seeded.emulator.messages("info@contoso.com", "sentitems") == []
+    [received] = seeded.emulator.messages(seeded.bob.address, "inbox")  # Bob sees "Alice on behalf of Contoso Info"
+    assert received.parsed.from_ == ("Contoso Info", "info@contoso.com")
+    assert received.parsed.sender == ("Alice Adams", seeded.alice.address)
+
+    seeded.emulator.grant_send_as("info@contoso.com", seeded.alice.address)  # both rights: Send As wins
+    with _client(seeded) as client:
+        assert client.post("/me/sendMail", json={"message": {**message, "subject": "As the desk"}}).status_code == 202
+        [as_desk] = [m for m in seeded.emulator.messages(seeded.alice.address, "sentitems")
+                     if m.parsed.subject == "As the desk"]
+        assert _sent_on_behalf_shows(client, as_desk.id) == ("info@contoso.com", "info@contoso.com", "")

@@ -1,6 +1,6 @@
-"""Shared mailboxes and Send As: Alice writes as info@acme-law.com; her Sent Items copy (From: the shared
-address) is filed as hers; the client's reply lands in the shared mailbox, which the company connected with
-its tenant-wide access, and is followed there."""
+"""Shared mailboxes, Send As and Send on Behalf: Alice writes as info@acme-law.com (or on its behalf); her Sent
+Items copy (From: the shared address) is filed as hers; the client's reply lands in the shared mailbox, which the
+company connected with its tenant-wide access, and is followed there."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from connector.db import transaction
 from connector.mail.envelope import normalize_message_id
-from connector.models import Mailbox, Tenant
+from connector.models import Activity, Mailbox, Tenant
 from connector.services import tenant_access, users
 from tests import inspect_db as db
 from tests.mailbuilder import mail
@@ -32,6 +32,14 @@ SHARED = "info@acme-law.com"
 def office(engine: Engine) -> Iterator[Office]:
     with open_office(engine) as found:
         found.emulator.add_shared_mailbox(SHARED, "Acme Law Info", TENANT, send_as=(ALICE,))
+        yield found
+
+
+@pytest.fixture
+def on_behalf_office(engine: Engine) -> Iterator[Office]:
+    """Alice may send on the shared mailbox's behalf only (Set-Mailbox -GrantSendOnBehalfTo), not as it."""
+    with open_office(engine) as found:
+        found.emulator.add_shared_mailbox(SHARED, "Acme Law Info", TENANT, send_on_behalf=(ALICE,))
         yield found
 
 
@@ -57,6 +65,27 @@ def test_alices_send_as_mail_with_the_matter_in_bcc_is_filed_as_hers(office: Off
     with transaction(office.engine) as session:
         alice = users.get_user(session, ALICE)
         assert logged.activity.owner_user_id == alice.id  # she sent it, from her own Sent Items
+
+
+def test_alices_mail_sent_on_behalf_of_the_shared_mailbox_with_the_matter_in_bcc_is_filed_as_hers(
+        on_behalf_office: Office) -> None:
+    office = on_behalf_office
+
+    async def send(client: GraphServiceClient) -> None:
+        await client.me.send_mail.post(_as_shared(client, "Smith v. Jones: on the desk's behalf"))
+
+    office.as_alice(send)
+    office.settle()
+    [sent] = office.emulator.messages(ALICE, "sentitems")  # her Sent Items: From the shared mailbox, Sender her
+    assert sent.parsed.from_ is not None and sent.parsed.from_[1] == SHARED
+    assert sent.parsed.sender is not None and sent.parsed.sender[1] == ALICE
+    assert office.emulator.messages(SHARED, "sentitems") == []
+    logged = db.logged(office.engine, normalize_message_id(sent.parsed.message_id))
+    assert logged is not None and logged.filed_under == {"matter:10802"} and logged.sources == {("graph", ALICE)}
+    assert db.count(office.engine, Activity) == 1  # filed once
+    with transaction(office.engine) as session:
+        alice = users.get_user(session, ALICE)
+        assert logged.activity.owner_user_id == alice.id
 
 
 def test_a_user_without_send_as_is_refused_by_exchange(office: Office) -> None:
