@@ -176,6 +176,8 @@ def _conversation(rng: random.Random, work: Workload, number: int, length: int, 
                       f"Message {index + 1} of conversation {number}.\n", clock)
         references.append(message_id)
         reply_from = rng.choice([p for p in people if p != sender])
+        if reply_from not in to and reply_from not in recipients_cc:  # nobody answers mail they never received
+            reply_from = to[0]
         to = [sender]
         sender = reply_from
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -35,6 +36,20 @@ def clean(text: object) -> str:
 
 def _cell(text: object) -> Text:
     return Text(clean(text))
+
+
+def _print(console: Console, table: Table) -> None:
+    """A terminal's width is the reader's; piped output (a file, `grep`, a ticket) has none, so a table goes
+    out at its natural width there, not cut at 80 columns ("alice@ac…" cannot be searched for or copied)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = console.width
+    console.width = max(width, Measurement.get(console, console.options.update_width(10_000), table).maximum)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def when(moment: datetime | None) -> str:
@@ -94,7 +109,7 @@ def unassigned(console: Console, rows: Sequence[Unassigned]) -> None:
     for row in rows:
         table.add_row(str(row.id), _cell(row.from_email), _cell(row.subject), when(row.sent_at),
                       Text(_excerpt(row.text, 2, 60)))
-    console.print(table)
+    _print(console, table)
 
 
 def audit(console: Console, rows: Sequence[AuditEntry], title: str = "Audit") -> None:
@@ -104,8 +119,16 @@ def audit(console: Console, rows: Sequence[AuditEntry], title: str = "Audit") ->
     for row in rows:
         detail = row.detail or {}
         table.add_row(when(row.at), row.action, row.reason, _cell(detail.get("from", "")),
-                      _cell(detail.get("subject", "")), _cell(row.internet_message_id))
-    console.print(table)
+                      _cell(detail.get("subject", "")), _cell(_message_ids(row)))
+    _print(console, table)
+
+
+def _message_ids(row: AuditEntry) -> str:
+    """The entry's message, or the messages a page view showed (`connector.services.access_log`), one a line."""
+    shown = (row.detail or {}).get("shown")
+    if row.internet_message_id or not isinstance(shown, list):
+        return row.internet_message_id
+    return "\n".join(str(pair[1]) for pair in shown if isinstance(pair, list) and len(pair) == 2)
 
 
 def mailboxes(console: Console, rows: Sequence[Health]) -> None:
@@ -118,7 +141,7 @@ def mailboxes(console: Console, rows: Sequence[Health]) -> None:
         table.add_row(str(row.mailbox_id), _cell(row.address), row.provider,
                       Text(row.status, style=colours.get(row.status, "white")), when(row.last_success_at),
                       str(row.backlog), str(row.messages_logged), _cell(row.last_error[:60]))
-    console.print(table)
+    _print(console, table)
 
 
 def as_json(value: object) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, event, select, text, update
+from sqlalchemy import Connection, Index, Table, bindparam, event, select, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
@@ -37,6 +37,9 @@ REDACTED = "redacted"  # an entry vouching for entries rewritten by an erasure (
 
 
 class AuditEntry(SQLModel, table=True):
+    # The audit page and API filter a company's entries by action, newest first (`views.audit`).
+    __table_args__ = (Index("ix_auditentry_tenant_action_id", "tenant_id", "action", "id"),)
+
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int | None = Field(default=None, foreign_key="tenant.id", index=True)
     at: datetime = created_at()

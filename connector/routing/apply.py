@@ -115,7 +115,10 @@ class Writer:
             return Applied(decision.outcome, decision.reason)
         if decision.outcome is Outcome.REFUSED:
             self._audit(decision, "refused")
-            return Applied(decision.outcome, decision.reason)
+            joined = False
+            if decision.thread_id is not None and decision.thread_keys:  # a refused aside whose thread is followed
+                _, _, joined = self._thread(decision, None)
+            return Applied(decision.outcome, decision.reason, provider_thread_joined=joined)
         if decision.outcome is Outcome.UNASSIGNED:
             return self._keep_unassigned(decision)
         return self._log(decision)

@@ -24,6 +24,7 @@ from dataclasses import replace
 
 from connector.mail.envelope import Address, Envelope
 from connector.models import Tenant, User
+from connector.routing import threads
 from connector.routing.decision import Decision, Outcome, ParticipantPlan, Reason, refused, unassigned
 
 _BULK_PRECEDENCE = {"bulk", "list", "junk", "auto_reply"}
@@ -134,6 +135,12 @@ def screen(decision: Decision, company: Tenant | None, user: User, walled: froze
             return replace(refused(envelope, reason, decision.tenant_id, user_id=user.id, notes=list(decision.notes)),
                            detail={"walled_record_ids": walled_targets(decision, walled),
                                    "asked": decision.reason is Reason.ADDRESSED})
+        if reason is Reason.INTERNAL_ONLY and envelope.thread_key:
+            # The colleagues' aside stays out of the file, but its provider thread is followed: a colleague may
+            # add the client in a reply there (Gmail starts such a thread when the aside edits the subject, and
+            # received mail in a thread nothing logged opened is not read).
+            return replace(refused(envelope, reason, decision.tenant_id, user_id=user.id, notes=list(decision.notes)),
+                           thread_id=decision.thread_id, thread_keys=((threads.PROVIDER, envelope.thread_key),))
         if reason is not None:
             return refused(envelope, reason, decision.tenant_id, user_id=user.id, notes=list(decision.notes))
     decision = _without_new_people(decision, everyone=is_automated(envelope))

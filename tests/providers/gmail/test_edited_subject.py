@@ -137,3 +137,25 @@ def test_two_replies_in_a_new_gmail_thread_read_in_one_page_are_both_filed(offic
     for message in (reply, again):
         found = logged(office.engine, message)
         assert found is not None and "matter:10802" in found.filed_under, message
+
+
+def test_a_colleague_adding_the_client_to_an_internal_aside_is_filed(office: Office) -> None:
+    """Alice asks Bob about the matter under a subject of her own (Gmail: a new thread). That aside is among
+    colleagues only, so it is not filed, but its thread is followed: when Bob answers there and copies Carol, his
+    reply — received by Alice in the aside's thread, which no filed message opened — is filed."""
+    bob = "bob@acme-law.com"
+    _, first = office.alice_sends(CAROL, "Smith v. Jones: settlement", Bcc=MATTER)
+    office.sync()
+    _, aside = office.alice_sends(bob, "Our position on Smith (internal)", In_Reply_To=first, References=first)
+    assert office.copy_of(aside)["threadId"] != office.copy_of(first)["threadId"]
+    office.sync()
+    assert logged(office.engine, aside) is None
+    assert office.audited(aside) == ["refused:internal_only"]
+
+    answer = office.external_sends(bob, "Re: Our position on Smith (internal)", Cc=CAROL, In_Reply_To=aside,
+                                   References=f"{first} {aside}")
+    assert office.copy_of(answer)["threadId"] == office.copy_of(aside)["threadId"]  # the aside's thread
+    office.sync()
+    filed = logged(office.engine, answer)
+    assert filed is not None and "matter:10802" in filed.filed_under
+    assert filed.activity.thread_id == logged(office.engine, first).activity.thread_id
