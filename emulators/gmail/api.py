@@ -28,6 +28,7 @@ from .push import GmailWatches
 from .query import compile_query
 from .quota import LoggedCall, QuotaMeter, RequestLog
 from .send import Sender, read_message_upload
+from .sendas import SendAsSettings
 from .state import SYSTEM_LABELS, Mailbox, MailStore, StoredMessage
 from .wire import ApiError, ApiRequest, ApiResponse, b64url, invalid, not_found
 
@@ -35,7 +36,7 @@ SCOPE = "https://www.googleapis.com/auth/"
 MAIL = "https://mail.google.com/"
 MODIFY, READONLY, METADATA = SCOPE + "gmail.modify", SCOPE + "gmail.readonly", SCOPE + "gmail.metadata"
 COMPOSE, SEND, LABELS = SCOPE + "gmail.compose", SCOPE + "gmail.send", SCOPE + "gmail.labels"
-SETTINGS = SCOPE + "gmail.settings.basic"
+SETTINGS, SHARING = SCOPE + "gmail.settings.basic", SCOPE + "gmail.settings.sharing"
 READ = (MAIL, MODIFY, READONLY, METADATA)
 WRITE = (MAIL, MODIFY)
 DRAFTING = (MAIL, MODIFY, COMPOSE)  # the discovery document's scopes for drafts.create/update/send/delete
@@ -100,6 +101,13 @@ ROUTES = [
            "filters.get"),
     _route("DELETE", "/settings/filters/{id}", "gmail.users.settings.filters.delete", (SETTINGS,),
            "filters.delete"),
+    _route("GET", "/settings/sendAs", "gmail.users.settings.sendAs.list", (SETTINGS, MAIL, MODIFY, READONLY),
+           "send_as.list"),
+    _route("GET", "/settings/sendAs/{sendAsEmail}", "gmail.users.settings.sendAs.get",
+           (SETTINGS, MAIL, MODIFY, READONLY), "send_as.get"),
+    _route("POST", "/settings/sendAs", "gmail.users.settings.sendAs.create", (SHARING,), "send_as.create"),
+    _route("DELETE", "/settings/sendAs/{sendAsEmail}", "gmail.users.settings.sendAs.delete", (SHARING,),
+           "send_as.delete"),
 ]
 FORMATS = ("minimal", "full", "raw", "metadata")
 
@@ -148,6 +156,7 @@ class GmailApi:
         self.sender = Sender(store, post_office)
         self.drafts = Drafts(self, store, self.sender)
         self.filters = Filters()
+        self.send_as = SendAsSettings(store.lock)
 
     # -- pipeline ---------------------------------------------------------------------------
     def handle(self, req: ApiRequest, *, in_batch: bool = False, batch_index: int = 0) -> ApiResponse:

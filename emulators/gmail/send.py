@@ -1,10 +1,11 @@
 """users.messages.send: decode the upload, apply Gmail's sending rules, deliver via the post office.
 
-Gmail sends as the authenticated user (From is rewritten to the account; the emulator knows no
-send-as aliases), adds a Message-ID when missing, refuses mail without recipients, and honours a
-requested ``threadId`` only when the reference's three rules hold: the thread exists (else 404),
-References/In-Reply-To are set, and the Subject matches — otherwise the message silently starts a
-new thread. The post office keeps Bcc on the sender's SENT copy only.
+Gmail sends as the authenticated user: a From naming the account or one of its accepted send-as aliases is
+kept, any other is rewritten to the account (`sendas`); the copy labelled SENT is the account's either way.
+Gmail adds a Message-ID when missing, refuses mail without recipients, and honours a requested ``threadId``
+only when the reference's three rules hold: the thread exists (else 404), References/In-Reply-To are set,
+and the Subject matches — otherwise the message silently starts a new thread. The post office keeps Bcc on
+the sender's SENT copy only.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from email.parser import BytesParser
 from emulators.postoffice import WIRE, PostOffice
 
 from . import mime
+from .sendas import may_send_as
 from .state import Mailbox, MailStore, StoredMessage, recipients
 from .wire import ApiError, ApiRequest, b64url_decode, invalid, not_found
 
@@ -68,11 +70,12 @@ class Sender:
 
 
 def as_account(mailbox: Mailbox, raw: bytes) -> EmailMessage:
-    """The message as Gmail stores what the user wrote: From is the account, a Message-ID is added."""
+    """The message as Gmail stores what the user wrote: From is the account or an accepted alias of it, a
+    Message-ID is added."""
     msg = BytesParser(policy=WIRE).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
     sender = msg["From"].addresses[0] if msg["From"] and msg["From"].addresses else None
-    if sender is None or sender.addr_spec.lower() != mailbox.address:
+    if sender is None or not may_send_as(mailbox, sender.addr_spec):
         display = sender.display_name if sender and sender.display_name else mailbox.display_name
         del msg["From"]
         msg["From"] = Address(display or "", addr_spec=mailbox.address)

@@ -28,6 +28,7 @@ import uvicorn
 from emulators.clock import Clock
 from emulators.postoffice import Delivery, PostOffice
 
+from . import sendas
 from .admin import DEFAULT_ACCOUNT, Admin
 from .api import GmailApi
 from .app import build_app
@@ -101,6 +102,9 @@ class GmailEmulator:
         self.store.listen(self.watches.on_history)
         self.api = GmailApi(self.store, self.oauth, self.quota, self.requests, self.faults, self.watches,
                             self.post_office, self.clock)
+        self._lock = threading.Lock()
+        self._aliases: dict[str, str] = {}  # an admin-given alternate address → the account it routes to
+        self._routed: set[tuple[str, str]] = set()  # (account, Message-ID) received by an account with aliases
         self.post_office.listen("gmail", self._on_delivery)
         self.urls: GmailUrls | None = None
         self._server: uvicorn.Server | None = None
@@ -150,6 +154,29 @@ class GmailEmulator:
         self.post_office.register_mailbox(mailbox.address, "gmail")
         return mailbox
 
+    def add_alias(self, user: str, alias: str) -> None:
+        """What a Workspace admin does: give ``user`` an alternate address (email alias), whose mail "automatically
+        route[s] to the user's primary email account's inbox" (support.google.com/a/answer/33327). Sending as it
+        takes a send-as alias too (`add_send_as`)."""
+        mailbox = self.mailbox(user)
+        with self._lock:
+            self._aliases[alias.lower()] = mailbox.address
+        self.post_office.register_mailbox(alias, "gmail")
+
+    def add_send_as(self, user: str, address: str, display_name: str = "") -> dict[str, Any]:
+        """What ``user`` does in Gmail's settings (Accounts → "Send mail as"): a custom "from" address under the
+        rules of users.settings.sendAs.create (accepted at once, or pending its owner's verification)."""
+        mailbox = self.mailbox(user)
+        with self.store.lock:
+            return sendas.add_alias(mailbox, {"sendAsEmail": address, "displayName": display_name,
+                                              "treatAsAlias": True})
+
+    def verify_send_as(self, user: str, address: str) -> None:
+        """The address's owner follows the link in Gmail's verification message: the alias is accepted."""
+        mailbox = self.mailbox(user)
+        with self.store.lock:
+            mailbox.send_as[address.lower()]["verificationStatus"] = "accepted"
+
     def _first_user(self) -> str | None:
         boxes = self.store.mailboxes()
         return boxes[0].address if boxes else None
@@ -157,8 +184,14 @@ class GmailEmulator:
     def _on_delivery(self, delivery: Delivery) -> None:
         # internalDate on the emulator's own clock, so advance_clock() ages mail and history alike
         # even when the post office is shared with the Graph emulator.
-        self.store.deliver(delivery.mailbox, delivery.folder, delivery.raw, delivery.internet_message_id,
-                           self.clock.now())
+        with self._lock:
+            address = self._aliases.get(delivery.mailbox, delivery.mailbox)
+            if delivery.folder == "inbox" and address in self._aliases.values():
+                # One copy an account, whichever of its addresses (and how many) the message named.
+                if (address, delivery.internet_message_id) in self._routed:
+                    return
+                self._routed.add((address, delivery.internet_message_id))
+        self.store.deliver(address, delivery.folder, delivery.raw, delivery.internet_message_id, self.clock.now())
 
     def register_oauth_client(self, client_id: str, client_secret: str, redirect_uris: list[str],
                               project_id: str = DEFAULT_PROJECT) -> None:

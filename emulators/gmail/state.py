@@ -87,6 +87,7 @@ class Mailbox:
     user_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     drafts: dict[str, str] = field(default_factory=dict)  # draft id → the id of the message it holds now
     filters: dict[str, dict[str, Any]] = field(default_factory=dict)  # users.settings.filters, by id
+    send_as: dict[str, dict[str, Any]] = field(default_factory=dict)  # custom "from" addresses, by address
 
     def live(self) -> list[StoredMessage]:
         return [m for m in self.messages.values() if not m.deleted]
