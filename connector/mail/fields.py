@@ -17,6 +17,7 @@ from email import policy
 from email.header import decode_header, make_header
 from email.headerregistry import UnstructuredHeader
 from email.message import Message
+from email.policy import EmailPolicy
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import TypeVar
 
@@ -30,8 +31,43 @@ _ID_TOKEN = re.compile(r"<\s*([^<>\s]+)\s*>")
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
 _ENCODED_WORDS = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:\s+=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)*")
 _SYNTHETIC_DOMAIN = "bcc-capture.invalid"
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # an undeclared 8-bit byte, as the parser's surrogateescape keeps it
 
 Headers = list[tuple[str, str, str]]  # (name, decoded value, raw unfolded value), in order
+_REMEMBERED_VALUE = 1_024  # longer values are parsed each time, so the memo stays a few megabytes at most
+
+
+@functools.lru_cache(maxsize=4_096)
+def _decoded(name: str, value: str) -> str:
+    """The default policy's text of a field. Remembered across messages: a mailbox's From/To/Date-like values
+    recur, and only the text is kept (a parsed address list holds kilobytes of parse tree per address)."""
+    return str(policy.default.header_fetch_parse(name, value))
+
+
+class _OneMessagePolicy(EmailPolicy):
+    """``policy.default`` that parses each header field of one message once. The email package parses a field
+    anew on every read: a part's Content-Type five times or more (its type, charset, file name, the parser's own
+    multipart check), most of a message's parsing time. Made per message (`message_policy`), so what it keeps
+    lives as long as the message's tree."""
+
+    def __init__(self) -> None:
+        super().__init__(header_factory=policy.default.header_factory)
+        object.__setattr__(self, "_parsed", {})  # policies are read-only once made
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        parsed: dict[tuple[str, str], str] | None = getattr(self, "_parsed", None)  # None in a clone
+        if parsed is None or type(value) is not str:  # a header object is already parsed
+            return super().header_fetch_parse(name, value)  # type: ignore[no-any-return]
+        found = parsed.get((name, value))
+        if found is None:
+            found = parsed[(name, value)] = super().header_fetch_parse(name, value)
+        return found
+
+
+def message_policy() -> EmailPolicy:
+    """The policy to parse one message with: `policy.default`'s answers, each field parsed once."""
+    return _OneMessagePolicy()
+
 
 def safe(read: Callable[[], T], default: T) -> T:
     try:
@@ -51,15 +87,21 @@ def read(msg: Message) -> list[tuple[str, str, str]]:
         if _plain_unstructured(msg, name, str(value)):  # the policy's parse would give back the text unfolded
             decoded = "".join(LINE_BREAK.split(str(value)))
         elif len(str(value)) <= _MAX_PARSED_HEADER and not _has_escaped_bytes(str(value)):
-            decoded = safe(lambda n=name, v=value: str(msg.policy.header_fetch_parse(n, v)), None)
+            decoded = safe(lambda n=name, v=value: _text(msg, n, v), None)
         headers.append((name, clean(decoded).strip() if decoded is not None else _decode_words(raw), raw))
     return headers
+
+
+def _text(msg: Message, name: str, value: str) -> str:
+    if isinstance(msg.policy, EmailPolicy) and type(value) is str and len(value) <= _REMEMBERED_VALUE:
+        return _decoded(name, value)
+    return str(msg.policy.header_fetch_parse(name, value))
 
 
 def _plain_unstructured(msg: Message, name: str, value: str) -> bool:
     """An ASCII value without encoded words of a free-text field (Subject, Received, DKIM-Signature, X-…): the
     default policy's parse returns it unfolded, at a tenth of a millisecond a field, the bulk of parsing time."""
-    return msg.policy is policy.default and value.isascii() and "=?" not in value and _unstructured(name.lower())
+    return isinstance(msg.policy, EmailPolicy) and value.isascii() and "=?" not in value and _unstructured(name.lower())
 
 
 @functools.cache
@@ -84,7 +126,7 @@ def value(headers: list[tuple[str, str, str]], name: str) -> str:
 
 
 def _has_escaped_bytes(text: str) -> bool:
-    return any("\udc80" <= char <= "\udcff" for char in text)
+    return _ESCAPED_BYTE.search(text) is not None
 
 
 def _repair(text: str) -> str:

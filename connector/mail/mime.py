@@ -21,6 +21,7 @@ from typing import TypeVar
 from connector.errors import MimeError
 from connector.mail import fields
 from connector.mail.envelope import (
+    Address,
     Attachment,
     Direction,
     Envelope,
@@ -92,7 +93,7 @@ def parse(
             raise MimeError("not an e-mail: no From, no recipients, no Message-ID and no Subject")
         content = _Content(problems=problems)
         content.collect(msg, depth=0)
-        return _envelope(raw, headers, content, source=source, mailbox=mailbox,
+        return _envelope(raw, headers, content, _Read(from_, recipients, subject), source=source, mailbox=mailbox,
                          provider_message_id=provider_message_id, thread_key=thread_key, direction=direction)
     except MimeError:
         raise
@@ -103,15 +104,24 @@ def parse(
 def _message(raw: bytes, problems: list[str]) -> Message:
     """The MIME tree; when the strict parser trips over a malformed field, the lenient one (compat32)."""
     try:
-        return BytesParser(policy=policy.default).parsebytes(raw)
+        return BytesParser(policy=fields.message_policy()).parsebytes(raw)
     except Exception as exc:  # e.g. an IndexError on a truncated Content-Type parameter
         problems.append(f"malformed MIME structure read leniently ({type(exc).__name__})")
         return BytesParser(policy=policy.compat32).parsebytes(raw)
 
 
-def _envelope(raw: bytes, headers: list[tuple[str, str, str]], content: _Content, *, source: Source, mailbox: str,
-              provider_message_id: str, thread_key: str, direction: Direction | None) -> Envelope:
-    recipients = {name: fields.addresses(headers, name) for name in _RECIPIENT_HEADERS}
+@dataclass(frozen=True)
+class _Read:
+    """What `parse` read from the headers to tell an e-mail from garbage, used again rather than read twice."""
+
+    from_: Address | None
+    recipients: dict[str, tuple[Address, ...]]
+    subject: str
+
+
+def _envelope(raw: bytes, headers: list[tuple[str, str, str]], content: _Content, read: _Read, *, source: Source,
+              mailbox: str, provider_message_id: str, thread_key: str, direction: Direction | None) -> Envelope:
+    recipients = dict(read.recipients)
     for name, found in recipients.items():
         if len(found) > MAX_ADDRESSES:
             content.problems.append(f"{len(found)} addresses in {name}: kept the first {MAX_ADDRESSES}")
@@ -124,13 +134,13 @@ def _envelope(raw: bytes, headers: list[tuple[str, str, str]], content: _Content
     return Envelope(
         source=source,
         internet_message_id=fields.message_id(fields.raw(headers, "Message-ID")) or fields.synthetic_id(raw),
-        subject=fields.value(headers, "Subject"),
+        subject=read.subject,
         mailbox=mailbox,
         provider_message_id=provider_message_id,
         thread_key=thread_key,
         in_reply_to=fields.message_ids(fields.raw(headers, "In-Reply-To"), bare_ok=True),
         references=references,
-        from_=fields.first(fields.addresses(headers, "From")),
+        from_=read.from_,
         sender=fields.first(fields.addresses(headers, "Sender")),
         reply_to=fields.addresses(headers, "Reply-To"),
         to=recipients["To"],
@@ -290,7 +300,7 @@ def _attached_originals(part: Message, depth: int, outer: _Content) -> list[Forw
     if isinstance(payload, list):
         inner = payload[0] if payload and isinstance(payload[0], Message) else None
     else:  # encoded (e.g. base64) message/rfc822: parse the decoded bytes
-        inner = BytesParser(policy=policy.default).parsebytes(_payload_bytes(part))
+        inner = BytesParser(policy=fields.message_policy()).parsebytes(_payload_bytes(part))
     if inner is None or depth > _MAX_DEPTH:
         return []
     headers = fields.read(inner)

@@ -6,15 +6,19 @@ import hashlib
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import Policy
 from importlib import resources
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from connector.errors import MimeError
-from connector.mail import mime
+from connector.mail import fields, mime
 from connector.mail.envelope import Address, Direction, Envelope, Source
 from connector.mail.forwards import find_inline_forwards, parse_addresses, parse_date
 from connector.mail.html_text import html_to_text
@@ -723,3 +727,29 @@ def test_a_recipient_flood_is_cut_to_the_limit_and_noted() -> None:
     envelope = parse(mail("Mallory <m@evil.example>", to))
     assert len(envelope.to) == mime.MAX_ADDRESSES and envelope.to[0].email == "user0@flood.example"
     assert any("5000 addresses in To" in problem for problem in envelope.problems)
+
+
+def _as_read(msg: Message) -> list[object]:
+    """Everything the envelope takes from a parsed tree's headers: each part's fields, type, charset, file name."""
+    found: list[object] = []
+    for part in msg.walk():
+        found.append(fields.read(part))
+        for ask in (part.get_content_type, part.get_content_charset, part.get_filename, part.get_content_disposition):
+            found.append(fields.safe(ask, "raised"))
+    return found
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(READABLE).map(fixture_bytes) | mutated() | header_soup())
+@example(b"From: a@b.c\nContent-Disposition: attachment; filename=a.txt\n"  # one value, two fields
+         b"Content-Type: attachment; filename=a.txt\n\nbody")
+def test_a_field_parsed_once_reads_exactly_as_the_default_policy_reads_it(raw: bytes) -> None:
+    """The parser's policy parses each field of a message once (the email package would parse a Content-Type
+    every time it is read) and remembers decoded texts across messages: what it reads must not change."""
+    def read_with(chosen: Policy) -> list[object] | str:
+        try:
+            return _as_read(BytesParser(policy=chosen).parsebytes(raw))
+        except Exception as exc:
+            return type(exc).__name__
+
+    assert read_with(fields.message_policy()) == read_with(policy.default)
