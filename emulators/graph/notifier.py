@@ -12,6 +12,12 @@ Model (times are emulated seconds on the emulator's `Clock` unless marked *real*
 * Slow endpoints: a response slower than ``slow_threshold`` (2.9 *real* s; timeouts count) is slow.
   Once an endpoint has ``slow_min_samples`` (100) results in the current ``slow_window`` (10 min,
   then the counts reset), 10 % slow delays its new notifications by 10 minutes and 15 % drops them.
+* Several change notifications for one ``notificationUrl`` go in one POST: a new one is sent once it is
+  ``batch_window`` (0.25 *real* s) old, with every other new one for that URL due by then (at most
+  ``batch_max``, 20), as Graph's ``changeNotificationCollection`` allows — its ``value`` is "the set of
+  notifications being sent to the notification URL", which "can contain a mix of items for various apps and
+  tenants that subscribed using the same notification URL" (learn.microsoft.com/graph/api/resources/
+  changenotificationcollection). A batch that fails is retried whole.
 * Fault knobs (drop, duplicate, delay, reorder) apply to new change notifications before all that.
 
 Compress the schedule with ``Clock.set_scale``: at scale 3600 an hour of retries takes a real second.
@@ -83,6 +89,8 @@ class Notifier:
         self.throttle_delay = 600.0
         self.retry_delays = [60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0]
         self.max_retry_age = 4 * 3600.0
+        self.batch_window = 0.25  # real seconds a new change notification waits for others to the same URL
+        self.batch_max = 20
         self._http = outbound_client(ca_path)
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Job]] = []
@@ -197,7 +205,7 @@ class Notifier:
                     self._release_held()
                 return
         for copy in copies:
-            self._schedule(copy, delay)
+            self._schedule(copy, delay, wait=self.batch_window)
 
     def _release_held(self) -> None:
         held, self._held, self._hold_target = self._held, [], 0
@@ -207,8 +215,8 @@ class Notifier:
             heapq.heappush(self._heap, (start + 0.1 * position, next(self._counter), job))
         self._cond.notify_all()
 
-    def _schedule(self, job: Job, emulated_delay: float) -> None:
-        due = time.monotonic() + self.clock.real_seconds(emulated_delay)
+    def _schedule(self, job: Job, emulated_delay: float, wait: float = 0.0) -> None:
+        due = time.monotonic() + self.clock.real_seconds(emulated_delay) + wait
         with self._cond:
             heapq.heappush(self._heap, (due, next(self._counter), job))
             self._cond.notify_all()
@@ -227,11 +235,27 @@ class Notifier:
                 if self._stopping:
                     return
                 _, _, job = heapq.heappop(self._heap)
+                job = self._batch(job, now + self.batch_window)
                 self._in_flight += 1
             try:
                 self._pool.submit(self._deliver, job)
             except RuntimeError:  # pool shut down
                 return
+
+    def _batch(self, job: Job, horizon: float) -> Job:
+        """``job`` with the other new change notifications to its URL due by ``horizon``, in one POST (their
+        order kept). Called with the lock held."""
+        if job.lifecycle is not None or job.attempt:
+            return job
+        mates = sorted(entry for entry in self._heap if entry[0] <= horizon and entry[2].url == job.url
+                       and entry[2].lifecycle is None and not entry[2].attempt)[:self.batch_max - 1]
+        if not mates:
+            return job
+        taken = {id(entry[2]) for entry in mates}
+        self._heap = [entry for entry in self._heap if id(entry[2]) not in taken]
+        heapq.heapify(self._heap)
+        items = [item for one in (job, *(entry[2] for entry in mates)) for item in one.payload["value"]]
+        return Job(job.url, {"value": items}, job.subscription_id, None, job.first_at)
 
     # --- delivering --------------------------------------------------------------------------------
     def _deliver(self, job: Job) -> None:

@@ -374,6 +374,18 @@ def test_subscription_validates_endpoints_and_delivers_notifications(seeded: See
     assert len(notes) == 2 and not seeded.emulator.subscriptions()[0].paused
 
 
+def test_notifications_close_together_arrive_in_one_post(seeded: Seeded, receiver: Receiver) -> None:
+    """Graph batches: one changeNotificationCollection carries every notification due for the URL."""
+    token = sign_in(seeded, seeded.alice)["access_token"]
+    create_subscription(seeded, token, receiver)
+    for n in range(3):
+        seeded.emulator.send("client@example.org", external(f"burst {n}", "alice@contoso.com"))
+    assert len(receiver.wait_for(3)) == 3 and seeded.emulator.wait_for_notifications()
+    [post] = [a for a in seeded.emulator.notification_attempts() if a.lifecycle is None]
+    assert post.outcome == "delivered" and len(post.payload["value"]) == 3
+    assert_documented_shape("graph/change_notification_collection.json", post.payload)
+
+
 def test_subscription_with_a_wrong_validation_answer_is_refused(seeded: Seeded, receiver: Receiver) -> None:
     receiver.validation = "encoded"  # echoes the token still URL-encoded
     token = sign_in(seeded, seeded.alice)["access_token"]
@@ -404,6 +416,7 @@ def test_failed_notifications_are_retried_on_a_compressed_schedule(seeded: Seede
     receiver.fail_next = 2
     seeded.emulator.send("client@example.org", external("Retry me", "alice@contoso.com"))
     receiver.wait_for(1)
+    assert seeded.emulator.wait_for_notifications()  # the delivery is recorded once its answer is back
     outcomes = [a.outcome for a in seeded.emulator.notification_attempts()]
     assert outcomes == ["retry", "retry", "delivered"]
 
