@@ -146,7 +146,7 @@ class GraphProvider:
                 await self._remap(mailbox, state, now)
             found = await deltas.read_all(self._user(mailbox), self._batch(), state, mailbox.address, now,
                                           page_size=mailbox.page_size or deltas.PAGE_SIZE)
-            if found.unknown_folders:
+            if found.unknown_folders or (found.probe_cut and state.due(now, deltas.CUT_PROBE_REMAP)):
                 await self._remap(mailbox, state, now)
                 found.more = True  # the new folders' rounds are read by the next page
             return deltas.change_page(found, state)

@@ -5,9 +5,11 @@ folder id the whole `@odata.deltaLink` / `@odata.nextLink` to GET next, or, for 
 first URL of a new round limited to mail received since a moment. Every wake-up GETs every link, 20 a
 `$batch` (the documented maximum; each item is throttled on its own), and the first batch also carries a
 probe: the parent folders of the newest mail of the whole mailbox, so a folder nobody knew of (a rule's new
-target) is found at once rather than at the next hourly re-mapping. A folder with no change costs only its
-slot. One folder's expired state (410 ``SyncStateNotFound``) restarts that folder alone, from the last
-successful read; a folder gone (404) leaves the map.
+target) is found at once rather than at the next hourly re-mapping. In a burst the probe lists only the newest
+``PROBE_SIZE`` messages, and a new folder's mail may be older than those: a cut probe re-maps the folders if the
+last mapping is over ``CUT_PROBE_REMAP`` old, so such a folder waits minutes, not the hour. A folder with no
+change costs only its slot. One folder's expired state (410 ``SyncStateNotFound``) restarts that folder alone,
+from the last successful read; a folder gone (404) leaves the map.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from providers.graph.folders import SENT_ITEMS, FolderMap
 PAGE_SIZE = 50
 REMAP_EVERY = timedelta(hours=1)  # the folder map is read again at least this often
 MARGIN = timedelta(minutes=5)  # a (re)started folder reads mail from this much before the moment it names
-PROBE_SIZE = 25
+PROBE_SIZE = 100  # parent folder ids only: a few kilobytes
+CUT_PROBE_REMAP = timedelta(minutes=5)
 Batch = Callable[[Mapping[str, RequestInformation]], Awaitable[dict[str, BatchAnswer]]]
 ENDPOINT = "/mailFolders/{folder}/messages/delta"
 
@@ -61,8 +64,8 @@ class DeltaCursor:
         data.pop("v")
         return cls(**data)
 
-    def due(self, now: datetime) -> bool:
-        return not self.mapped_at or datetime.fromisoformat(self.mapped_at) + REMAP_EVERY <= now
+    def due(self, now: datetime, every: timedelta = REMAP_EVERY) -> bool:
+        return not self.mapped_at or datetime.fromisoformat(self.mapped_at) + every <= now
 
     def remap(self, found: FolderMap, now: datetime, start: Callable[[str, datetime], str]) -> None:
         """Follow ``found``: links under a well-known name take the folder's id, new folders start a round
@@ -109,6 +112,7 @@ class Round:
     removed: list[str] = field(default_factory=list)
     more: bool = False
     unknown_folders: bool = False  # the probe saw mail in a folder the map does not have
+    probe_cut: bool = False  # more mail arrived than the probe lists: an unknown folder may hide behind it
     expired: list[ProviderError] = field(default_factory=list)  # folders whose delta state had expired
 
 
@@ -135,6 +139,7 @@ async def read_all(user: Any, batch: Batch, cursor: DeltaCursor, mailbox: str, n
         if probe is not None and probe.status == 200 and isinstance(probe.body, dict):
             parents = {str(m.get("parentFolderId") or "") for m in probe.body.get("value") or []}
             found.unknown_folders = any(p and not cursor.known(p) for p in parents)
+            found.probe_cut = bool(probe.body.get("@odata.nextLink"))
     if found.expired and len(found.expired) == len(folders):
         raise found.expired[0]  # the whole mailbox's state is gone: the engine's bounded resync
     if errors:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from msgraph import GraphServiceClient
@@ -49,6 +49,16 @@ def delegated_token(urls: EmulatorUrls, address: str, scopes: list[str] = CLIENT
     return str(result["access_token"])
 
 
+class MovableClock:
+    """Real time that a story moves forward for the connector's Graph adapter (and the emulator: `Office.later`)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
 @dataclass
 class Office:
     emulator: GraphEmulator
@@ -56,6 +66,12 @@ class Office:
     worker: Worker
     engine: Engine
     alice_token: str
+    clock: MovableClock
+
+    def later(self, minutes: float) -> None:
+        """Time passes, for Exchange and for the connector alike."""
+        self.clock.offset += timedelta(minutes=minutes)
+        self.emulator.clock.advance(minutes * 60)
 
     def send(self, sender: str, raw: bytes) -> str:
         return self.emulator.post_office.send(sender, raw)
@@ -120,7 +136,8 @@ def open_office(engine: Engine) -> Iterator[Office]:
     emulator.set_consent("approve")
     port = free_port()
     settings = connector_settings(urls, port)
-    provider = GraphProvider(settings, clock=datetime.now)
+    clock = MovableClock()
+    provider = GraphProvider(settings, clock=clock)
     cipher = TokenCipher(KEY)
     for address in (ALICE, BOB):
         connect_by_consent(engine, provider, urls, address, cipher)
@@ -131,6 +148,6 @@ def open_office(engine: Engine) -> Iterator[Office]:
         with serving(context, port):
             assert worker.tick_schedules() == 2  # subscriptions created, validation handshake answered
             worker.run_once()  # initial cursors
-            yield Office(emulator, provider, worker, engine, delegated_token(urls, ALICE))
+            yield Office(emulator, provider, worker, engine, delegated_token(urls, ALICE), clock)
     finally:
         emulator.stop()

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from connector.mail.envelope import normalize_message_id
 from connector.models import Activity
+from providers.graph import deltas
 from providers.graph.adapter import GraphProvider
 from tests import inspect_db as db
 from tests.mailbuilder import mail
@@ -119,8 +120,9 @@ def _alice_bccs_the_matter(office: Office) -> str:
     return sent.parsed.message_id
 
 
-def _carol_replies(office: Office, opening: str, message_id: str) -> str:
-    return office.send(CAROL, mail(f"Carol <{CAROL}>", [ALICE], subject="Re: Smith v. Jones: settlement",
+def _carol_replies(office: Office, opening: str, message_id: str,
+                   subject: str = "Re: Smith v. Jones: settlement") -> str:
+    return office.send(CAROL, mail(f"Carol <{CAROL}>", [ALICE], subject=subject,
                                    message_id=message_id, in_reply_to=opening, references=[opening]))
 
 
@@ -150,6 +152,74 @@ def test_a_rule_files_a_clients_reply_into_clients_acme_before_anyone_reads_it_a
     assert filed.parsed.message_id == reply_id and office.emulator.messages(ALICE, "inbox") == []
     reply = db.logged(office.engine, normalize_message_id(reply_id))
     assert reply is not None and "matter:10802" in reply.filed_under
+
+    # Her next reply edits the subject: a new Outlook conversation, moved by the same rule, still filed.
+    revised_id = _carol_replies(office, reply_id, "<acme-revised@clientco.com>", "Counter-offer (revised)")
+    office.settle()
+    revised = db.logged(office.engine, normalize_message_id(revised_id))
+    assert revised is not None and "matter:10802" in revised.filed_under
+
+
+def test_an_edited_subject_reply_a_rule_moved_before_its_conversation_was_filed_is_filed(office: Office) -> None:
+    """Alice Bccs the matter and Carol answers under a new subject before Alice's mailbox is read; a rule moves
+    the answer into Clients/Key clients, where it opens an Outlook conversation of its own."""
+    assert office.emulator.urls is not None
+    token = delegated_token(office.emulator.urls, ALICE, [*CLIENT_SCOPES, "MailboxSettings.ReadWrite"])
+
+    async def make_rule(client: GraphServiceClient) -> None:
+        clients = await client.me.mail_folders.post(MailFolder(display_name="Clients"))
+        assert clients is not None and clients.id
+        key = await client.me.mail_folders.by_mail_folder_id(clients.id).child_folders.post(
+            MailFolder(display_name="Key clients"))
+        assert key is not None and key.id
+        await client.me.mail_folders.by_mail_folder_id("inbox").message_rules.post(MessageRule(
+            display_name="Key clients", sequence=2, is_enabled=True,
+            conditions=MessageRulePredicates(sender_contains=["clientco.com"]),
+            actions=MessageRuleActions(move_to_folder=key.id, stop_processing_rules=True)))
+
+    run(_with(office, token, make_rule))
+    office.settle()
+
+    async def send(client: GraphServiceClient) -> None:
+        await client.me.send_mail.post(SendMailPostRequestBody(message=Message(
+            subject="Smith v. Jones: settlement", to_recipients=_to(CAROL), bcc_recipients=_to(MATTER)),
+            save_to_sent_items=True))
+
+    office.as_alice(send)
+    [sent] = office.emulator.messages(ALICE, "sentitems")
+    revised_id = _carol_replies(office, sent.parsed.message_id, "<key-revised@clientco.com>",
+                                "Counter-offer (revised)")
+    office.settle()
+    revised = db.logged(office.engine, normalize_message_id(revised_id))
+    assert revised is not None and "matter:10802" in revised.filed_under
+
+
+def test_a_folder_a_new_rule_fills_during_a_burst_is_read_within_minutes(office: Office) -> None:
+    """The rule's folder is made after the last mapping of the folders, and its first mail is buried under a
+    burst newer than the probe lists: the cut probe re-maps (the mapping is over five minutes old), so Carol's
+    answer under a new subject — which only that folder's delta brings, being a conversation of its own — is
+    filed now, not at the next hourly mapping."""
+    assert office.emulator.urls is not None
+    opening = _alice_bccs_the_matter(office)
+    token = delegated_token(office.emulator.urls, ALICE, [*CLIENT_SCOPES, "MailboxSettings.ReadWrite"])
+
+    async def make_rule(client: GraphServiceClient) -> None:
+        key = await client.me.mail_folders.post(MailFolder(display_name="Key clients"))
+        assert key is not None and key.id
+        await client.me.mail_folders.by_mail_folder_id("inbox").message_rules.post(MessageRule(
+            display_name="Key clients", sequence=1, is_enabled=True,
+            conditions=MessageRulePredicates(sender_contains=["clientco.com"]),
+            actions=MessageRuleActions(move_to_folder=key.id, stop_processing_rules=True)))
+
+    run(_with(office, token, make_rule))
+    office.later(minutes=6)
+    revised_id = _carol_replies(office, opening, "<buried@clientco.com>", "Counter-offer (revised)")
+    for n in range(deltas.PROBE_SIZE + 5):
+        office.send("news@lists.example", mail("News <news@lists.example>", [ALICE], subject=f"Digest {n}",
+                                               message_id=f"<digest{n}@lists.example>"))
+    office.settle()
+    revised = db.logged(office.engine, normalize_message_id(revised_id))
+    assert revised is not None and "matter:10802" in revised.filed_under
 
 
 def test_a_reply_moved_from_the_inbox_to_the_archive_is_logged_once(office: Office) -> None:
