@@ -108,14 +108,15 @@ def _to(*addresses: str) -> list[Recipient]:
     return [Recipient(email_address=EmailAddress(address=a)) for a in addresses]
 
 
-def _alice_bccs_the_matter(office: Office) -> str:
+def _alice_bccs_the_matter(office: Office, settle: bool = True) -> str:
     async def send(client: GraphServiceClient) -> None:
         await client.me.send_mail.post(SendMailPostRequestBody(message=Message(
             subject="Smith v. Jones: settlement", to_recipients=_to(CAROL), bcc_recipients=_to(MATTER)),
             save_to_sent_items=True))  # msgraph-sdk defaults it to False; Outlook saves
 
     office.as_alice(send)
-    office.settle()
+    if settle:
+        office.settle()
     [sent] = office.emulator.messages(ALICE, "sentitems")
     return sent.parsed.message_id
 
@@ -126,24 +127,33 @@ def _carol_replies(office: Office, opening: str, message_id: str,
                                    message_id=message_id, in_reply_to=opening, references=[opening]))
 
 
-def test_a_rule_files_a_clients_reply_into_clients_acme_before_anyone_reads_it_and_it_is_logged(
-        office: Office) -> None:
+def _rule_moving_clientco_mail(office: Office, *path: str) -> str:
+    """Alice's Outlook: the folder ``path`` (a child of the one before) and an Inbox rule moving clientco.com's
+    mail there; the folder's id."""
     assert office.emulator.urls is not None
     token = delegated_token(office.emulator.urls, ALICE, [*CLIENT_SCOPES, "MailboxSettings.ReadWrite"])
 
-    async def make_rule(client: GraphServiceClient) -> str:  # Alice's Outlook: a folder and a rule
-        clients = await client.me.mail_folders.post(MailFolder(display_name="Clients"))
-        assert clients is not None and clients.id
-        acme = await client.me.mail_folders.by_mail_folder_id(clients.id).child_folders.post(
-            MailFolder(display_name="Acme"))
-        assert acme is not None and acme.id
+    async def make_rule(client: GraphServiceClient) -> str:
+        parent = None
+        for name in path:
+            folders = (client.me.mail_folders if parent is None
+                       else client.me.mail_folders.by_mail_folder_id(parent).child_folders)
+            made = await folders.post(MailFolder(display_name=name))
+            assert made is not None and made.id
+            parent = made.id
+        assert parent is not None
         await client.me.mail_folders.by_mail_folder_id("inbox").message_rules.post(MessageRule(
-            display_name="Clients to Acme", sequence=1, is_enabled=True,
+            display_name=f"clientco.com to {path[-1]}", sequence=1, is_enabled=True,
             conditions=MessageRulePredicates(sender_contains=["clientco.com"]),
-            actions=MessageRuleActions(move_to_folder=acme.id, stop_processing_rules=True)))
-        return acme.id
+            actions=MessageRuleActions(move_to_folder=parent, stop_processing_rules=True)))
+        return parent
 
-    acme_id = run(_with(office, token, make_rule))
+    return run(_with(office, token, make_rule))
+
+
+def test_a_rule_files_a_clients_reply_into_clients_acme_before_anyone_reads_it_and_it_is_logged(
+        office: Office) -> None:
+    acme_id = _rule_moving_clientco_mail(office, "Clients", "Acme")
     opening = _alice_bccs_the_matter(office)
     reply_id = _carol_replies(office, opening, "<acme-reply@clientco.com>")
     office.settle()
@@ -163,32 +173,10 @@ def test_a_rule_files_a_clients_reply_into_clients_acme_before_anyone_reads_it_a
 def test_an_edited_subject_reply_a_rule_moved_before_its_conversation_was_filed_is_filed(office: Office) -> None:
     """Alice Bccs the matter and Carol answers under a new subject before Alice's mailbox is read; a rule moves
     the answer into Clients/Key clients, where it opens an Outlook conversation of its own."""
-    assert office.emulator.urls is not None
-    token = delegated_token(office.emulator.urls, ALICE, [*CLIENT_SCOPES, "MailboxSettings.ReadWrite"])
-
-    async def make_rule(client: GraphServiceClient) -> None:
-        clients = await client.me.mail_folders.post(MailFolder(display_name="Clients"))
-        assert clients is not None and clients.id
-        key = await client.me.mail_folders.by_mail_folder_id(clients.id).child_folders.post(
-            MailFolder(display_name="Key clients"))
-        assert key is not None and key.id
-        await client.me.mail_folders.by_mail_folder_id("inbox").message_rules.post(MessageRule(
-            display_name="Key clients", sequence=2, is_enabled=True,
-            conditions=MessageRulePredicates(sender_contains=["clientco.com"]),
-            actions=MessageRuleActions(move_to_folder=key.id, stop_processing_rules=True)))
-
-    run(_with(office, token, make_rule))
+    _rule_moving_clientco_mail(office, "Clients", "Key clients")
     office.settle()
-
-    async def send(client: GraphServiceClient) -> None:
-        await client.me.send_mail.post(SendMailPostRequestBody(message=Message(
-            subject="Smith v. Jones: settlement", to_recipients=_to(CAROL), bcc_recipients=_to(MATTER)),
-            save_to_sent_items=True))
-
-    office.as_alice(send)
-    [sent] = office.emulator.messages(ALICE, "sentitems")
-    revised_id = _carol_replies(office, sent.parsed.message_id, "<key-revised@clientco.com>",
-                                "Counter-offer (revised)")
+    opening = _alice_bccs_the_matter(office, settle=False)
+    revised_id = _carol_replies(office, opening, "<key-revised@clientco.com>", "Counter-offer (revised)")
     office.settle()
     revised = db.logged(office.engine, normalize_message_id(revised_id))
     assert revised is not None and "matter:10802" in revised.filed_under
@@ -199,19 +187,8 @@ def test_a_folder_a_new_rule_fills_during_a_burst_is_read_within_minutes(office:
     burst newer than the probe lists: the cut probe re-maps (the mapping is over five minutes old), so Carol's
     answer under a new subject — which only that folder's delta brings, being a conversation of its own — is
     filed now, not at the next hourly mapping."""
-    assert office.emulator.urls is not None
     opening = _alice_bccs_the_matter(office)
-    token = delegated_token(office.emulator.urls, ALICE, [*CLIENT_SCOPES, "MailboxSettings.ReadWrite"])
-
-    async def make_rule(client: GraphServiceClient) -> None:
-        key = await client.me.mail_folders.post(MailFolder(display_name="Key clients"))
-        assert key is not None and key.id
-        await client.me.mail_folders.by_mail_folder_id("inbox").message_rules.post(MessageRule(
-            display_name="Key clients", sequence=1, is_enabled=True,
-            conditions=MessageRulePredicates(sender_contains=["clientco.com"]),
-            actions=MessageRuleActions(move_to_folder=key.id, stop_processing_rules=True)))
-
-    run(_with(office, token, make_rule))
+    _rule_moving_clientco_mail(office, "Key clients")
     office.later(minutes=6)
     revised_id = _carol_replies(office, opening, "<buried@clientco.com>", "Counter-offer (revised)")
     for n in range(deltas.PROBE_SIZE + 5):
