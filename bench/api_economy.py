@@ -15,7 +15,9 @@ Attribution: every emulator request is charged either to logged or to unrelated 
 name a message (metadata, `$value`/`format=raw`) go to that message; thread and Message-ID
 look-ups go to logged mail (only a logged thread causes them); change-feed pages (Graph delta,
 Gmail history.list) are shared pro rata over the message copies they delivered. A batch's HTTP
-request is split evenly over the calls it carried.
+request is split evenly over the calls it carried. A full download of a logged conversation's message that is
+not filed (a reply among colleagues only, refused as internal-only) is counted apart from the downloads of
+unrelated mail: the core follows that thread, and Gmail charges a header read as much as the download.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ class Outcome:
     quota_units: int = 0  # Gmail: from the emulator's quota accounting
     logged: Tally = field(default_factory=Tally)
     unrelated: Tally = field(default_factory=Tally)
+    # Full downloads of a logged conversation's mail that is not filed (replies among colleagues only, refused as
+    # internal-only): in a thread the core follows, a header read would cost Gmail as much as the download.
+    bodies_refused_in_thread: int = 0
     by_endpoint: dict[str, int] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
@@ -78,7 +83,8 @@ class Outcome:
             "bytes_per_logged": per(self.logged.bytes, self.logged_messages),
             "bytes_per_unrelated": per(self.unrelated.bytes, self.unrelated_messages),
             "full_bodies_unrelated": self.unrelated.bodies, "full_body_bytes_unrelated": self.unrelated.body_bytes,
-            "full_bodies_logged": self.logged.bodies, "by_endpoint": self.by_endpoint,
+            "full_bodies_logged": self.logged.bodies, "full_bodies_refused_in_thread": self.bodies_refused_in_thread,
+            "by_endpoint": self.by_endpoint,
         }
 
 
@@ -198,13 +204,17 @@ def _attribute(rig: Rig, calls: list[Call], provider: str, logged: set[str], pat
     out.copies_logged = sum(1 for imid in copies.values() if imid in logged)
     out.copies_unrelated = len(copies) - out.copies_logged
     share_logged = out.copies_logged / len(copies) if copies else 0.0
+    conversation = {m.message_id: m.conversation for m in rig.workload.messages}
+    followed = rig.workload.logged_conversations
     for request, carried in _groups(calls, provider):
         parts = carried or [request]
         for call in parts:
             weight = 1 / len(parts)  # this call's share of the HTTP request
             if call.message_id and call.kind in ("metadata", "body"):
-                tally = out.logged if copies.get(call.message_id) in logged else out.unrelated
-                _charge(tally, weight, call)
+                message = copies.get(call.message_id)
+                in_thread = message not in logged and conversation.get(message or "") in followed
+                _charge(out.logged if message in logged else out.unrelated, weight, call, count_body=not in_thread)
+                out.bodies_refused_in_thread += in_thread and call.kind == "body"
             elif call.kind == "conversation":
                 _charge(out.logged, weight, call)
             else:  # change-feed pages and the rest: shared by the copies they brought
@@ -222,11 +232,11 @@ def _attribute(rig: Rig, calls: list[Call], provider: str, logged: set[str], pat
     return out
 
 
-def _charge(tally: Tally, weight: float, call: Call, share: float = 1.0) -> None:
+def _charge(tally: Tally, weight: float, call: Call, share: float = 1.0, count_body: bool = True) -> None:
     tally.requests += weight
     tally.units += call.units * share
     tally.bytes += call.bytes * share
-    if call.kind == "body" and share == 1.0:
+    if call.kind == "body" and share == 1.0 and count_body:
         tally.bodies += 1
         tally.body_bytes += call.bytes
 
@@ -351,6 +361,8 @@ def _targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                             value is not None and value <= 1.05))
         found.append(target(f"full bodies downloaded for unrelated mail, {label}", r["full_bodies_unrelated"], "0",
                             r["full_bodies_unrelated"] == 0))
+        found.append(target(f"full bodies of internal-only replies in logged threads (refused), {label}",
+                            r["full_bodies_refused_in_thread"], "(reported)", True))
     for ratio in _ratios(results):
         if ratio["provider"] == "gmail":
             found.append(target(f"Gmail quota units, naive ÷ adapter ({ratio['pattern']})", ratio["units"], "≥ 10×",
