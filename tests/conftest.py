@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -95,6 +95,19 @@ FIXED_NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def capture(engine: Engine, settings: Settings) -> Capture:
     return Capture(engine, settings, clock=lambda: FIXED_NOW)
+
+
+class MovableClock:
+    """Real time that a story jumps forward (a rate-limit wait, the safety net, days of parking)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
 
 
 class StaticTxt:

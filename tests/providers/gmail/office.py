@@ -9,7 +9,6 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -31,23 +30,13 @@ from emulators.gmail import GmailEmulator, GmailUrls
 from emulators.postoffice import PostOffice
 from providers.gmail.adapter import GmailProvider, build
 from providers.gmail.push import PushParser
-from tests.conftest import build_world
+from tests.conftest import MovableClock, build_world
 from tests.providers.gmail.conftest import MAIL_SCOPE, PUSH_SA, TOPIC, PushReceiver, connect, gmail
 
 ALICE, CAROL = "alice@acme-law.com", "carol@clientco.com"
 MATTER = "acme+10802@bcc.example.com"
 SETTINGS_SCOPE = "https://www.googleapis.com/auth/gmail.settings.basic"  # filters.create asks for it alone
 KEY = b"q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
-
-
-class MovableClock:
-    """Real time that a test can jump forward."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
 
 
 def rfc822(sender: str, to: str, subject: str, body: str, **headers: str) -> EmailMessage:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -34,7 +34,7 @@ from emulators.postoffice import PostOffice
 from providers.gmail import quota
 from providers.gmail.adapter import GmailProvider, build
 from providers.gmail.push import PushParser
-from tests.conftest import build_world
+from tests.conftest import MovableClock, build_world
 from tests.inspect_db import audit_reasons, count, logged
 
 from .conftest import MAIL_SCOPE, PUSH_SA, TOPIC, PushReceiver, connect, gmail, send
@@ -45,19 +45,6 @@ CAROL = "carol@clientco.com"
 DROPBOX = "acme+10802@bcc.example.com"
 KEY = b"q2Yl8kW0yYc2m0o8kH1Q3O6t7m7wz4yqfQ2d3QxT6Ds="
 HISTORY_LIST = "gmail.users.history.list"
-
-
-class MovableClock:
-    """Real time that a test can jump forward (rate-limit waits)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from msgraph import GraphServiceClient
@@ -29,7 +28,7 @@ from connector.web.server import free_port, serving
 from emulators.graph import EmulatorUrls, GraphEmulator
 from providers.graph.adapter import GraphProvider
 from providers.graph.push import GraphNotificationParser
-from tests.conftest import build_world
+from tests.conftest import MovableClock, build_world
 from tests.providers.graph.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT, authorize, graph_client
 from tests.providers.graph.conftest import msal_app as _msal_app
 
@@ -49,16 +48,6 @@ def delegated_token(urls: EmulatorUrls, address: str, scopes: list[str] = CLIENT
     return str(result["access_token"])
 
 
-class MovableClock:
-    """Real time that a story moves forward for the connector's Graph adapter (and the emulator: `Office.later`)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
 @dataclass
 class Office:
     emulator: GraphEmulator
@@ -70,7 +59,7 @@ class Office:
 
     def later(self, minutes: float) -> None:
         """Time passes, for Exchange and for the connector alike."""
-        self.clock.offset += timedelta(minutes=minutes)
+        self.clock.advance(minutes * 60)
         self.emulator.clock.advance(minutes * 60)
 
     def send(self, sender: str, raw: bytes) -> str:
