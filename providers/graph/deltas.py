@@ -97,8 +97,11 @@ def _get(user: Any, link: str, page_size: int) -> RequestInformation:
 
 
 def _probe(user: Any, since: datetime) -> RequestInformation:
+    # Newest first, said rather than assumed; the ordered property is the filtered one, as Graph requires of
+    # $orderby beside $filter (learn.microsoft.com/graph/api/user-list-messages, "Using filter and orderby").
     query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
-        select=["parentFolderId"], filter=f"receivedDateTime ge {_iso(since)}", top=PROBE_SIZE)
+        select=["parentFolderId"], filter=f"receivedDateTime ge {_iso(since)}", orderby=["receivedDateTime desc"],
+        top=PROBE_SIZE)
     config: RequestConfiguration = RequestConfiguration(query_parameters=query)
     config.headers.add("Prefer", IMMUTABLE_IDS)
     return user.messages.to_get_request_information(config)
