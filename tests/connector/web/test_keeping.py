@@ -9,7 +9,7 @@ import json
 import zipfile
 
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 
 from connector.db import transaction
 from connector.models import AuditEntry, LegalHold, Record
@@ -55,7 +55,8 @@ def test_a_user_downloads_a_matters_mail_and_a_program_exports_a_contacts_period
     assert client.get(f"/api/v1/export/records/{site.world.project.id}", headers=headers).status_code == 422
     assert client.get(f"/api/v1/export/records/{site.other.record_id}", headers=headers).status_code == 404
     with transaction(site.engine) as session:
-        exported = session.exec(select(AuditEntry).where(AuditEntry.action == "exported")).all()
+        exported = session.exec(select(AuditEntry).where(AuditEntry.action == "exported")
+                                .order_by(col(AuditEntry.id))).all()
     assert [(e.detail["by"], e.detail["messages"]) for e in exported] == [
         ("alice@acme-law.com (console)", 2), ("API token Practice sync", 2)]
 
