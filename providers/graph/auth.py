@@ -17,14 +17,27 @@ from urllib.parse import quote, urlencode
 
 import msal
 import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential,
+)
 
 from connector.config import GraphSettings
 from connector.errors import ConfigError, GrantRevoked, InputError, TokenExpired, TransientError
 from connector.ports import Connected, MailboxRef
+from providers.graph.client import _retry_after
 
 SCOPES = ["Mail.Read", "User.Read"]  # msal adds openid, profile and offline_access itself
 APP_SCOPES = ["https://graph.microsoft.com/.default"]
 REVOKED = {"invalid_grant", "interaction_required", "consent_required", "unauthorized_client"}
+# The consent callback's user look-up rides out a brief throttle or outage, within what a browser waits for.
+BUSY = frozenset({429, 502, 503, 504})
+LOOKUP_ATTEMPTS, LOOKUP_MAX_WAIT, LOOKUP_BUDGET = 4, 5.0, 15.0  # seconds
 
 
 class ConsentDenied(InputError):
@@ -97,9 +110,18 @@ class GraphAuth:
     def _mailbox_address(self, token: str, oid: str) -> str:
         """The user's primary SMTP address: ``mail`` of ``GET /users/{oid}`` (readable with User.Read)."""
         url = f"{self.settings.graph_url.rstrip('/')}/users/{quote(oid)}"
+        # Graph answers 429/503/504 now and then: "wait the number of seconds specified in the Retry-After header
+        # and retry" (https://learn.microsoft.com/graph/throttling). A few tries, each wait and the whole capped so
+        # the user's browser does not hang; then the last answer (or connection error) decides, as below.
+        retrying = Retrying(
+            retry=retry_if_result(lambda r: r.status_code in BUSY)
+            | retry_if_exception_type((requests.ConnectionError, requests.Timeout)),
+            wait=_lookup_wait, stop=stop_after_attempt(LOOKUP_ATTEMPTS) | stop_before_delay(LOOKUP_BUDGET),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None)
         try:
-            reply = self.session.get(url, params={"$select": "id,mail,userPrincipalName,proxyAddresses"},
-                                     timeout=30, headers={"Authorization": f"Bearer {token}"})
+            reply: requests.Response = retrying(
+                self.session.get, url, params={"$select": "id,mail,userPrincipalName,proxyAddresses"},
+                timeout=30, headers={"Authorization": f"Bearer {token}"})
         except requests.RequestException as exc:
             raise TransientError(f"cannot reach Microsoft Graph: {exc}") from exc
         if not reply.ok:
@@ -183,6 +205,14 @@ class GraphAuth:
         with self._lock:
             updates, self._updates = self._updates, {}
         return updates
+
+
+def _lookup_wait(state: RetryCallState) -> float:
+    """Graph's Retry-After (seconds) when it sent one, else 0.5, 1, 2 s; at most LOOKUP_MAX_WAIT."""
+    reply = state.outcome.result() if state.outcome and not state.outcome.failed else None
+    if reply is not None and "retry-after" in reply.headers:
+        return min(_retry_after(reply.headers), LOOKUP_MAX_WAIT)
+    return float(wait_exponential(multiplier=0.5, max=LOOKUP_MAX_WAIT)(state))
 
 
 def _token_or_raise(result: dict | None, address: str) -> str:

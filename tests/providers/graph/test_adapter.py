@@ -11,7 +11,7 @@ import pytest
 from connector.config import Settings, load_settings
 from connector.errors import CursorExpired, GrantRevoked, InputError, Throttled, TransientError
 from connector.mail.envelope import Direction, Envelope
-from connector.ports import MailboxRef
+from connector.ports import Connected, MailboxRef
 from providers.graph.adapter import BATCH_ATTEMPTS, GraphProvider
 from providers.graph.mapping import conversation_of
 from tests.mailbuilder import mail
@@ -53,6 +53,45 @@ def test_denied_consent_is_a_clear_error(provider: GraphProvider, seeded: Seeded
     url, state = provider.auth.begin(REDIRECT_URI, login_hint="alice@contoso.com")
     with pytest.raises(InputError, match="did not grant access"):
         provider.auth.finish(state, authorize(seeded.urls, {"auth_uri": url}))
+
+
+def consent(provider: GraphProvider, seeded: Seeded, address: str = "alice@contoso.com") -> Connected:
+    url, state = provider.auth.begin(REDIRECT_URI, login_hint=address)
+    return provider.auth.finish(state, authorize(seeded.urls, {"auth_uri": url}))
+
+
+def user_lookups(seeded: Seeded, oid: str) -> list[int]:
+    return [r.status for r in seeded.emulator.request_log() if r.path.endswith(f"/users/{oid}")]
+
+
+def test_a_user_connects_outlook_while_graph_is_briefly_unavailable_then_throttling(provider: GraphProvider,
+                                                                                   seeded: Seeded) -> None:
+    """Alice clicks "connect" at a bad second: Graph answers the callback's look-up of her mailbox 503, then 429
+    with Retry-After: 1. The callback waits as Graph asks and she is connected, to the right mailbox."""
+    me = f"/users/{seeded.alice.id}"
+    seeded.emulator.faults.inject_http_errors(503, next_n=1, retry_after=None, path_contains=me)
+    seeded.emulator.faults.inject_http_errors(429, next_n=1, retry_after=1, path_contains=me)
+    started = time.monotonic()
+    connected = consent(provider, seeded)
+    assert (connected.address, connected.provider_user_id) == ("alice@contoso.com", seeded.alice.id)
+    assert user_lookups(seeded, seeded.alice.id) == [503, 429, 200]
+    assert time.monotonic() - started >= 1  # the Retry-After was honoured
+
+
+def test_a_graph_outage_or_a_refusal_at_consent_is_a_transient_error(provider: GraphProvider, seeded: Seeded) -> None:
+    """Graph still down after a few tries: the callback gives up with a clear error rather than hang the browser;
+    a refusal (403) is not tried again."""
+    me = f"/users/{seeded.alice.id}"
+    seeded.emulator.faults.inject_http_errors(503, next_n=100, retry_after=0, path_contains=me)
+    with pytest.raises(TransientError, match="answered 503"):
+        consent(provider, seeded)
+    assert user_lookups(seeded, seeded.alice.id) == [503] * 4
+    seeded.emulator.faults.clear()
+    seeded.emulator.clear_request_log()
+    seeded.emulator.faults.inject_http_errors(403, next_n=1, retry_after=None, path_contains=me)
+    with pytest.raises(TransientError, match="answered 403"):
+        consent(provider, seeded)
+    assert user_lookups(seeded, seeded.alice.id) == [403]
 
 
 def test_a_bcc_on_sent_items_is_seen_in_metadata_and_replies_share_the_thread(
