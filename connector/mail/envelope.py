@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 
 
 class Direction(StrEnum):
@@ -122,8 +123,15 @@ class Envelope:
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        return next((v for k, v in self.headers if k.lower() == wanted), None)
+        return self._first_of_each_name.get(name.lower())
+
+    @cached_property
+    def _first_of_each_name(self) -> dict[str, str]:
+        """The first value of each header name (lower case): routing asks for a dozen fields per message."""
+        named: dict[str, str] = {}
+        for key, value in self.headers:
+            named.setdefault(key.lower(), value)
+        return named
 
     @property
     def recipients(self) -> tuple[Address, ...]:

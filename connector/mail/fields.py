@@ -18,7 +18,7 @@ from email.header import decode_header, make_header
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import Message
 from email.policy import EmailPolicy
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 from typing import TypeVar
 
 from connector.mail.envelope import Address, normalize_message_id
@@ -33,7 +33,6 @@ _ENCODED_WORDS = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:\s+=\?[^?\s]+\?[b
 _SYNTHETIC_DOMAIN = "bcc-capture.invalid"
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # an undeclared 8-bit byte, as the parser's surrogateescape keeps it
 
-Headers = list[tuple[str, str, str]]  # (name, decoded value, raw unfolded value), in order
 _REMEMBERED_VALUE = 1_024  # longer values are parsed each time, so the memo stays a few megabytes at most
 
 
@@ -96,7 +95,18 @@ def safe(read: Callable[[], T], default: T) -> T:
         return default
 
 
-def read(msg: Message) -> list[tuple[str, str, str]]:
+class Headers(list[tuple[str, str, str]]):
+    """(name, decoded value, raw unfolded value) of every header, in order; a name's fields found without a scan
+    (a message's fields are looked up a dozen times, each scan lower-casing every name)."""
+
+    def __init__(self, fields: list[tuple[str, str, str]]) -> None:
+        super().__init__(fields)
+        self.named: dict[str, list[tuple[str, str, str]]] = {}
+        for found in fields:
+            self.named.setdefault(found[0].lower(), []).append(found)
+
+
+def read(msg: Message) -> Headers:
     """(name, decoded value, raw unfolded value) of every header, in order."""
     headers = []
     for name, value in itertools.islice(msg.raw_items(), MAX_HEADERS):
@@ -109,13 +119,42 @@ def read(msg: Message) -> list[tuple[str, str, str]]:
         elif len(str(value)) <= _MAX_PARSED_HEADER and not _has_escaped_bytes(str(value)):
             decoded = safe(lambda n=name, v=value: _text(msg, n, v), None)
         headers.append((name, clean(decoded).strip() if decoded is not None else _decode_words(raw), raw))
-    return headers
+    return Headers(headers)
 
 
 def _text(msg: Message, name: str, value: str) -> str:
-    if isinstance(msg.policy, EmailPolicy) and type(value) is str and len(value) <= _REMEMBERED_VALUE:
-        return _decoded(name, value)
+    if isinstance(msg.policy, EmailPolicy) and type(value) is str:
+        shortcut = _SHORTCUTS.get(name.lower())
+        known = shortcut(value) if shortcut is not None else None
+        if known is not None:
+            return known
+        if len(value) <= _REMEMBERED_VALUE:
+            return _decoded(name, value)
     return str(msg.policy.header_fetch_parse(name, value))
+
+
+def _date_text(value: str) -> str:
+    """The default policy's text of a Date field (`DateHeader.parse`: the date written again, or the value
+    itself when it is no date), without the parse of the rewritten text it makes and throws away."""
+    try:
+        return format_datetime(parsedate_to_datetime(value))
+    except ValueError:
+        return value
+
+
+def _same_when(pattern: re.Pattern[str]) -> Callable[[str], str | None]:
+    """The value itself when it is of a form the policy's parse gives back unchanged (else None: parse it)."""
+    return lambda value: value if pattern.fullmatch(value) else None
+
+
+# Fields whose text is known without the policy's parser. Each value is unique to its message, so the memo
+# (`_decoded`) would only hold it in place of a recurring address; tests/connector/mail/test_fields.py holds each
+# to policy.default's answer.
+_SHORTCUTS: dict[str, Callable[[str], str | None]] = {
+    "date": _date_text,
+    "message-id": _same_when(re.compile(r"<[\w.+=$!#%&'*/?^`{|}~-]+@[\w.-]+>", re.ASCII)),
+    "mime-version": _same_when(re.compile(r"[0-9]\.[0-9]")),
+}
 
 
 def _plain_unstructured(msg: Message, name: str, value: str) -> bool:
@@ -130,19 +169,18 @@ def _unstructured(name: str) -> bool:
     return issubclass(factory.registry.get(name, factory.default_class), UnstructuredHeader)
 
 
-def raw(headers: list[tuple[str, str, str]], name: str) -> str:
+def raw(headers: Headers, name: str) -> str:
     """The first such header's raw text ("" if absent)."""
     return next(iter(raw_all(headers, name)), "")
 
 
-def raw_all(headers: list[tuple[str, str, str]], name: str) -> list[str]:
-    wanted = name.lower()
-    return [raw for key, _, raw in headers if key.lower() == wanted]
+def raw_all(headers: Headers, name: str) -> list[str]:
+    return [raw for _, _, raw in headers.named.get(name.lower(), ())]
 
 
-def value(headers: list[tuple[str, str, str]], name: str) -> str:
-    wanted = name.lower()
-    return next((decoded for key, decoded, _ in headers if key.lower() == wanted), "")
+def value(headers: Headers, name: str) -> str:
+    found = headers.named.get(name.lower())
+    return found[0][1] if found else ""
 
 
 def _has_escaped_bytes(text: str) -> bool:
@@ -169,7 +207,7 @@ def _decode_word_run(run: re.Match[str]) -> str:
     return clean(safe(lambda: str(make_header(decode_header(run[0]))), run[0]))
 
 
-def addresses(headers: list[tuple[str, str, str]], name: str) -> tuple[Address, ...]:
+def addresses(headers: Headers, name: str) -> tuple[Address, ...]:
     values = raw_all(headers, name)
     found = []
     for display, email in safe(lambda: getaddresses(values), []):

@@ -119,7 +119,7 @@ class _Read:
     subject: str
 
 
-def _envelope(raw: bytes, headers: list[tuple[str, str, str]], content: _Content, read: _Read, *, source: Source,
+def _envelope(raw: bytes, headers: fields.Headers, content: _Content, read: _Read, *, source: Source,
               mailbox: str, provider_message_id: str, thread_key: str, direction: Direction | None) -> Envelope:
     recipients = dict(read.recipients)
     for name, found in recipients.items():
