@@ -30,7 +30,7 @@ from tenacity import (
 from connector.config import GraphSettings
 from connector.errors import ConfigError, GrantRevoked, InputError, TokenExpired, TransientError
 from connector.ports import Connected, MailboxRef
-from providers.graph.client import _retry_after
+from providers.graph.client import retry_after
 
 SCOPES = ["Mail.Read", "User.Read"]  # msal adds openid, profile and offline_access itself
 APP_SCOPES = ["https://graph.microsoft.com/.default"]
@@ -211,7 +211,7 @@ def _lookup_wait(state: RetryCallState) -> float:
     """Graph's Retry-After (seconds) when it sent one, else 0.5, 1, 2 s; at most LOOKUP_MAX_WAIT."""
     reply = state.outcome.result() if state.outcome and not state.outcome.failed else None
     if reply is not None and "retry-after" in reply.headers:
-        return min(_retry_after(reply.headers), LOOKUP_MAX_WAIT)
+        return min(retry_after(reply.headers), LOOKUP_MAX_WAIT)
     return float(wait_exponential(multiplier=0.5, max=LOOKUP_MAX_WAIT)(state))
 
 

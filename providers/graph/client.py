@@ -188,7 +188,7 @@ def from_status(status: int, code: str, headers: Mapping[str, Any], message: str
     """A Graph error answer (a whole response or one `$batch` item) → the connector's error tree."""
     kind = error_kind(STATUS_RULES, status, {code.lower()}, endpoint)
     if kind is Throttled:
-        return Throttled(message, retry_after=_retry_after(headers), endpoint=endpoint, status=status)
+        return Throttled(message, retry_after=retry_after(headers), endpoint=endpoint, status=status)
     return kind(message, endpoint=endpoint, status=status)
 
 
@@ -197,7 +197,7 @@ def _error_code(error: APIError) -> str:
     return str(getattr(inner, "code", "") or "")
 
 
-def _retry_after(headers: Mapping[str, Any]) -> float:
+def retry_after(headers: Mapping[str, Any]) -> float:
     value = headers.get("retry-after")
     if isinstance(value, list | tuple):
         value = value[0] if value else None
