@@ -116,9 +116,11 @@ def hidden_message_ids(reader: Reader, tenant_id: int) -> Select[Any]:
 def _behind_wall(user_id: int) -> ColumnElement[bool]:
     walled = walled_records(user_id)
     walled_people = select(Record.email).where(col(Record.id).in_(walled), col(Record.email).is_not(None))
+    # one subquery per way in, not one with an OR: PostgreSQL then joins each to the (usually empty) walls instead
+    # of reading every participant on every read of the mail (~15 ms a query at 100,000 e-mails)
     return or_(col(Activity.id).in_(select(ActivityLink.activity_id).where(col(ActivityLink.record_id).in_(walled))),
-               col(Activity.id).in_(select(Participant.activity_id).where(or_(
-                   col(Participant.record_id).in_(walled), col(Participant.email).in_(walled_people)))))
+               col(Activity.id).in_(select(Participant.activity_id).where(col(Participant.record_id).in_(walled))),
+               col(Activity.id).in_(select(Participant.activity_id).where(col(Participant.email).in_(walled_people))))
 
 
 def _has_visibility(wanted: Visibility, company_default: Visibility) -> ColumnElement[bool]:

@@ -4,11 +4,12 @@ past visibility; the team of a matter is whoever owns mail filed under it; every
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from connector.errors import InputError
-from connector.models import AuditEntry, Record, Tenant, User
-from connector.services import users, views, visibility_policy
+from connector.models import AuditEntry, Participant, Record, Tenant, User
+from connector.services import users, views, visibility_policy, walls
 from connector.services.capture import Capture
 from connector.services.visibility import reader_for
 from tests.conftest import World
@@ -116,3 +117,30 @@ def test_the_company_policy_applies_to_mail_already_logged_unless_its_owner_chos
         [change] = session.exec(select(AuditEntry).where(AuditEntry.action == "visibility.policy_changed")).all()
     assert page.messages == 1  # the count says what Bob may read, not what exists
     assert (change.detail["before"], change.detail["after"]) == ("company", "owner")
+
+
+def test_a_user_walled_from_a_contact_sees_no_mail_she_took_part_in_by_address_or_by_record(world: World,
+                                                                                            capture: Capture) -> None:
+    """The wall finds a contact among the participants two ways: by her address, and by her record when the mail
+    names her by another address; each alone hides the mail."""
+    by_address = capture.process(to_dropbox(mail(ALICE, ["carol@clientco.com"], bcc=[MATTER], subject="Lunch",
+                                                 message_id="<l1@acme-law.com>"))).activity_id
+    by_record = capture.process(to_dropbox(mail(ALICE, ["carol.client@old-firm.example"], bcc=[MATTER],
+                                                subject="Old address", message_id="<o1@acme-law.com>"))).activity_id
+    log(capture, ALICE, "Board minutes", "<b1@acme-law.com>")  # to Carol as logged: both ways
+    capture.process(to_dropbox(mail(ALICE, ["hank@globex.com"], bcc=[MATTER], subject="Expert witness",
+                                    message_id="<e1@acme-law.com>")))
+    with Session(world.engine) as session:
+        tenant = session.get(Tenant, world.tenant.id)
+        assert tenant is not None
+        carol = walls.find_target(session, tenant, "contact:carol@clientco.com")
+        session.execute(update(Participant).where(Participant.activity_id == by_address,
+                                                  Participant.email == "carol@clientco.com").values(record_id=None))
+        session.execute(update(Participant).where(Participant.activity_id == by_record,
+                                                  Participant.email == "carol.client@old-firm.example")
+                        .values(record_id=carol.id))
+        walls.add_wall(session, tenant, "contact:carol@clientco.com", "bob@acme-law.com", by="ada@acme-law.com")
+        session.commit()
+    everything = {"Lunch", "Old address", "Board minutes", "Expert witness"}
+    assert subjects_seen_by(world, "alice@acme-law.com", world.matter) == everything
+    assert subjects_seen_by(world, "bob@acme-law.com", world.matter) == {"Expert witness"}
