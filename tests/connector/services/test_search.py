@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from connector.config import Settings
 from connector.db import alembic_config, make_engine, transaction, upgrade
 from connector.models import Activity, Participant
+from connector.services import records, search
 from connector.services.capture import Capture
 from connector.services.communications import communications_page
 from connector.services.search import terms
@@ -82,3 +83,39 @@ def test_every_word_must_be_found_somewhere_on_the_mail_and_the_last_may_be_a_be
 def test_a_query_is_its_words_punctuation_aside() -> None:
     assert terms("Carol@ClientCo.com  re: 100%") == [["carol", "clientco", "com"], ["re"], ["100"]]
     assert terms(" _ % * \"") == []
+
+
+def _pages(world: World, email: str | None, query: str) -> list[tuple[list[tuple[str, list[str]]], int, int]]:
+    """Every page of one thread of the tab of the contact ``email`` (None: the matter) searched for ``query``, read
+    by its "older" links: each page's threads and their messages, and its counts."""
+    found, after = [], ""
+    with transaction(world.engine) as session:
+        record = records.person(session, world.tenant, email) if email else world.matter
+        while True:
+            page = communications_page(session, world.tenant, record, query=query, page_size=1, after=after)
+            found.append(([(t.subject, [m.subject for m in t.messages]) for t in page.threads], page.messages,
+                          page.pages))
+            if page.older is None:
+                return found
+            after = page.older
+
+
+def test_a_contacts_tab_finds_the_same_mail_whether_the_index_lists_a_term_or_each_mail_is_tested(
+        world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL looks a term few e-mails hold up in the index, and tests each e-mail for a common one: the same
+    threads, messages, counts and pages either way, for words found among the people, in the text, or both."""
+    _log(world, settings, "Engagement letter", "The retainer is attached.\n", to="Carol Client <carol@clientco.com>")
+    _log(world, settings, "Lunch", "Carol, see you on Friday.\n", to="Carol Client <carol@clientco.com>")
+    _log(world, settings, "Board minutes", "Carol Client will attend.\n")  # to Hank: not on Carol's tab
+    queries = ["carol", "retainer", "carol retainer", "friday carol@clientco.com", "attend", "invoice"]
+    tabs = [(who, q) for who in ("carol@clientco.com", None) for q in queries]
+    monkeypatch.setattr(search, "FEW_IN_MAIL", -1)  # every term tested on each e-mail
+    tested = {tab: _pages(world, *tab) for tab in tabs}
+    monkeypatch.setattr(search, "FEW_IN_MAIL", 10**9)  # every term listed by the index
+    assert {tab: _pages(world, *tab) for tab in tabs} == tested
+    assert tested[("carol@clientco.com", "carol")] == [([("Lunch", ["Lunch"])], 2, 2),
+                                                      ([("Engagement letter", ["Engagement letter"])], 2, 2)]
+    assert [thread for page in tested[(None, "carol")] for thread, _ in page[0]] == [
+        "Board minutes", "Lunch", "Engagement letter"]  # in the text of one, among the people of the others
+    assert tested[(None, "carol retainer")] == [([("Engagement letter", ["Engagement letter"])], 1, 1)]
+    assert tested[("carol@clientco.com", "attend")] == [([], 0, 1)]
