@@ -37,8 +37,10 @@ REDACTED = "redacted"  # an entry vouching for entries rewritten by an erasure (
 
 
 class AuditEntry(SQLModel, table=True):
-    # The audit page and API filter a company's entries by action, newest first (`views.audit`).
-    __table_args__ = (Index("ix_auditentry_tenant_action_id", "tenant_id", "action", "id"),)
+    # The audit page and API filter a company's entries by action, newest first (`views.audit`); sealing reads the
+    # end of a company's chain and its entries not chained yet (`seal`).
+    __table_args__ = (Index("ix_auditentry_tenant_action_id", "tenant_id", "action", "id"),
+                      Index("ix_auditentry_tenant_seq", "tenant_id", "seq"))
 
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int | None = Field(default=None, foreign_key="tenant.id", index=True)
