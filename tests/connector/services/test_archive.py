@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
@@ -202,3 +203,20 @@ def test_summary_counts_by_outcome() -> None:
     summary = Summary()
     summary.tally.update({"logged/addressed": 2, "logged/thread": 1, "refused/unknown_address": 4})
     assert (summary.count("logged"), summary.count("refused"), summary.count("unassigned")) == (3, 4, 0)
+
+
+def test_a_long_import_keeps_postgresqls_table_statistics_current(world: World, settings: Settings, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where autovacuum is off or behind, PostgreSQL would plan every batch's look-ups for the near-empty tables
+    the import started with (a look-up by Message-ID then reads every e-mail): the import refreshes them."""
+    if world.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite plans these look-ups from its indexes alone")
+    monkeypatch.setattr("connector.services.archive.ANALYZE_AFTER", 5)
+    raws = [mail(ALICE, ["carol@clientco.com"], bcc=[MATTER], subject=f"Item {n}", message_id=f"<s{n}@acme-law.com>")
+            for n in range(12)]
+    (tmp_path / "long.mbox").write_bytes(mbox(raws))
+    summary = import_archive(world.engine, settings, "acme", [tmp_path / "long.mbox"], batch=3)
+    assert summary.tally == {"logged/addressed": 12}
+    with world.engine.connect() as connection:
+        planned = connection.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'activity'::regclass"))
+        assert planned.scalar_one() == 12  # the planner knows the twelve e-mails the last batch left
