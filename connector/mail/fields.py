@@ -99,10 +99,10 @@ class Headers(list[tuple[str, str, str]]):
     """(name, decoded value, raw unfolded value) of every header, in order; a name's fields found without a scan
     (a message's fields are looked up a dozen times, each scan lower-casing every name)."""
 
-    def __init__(self, fields: list[tuple[str, str, str]]) -> None:
-        super().__init__(fields)
+    def __init__(self, items: list[tuple[str, str, str]]) -> None:
+        super().__init__(items)
         self.named: dict[str, list[tuple[str, str, str]]] = {}
-        for found in fields:
+        for found in items:
             self.named.setdefault(found[0].lower(), []).append(found)
 
 
