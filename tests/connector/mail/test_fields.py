@@ -34,7 +34,8 @@ def _standard(name: str, value: str) -> str | None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(["Message-ID", "MIME-Version"]), st.one_of(
-    _TEXT, st.builds("<{}@{}>".format, _TEXT, _TEXT), st.builds("{}.{}".format, st.integers(0, 12), st.integers(0, 12))))
+    _TEXT, st.builds("<{}@{}>".format, _TEXT, _TEXT),
+    st.builds("{}.{}".format, st.integers(0, 12), st.integers(0, 12))))
 @example("Message-ID", "<CAF=abc+d.e@mail.gmail.com>")
 @example("Message-ID", "<a..b@c>")
 @example("Message-ID", "<.a@b>")
