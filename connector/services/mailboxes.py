@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, col, select
 
 from connector.crypto import TokenCipher
@@ -24,7 +25,12 @@ def connect(session: Session, user: User, provider: str, credentials: str, ciphe
             address: str | None = None, provider_user_id: str = "", app_only: bool = False) -> Mailbox:
     """Create or refresh the user's mailbox for ``provider``; a reconnect clears needs-reconnect."""
     address = (address or user.email).lower()
-    mailbox = session.exec(select(Mailbox).where(Mailbox.provider == provider, Mailbox.address == address)).first()
+    # A worker may be recording the old grant's failure at this moment (needs_reconnect). The row is locked as it
+    # is read (PostgreSQL), and every column of the move is written even where it equals what was read: an UPDATE
+    # of the changed columns only would leave that failure standing beside the new grant (SQLite, which locks no
+    # row, then writes the reconnect over it).
+    mailbox = session.exec(select(Mailbox).where(Mailbox.provider == provider, Mailbox.address == address)
+                           .with_for_update()).first()
     if mailbox is None:
         mailbox = Mailbox(tenant_id=user.tenant_id, user_id=user.id, provider=provider, address=address)
     mailbox.credentials = cipher.encrypt(credentials) if credentials else ""
@@ -32,7 +38,11 @@ def connect(session: Session, user: User, provider: str, credentials: str, ciphe
     mailbox.app_only = app_only
     now = utcnow()
     event = Event.CONNECTED if mailbox.id is None else Event.RECONNECTED
-    transition(mailbox, event, now).apply_to(mailbox)
+    moved = transition(mailbox, event, now)
+    moved.apply_to(mailbox)
+    if mailbox.id is not None:
+        for name in moved.values:
+            flag_modified(mailbox, name)
     if enablement_problem(user, SqlRepository(session)) is not None:
         transition(mailbox, Event.CAPTURE_OFF, now).apply_to(mailbox)
     session.add(mailbox)
