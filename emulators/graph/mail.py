@@ -160,7 +160,7 @@ class MailApi:
         select = parse_select(req.query.get("$select"))
         expand = parse_expand(req.query.get("$expand"))
         alternatives = parse_filter_any(req.query.get("$filter"))
-        newest_first = parse_orderby(req.query.get("$orderby"))
+        newest_first = parse_orderby(req.query.get("$orderby"), alternatives)
         top = parse_int(req.query.get("$top"), 10, "$top")
         skip = parse_int(req.query.get("$skip"), 0, "$skip", 10**9)
         found = [m for m in self.world.mailbox_messages(call.user.id, folder_id)

@@ -176,11 +176,18 @@ def matches(clauses: list[Clause], values: dict[str, Any]) -> bool:
     return True
 
 
-def parse_orderby(value: str | None) -> bool:
-    """True for newest first (the default and ``receivedDateTime desc``)."""
+def parse_orderby(value: str | None, alternatives: list[list[Clause]] | None = None) -> bool:
+    """True for newest first (the default and ``receivedDateTime desc``).
+
+    Beside ``$filter``, Graph requires the ordered property to be filtered on, and before any other property
+    (learn.microsoft.com/graph/api/user-list-messages, "Using filter and orderby in the same query"); else a 400
+    ``InefficientFilter``, "The restriction or sort order is too complex for this operation."
+    """
     if not value:
         return True
     field, _, direction = value.strip().partition(" ")
     if field.lower() not in _DATE_FIELDS:
         raise QueryError("BadRequest", f"The $orderby expression '{value}' is not supported.")
+    if alternatives and any(not clauses or clauses[0].field != field.lower() for clauses in alternatives):
+        raise QueryError("InefficientFilter", "The restriction or sort order is too complex for this operation.")
     return direction.strip().lower() != "asc"

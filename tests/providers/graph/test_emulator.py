@@ -604,6 +604,21 @@ def test_message_list_supports_select_top_filter_and_paging(seeded: Seeded) -> N
     assert error.response_status_code == 400
 
 
+def test_ordering_by_a_property_the_filter_does_not_lead_with_is_refused_as_inefficient(seeded: Seeded) -> None:
+    """Graph: a property in $orderby must be in $filter, before any other (user-list-messages, "Using filter and
+    orderby in the same query"); the newest mail since a time, newest first, is a query it answers."""
+    seeded.emulator.send("client@example.org", external("Newest", "alice@contoso.com"))
+    token = sign_in(seeded, seeded.alice)["access_token"]
+    with httpx.Client(trust_env=False, headers={"Authorization": f"Bearer {token}"},
+                      base_url=seeded.urls.graph_url) as client:
+        refused = client.get("/me/messages", params={"$filter": "isRead eq false",
+                                                     "$orderby": "receivedDateTime desc"})
+        answered = client.get("/me/messages", params={"$filter": "receivedDateTime ge 2000-01-01T00:00:00Z",
+                                                      "$orderby": "receivedDateTime desc"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "InefficientFilter"
+    assert answered.status_code == 200 and [m["subject"] for m in answered.json()["value"]] == ["Newest"]
+
+
 # --- shapes against the public documentation ------------------------------------------------------------
 def test_responses_have_the_documented_keys_and_types(seeded: Seeded) -> None:
     raw = (b"From: Adele Vance <adelev@contoso.com>\r\nTo: Alice Adams <alice@contoso.com>\r\n"
