@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from weakref import WeakKeyDictionary
 
 import psycopg
 import pytest
@@ -15,6 +16,7 @@ from sqlmodel import Session, SQLModel
 
 import connector.models  # noqa: F401
 from bench.common import PG_ADMIN, postgres_database
+from connector import planner_statistics
 from connector.config import Settings, load_settings
 from connector.db import make_engine, transaction, upgrade
 from connector.models import Record, Tenant, User
@@ -74,6 +76,18 @@ def engine(request: pytest.FixtureRequest, _engines: dict[str, Engine],
     found = _engines[backend]
     _empty(found)
     return found
+
+
+@pytest.fixture
+def refresh_planner_after(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """PostgreSQL's planner statistics refreshed after ``n`` e-mails filed, counted from zero in a database whose
+    statistics know it is empty (the engine outlives the test, and so would the count)."""
+    def refresh_after(count: int) -> None:
+        monkeypatch.setattr(planner_statistics, "FIRST_AFTER", count)
+        monkeypatch.setattr(planner_statistics, "_growth", WeakKeyDictionary())
+        with engine.begin() as connection:
+            connection.execute(text(f"ANALYZE {', '.join(planner_statistics.GROWN)}"))
+    return refresh_after
 
 
 def _empty(engine: Engine) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, insert, text, update
 from sqlmodel import Session, SQLModel, col, select
 
 from connector.config import Settings
@@ -56,6 +56,7 @@ from connector.storage.ports import BlobKey
 
 _NOT_FOLLOWED = {"customer"}  # derived per message (F11), never inherited by the thread
 # Queued rows are inserted after the new threads and activities they refer to; ids of the others exist already.
+_DRAW_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)")
 _QUEUED: tuple[type[SQLModel], ...] = (ThreadKey, ThreadTarget, ActivityLink, Participant, ActivitySource,
                                        Attachment, RawMessage, AuditEntry, EventOutbox)
 # The natural key of each child row under its activity, as the unique constraints define them.
@@ -105,6 +106,7 @@ class Writer:
         self.provisional = itertools.count(-1, -1)
         self.new: dict[type[SQLModel], list[dict[str, Any]]] = {Thread: [], Activity: []}  # with provisional ids
         self.real: dict[int, int] = {}  # provisional id → id, once inserted
+        self.activities_added = 0
         self.outbox = OutboxRows(self.connection)  # events for the host system, in this same transaction
         # Activities a later copy showed to be the firm's own mail (its owner's Sent Items copy of a Send As mail
         # read after a colleague's inbox copy): "sent", whichever copy came first.
@@ -127,6 +129,7 @@ class Writer:
         """Insert the new threads and activities, store the content, then insert the queued rows: one multi-row
         INSERT per table."""
         self.outbox.describe_records(self.queued[EventOutbox])
+        self.activities_added += len(self.new[Activity])
         for model, rows in self.new.items():
             self._insert(model, rows)
         if self.blobs:
@@ -150,13 +153,23 @@ class Writer:
             self._renumber(row)
         for part in chunks(rows):
             if model in self.new:
-                table = _table(model)
-                ids = self.connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                                              [{k: v for k, v in row.items() if k != "id"} for row in part])
-                self.real.update(zip((row["id"] for row in part), ids.scalars(), strict=True))
+                self._insert_new(_table(model), part)
             else:
                 self.connection.execute(insert(_table(model)), list(part))
         rows.clear()
+
+    def _insert_new(self, table: Table, part: Sequence[dict[str, Any]]) -> None:
+        """Rows under provisional ids, inserted under real ones. PostgreSQL draws the ids from the table's sequence
+        first, so the rows go as one prepared INSERT that psycopg pipelines, row after row: one INSERT … RETURNING
+        for the whole batch would be a text growing with it, parsed anew by psycopg and the server every time."""
+        values = [{k: v for k, v in row.items() if k != "id"} for row in part]
+        if self.connection.dialect.name == "postgresql":
+            ids = sorted(self.connection.execute(_DRAW_IDS, {"table": table.name, "count": len(part)}).scalars())
+            self.connection.execute(insert(table), [row | {"id": id_} for row, id_ in zip(values, ids, strict=True)])
+        else:
+            ids = list(self.connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                               values).scalars())
+        self.real.update(zip((row["id"] for row in part), ids, strict=True))
 
     def resolved(self, applied: Applied) -> Applied:
         """``applied`` with its activity's real id (after `flush`)."""

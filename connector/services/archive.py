@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
@@ -35,13 +34,6 @@ from connector.services.archive_sources import Source as ArchiveSource
 from connector.services.capture import capture_batch, retrying
 
 BATCH = 200  # messages per transaction: large enough to amortize the look-ups, small enough to lose little
-# PostgreSQL plans from table statistics that autovacuum refreshes a minute or more behind a bulk load, or never
-# where it is off: planned on a near-empty table, the batch's look-up by Message-ID read every e-mail of the
-# company (49 ms a batch at 13,000 e-mails, growing with each). So the import refreshes them as autovacuum would
-# (once early, then whenever the e-mails grew by half), on the tables it grows.
-ANALYZE_AFTER = 2_000  # messages
-_GROWN = ("activity", "participant", "thread", "threadkey", "threadtarget", "activitylink", "activitysource",
-          "rawmessage", "attachment", "blob", "auditentry", "record")
 KEEP_DETAILS = 1_000  # unreadable messages named in the summary (all are counted)
 Clock = Callable[[], datetime]
 
@@ -98,7 +90,6 @@ def import_archive(engine: Engine, settings: Settings, tenant: str, paths: Seque
         else:
             _unreadable(summary, str(entry[0]), entry[1], count="unreadable/no_such_path")
     checkpoints = _checkpoints(engine, job, found, again)
-    statistics = _Statistics(engine)
     shown = progress or _Silent()
     shown.start(sum(s.size for s in found), sum(_done_bytes(s, checkpoints.get(str(s.path))) for s in found))
     for source in found:
@@ -109,7 +100,7 @@ def import_archive(engine: Engine, settings: Settings, tenant: str, paths: Seque
             continue
         if mark is not None and mark.position:
             summary.resumed.append(str(source.path))
-        _import_source(engine, job, source, mark.position if mark else "", summary, shown, batch, statistics)
+        _import_source(engine, job, source, mark.position if mark else "", summary, shown, batch)
     return summary
 
 
@@ -137,7 +128,7 @@ def _checkpoints(engine: Engine, job: Job, found: list[ArchiveSource], again: bo
 
 
 def _import_source(engine: Engine, job: Job, source: ArchiveSource, position: str, summary: Summary,
-                   progress: Progress, batch: int, statistics: _Statistics) -> None:
+                   progress: Progress, batch: int) -> None:
     try:
         for items in _batches(read(source, position), batch):
             parsed = [(item, *_envelope(item, job)) for item in items]
@@ -146,7 +137,6 @@ def _import_source(engine: Engine, job: Job, source: ArchiveSource, position: st
                     _unreadable(summary, item.label, problem)
             retrying(lambda: _file_batch(engine, job, source, parsed, summary))  # noqa: B023 (called at once)
             summary.messages += len(items)
-            statistics.grew(len(items))
             progress.advance(len(items), sum(item.size for item in items))
     except (InputError, OSError) as exc:  # the source itself went unreadable: report it and go on
         _unreadable(summary, str(source.path), str(exc), count="unreadable/unreadable_source")
@@ -171,27 +161,6 @@ def _file_batch(engine: Engine, job: Job, source: ArchiveSource,
         mark.updated_at = utcnow()
         session.add(mark)
     summary.tally.update(tally)  # after the commit: a retried batch is counted once
-
-
-class _Statistics:
-    """PostgreSQL's planner statistics of the tables an import grows, refreshed as autovacuum would refresh them."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.since = 0  # messages filed since the last refresh
-        self.due = ANALYZE_AFTER
-
-    def grew(self, messages: int) -> None:
-        if self.engine.dialect.name != "postgresql":
-            return  # SQLite plans these look-ups from the indexes alone
-        self.since += messages
-        if self.since < self.due:
-            return
-        with self.engine.begin() as connection:  # reads a sample of each table; blocks no reader or writer
-            connection.execute(text(f"ANALYZE {', '.join(_GROWN)}"))
-            estimate = connection.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'activity'::regclass"))
-            activities = max(int(estimate.scalar_one()), 0)
-        self.since, self.due = 0, max(ANALYZE_AFTER, activities // 2)
 
 
 def _checkpoint(session: Session, job: Job, source: ArchiveSource) -> ImportCheckpoint:

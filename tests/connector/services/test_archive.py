@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -205,13 +206,13 @@ def test_summary_counts_by_outcome() -> None:
     assert (summary.count("logged"), summary.count("refused"), summary.count("unassigned")) == (3, 4, 0)
 
 
-def test_a_long_import_keeps_postgresqls_table_statistics_current(world: World, settings: Settings, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_long_import_keeps_postgresqls_table_statistics_current(
+        world: World, settings: Settings, tmp_path: Path, refresh_planner_after: Callable[[int], None]) -> None:
     """Where autovacuum is off or behind, PostgreSQL would plan every batch's look-ups for the near-empty tables
     the import started with (a look-up by Message-ID then reads every e-mail): the import refreshes them."""
     if world.engine.dialect.name != "postgresql":
         pytest.skip("SQLite plans these look-ups from its indexes alone")
-    monkeypatch.setattr("connector.services.archive.ANALYZE_AFTER", 5)
+    refresh_planner_after(5)
     raws = [mail(ALICE, ["carol@clientco.com"], bcc=[MATTER], subject=f"Item {n}", message_id=f"<s{n}@acme-law.com>")
             for n in range(12)]
     (tmp_path / "long.mbox").write_bytes(mbox(raws))
