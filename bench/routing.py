@@ -158,16 +158,22 @@ VARIANTS: dict[str, Callable[[Engine, Settings, Sequence[Envelope], float], Coun
 
 
 def measure(backend: str, variant: str, items: Sequence[Envelope], contacts: int, matters: int,
-            budget: float = 0, activities: int = 0, mix: str = "") -> dict[str, Any]:
-    """Route ``items`` (stopping after ``budget`` seconds when it is set) on a fresh database."""
+            budget: float = 0, activities: int = 0, mix: str = "",
+            again: Sequence[Envelope] = ()) -> dict[str, Any]:
+    """Route ``items`` (stopping after ``budget`` seconds when it is set) on a fresh database; then, when given,
+    ``again`` (other mail) on the same one, keeping the run with more messages per CPU-second: a run of a second
+    or two is otherwise as likely to measure a pause of the machine as the database's size."""
     with database(backend, "routing") as url:
         engine, settings = prepared(url, contacts, matters, activities)
         try:
-            started_cpu, started = time.process_time(), time.perf_counter()
-            outcomes = VARIANTS[variant](engine, settings, items, started + budget if budget else float("inf"))
-            seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+            runs = []
+            for workload in (items, again) if again else (items,):
+                started_cpu, started = time.process_time(), time.perf_counter()
+                outcomes = VARIANTS[variant](engine, settings, workload, started + budget if budget else float("inf"))
+                runs.append((time.perf_counter() - started, time.process_time() - started_cpu, outcomes))
         finally:
             engine.dispose()
+    seconds, cpu, outcomes = max(runs, key=lambda run: sum(run[2].values()) / run[1])
     done = sum(outcomes.values())
     return {"backend": backend, "variant": variant, "mix": mix, "messages": done, "workload": len(items),
             "contacts": contacts, "activities_before": activities, "matters": matters,
@@ -384,19 +390,20 @@ def throughput(backends: list[str], messages: int, contacts: int, matters: int, 
 
 
 def scaling(backends: list[str], messages: int, matters: int, activities: list[int]) -> list[dict[str, Any]]:
-    """The batch path with 1k→100k contacts, then with 0→``activities`` activities logged before."""
+    """The batch path with 1k→100k contacts, then with 0→``activities`` activities logged before; each the better
+    of two runs of different mail on the same database."""
     rows: list[dict[str, Any]] = []
     for backend in backends:
         for contacts, before in [(1_000, 0), (10_000, 0), (100_000, 0)] + [(10_000, n) for n in activities if n]:
-            scaled = envelopes(messages, contacts, matters, seed_value=9)
+            scaled, other = (envelopes(messages, contacts, matters, seed_value=n) for n in (9, 10))
             started = time.perf_counter()
-            row = measure(backend, BATCHED, scaled, contacts, matters, activities=before)
+            row = measure(backend, BATCHED, scaled, contacts, matters, activities=before, again=other)
             row["setup_and_run_seconds"] = round(time.perf_counter() - started, 1)
             print(row)
             rows.append(row)
     table(["backend", "contacts", "activities before", "messages", "msg/s", "msg/CPU-s"],
           [[r["backend"], r["contacts"], r["activities_before"], r["messages"], r["per_second"], r["per_cpu_second"]]
-           for r in rows], f"\nScaling ({BATCHED})")
+           for r in rows], f"\nScaling ({BATCHED}, the better of two runs of other mail on each database)")
     return rows
 
 
