@@ -126,8 +126,8 @@ class Writer:
         return self._log(decision)
 
     def flush(self) -> None:
-        """Insert the new threads and activities, store the content, then insert the queued rows: one multi-row
-        INSERT per table."""
+        """Insert the new threads and activities, store the content, then insert the queued rows: one INSERT per
+        table, of all its rows."""
         self.outbox.describe_records(self.queued[EventOutbox])
         self.activities_added += len(self.new[Activity])
         for model, rows in self.new.items():
@@ -162,13 +162,12 @@ class Writer:
         """Rows under provisional ids, inserted under real ones. PostgreSQL draws the ids from the table's sequence
         first, so the rows go as one prepared INSERT that psycopg pipelines, row after row: one INSERT … RETURNING
         for the whole batch would be a text growing with it, parsed anew by psycopg and the server every time."""
-        values = [{k: v for k, v in row.items() if k != "id"} for row in part]
         if self.connection.dialect.name == "postgresql":
             ids = sorted(self.connection.execute(_DRAW_IDS, {"table": table.name, "count": len(part)}).scalars())
-            self.connection.execute(insert(table), [row | {"id": id_} for row, id_ in zip(values, ids, strict=True)])
+            self.connection.execute(insert(table), [row | {"id": id_} for row, id_ in zip(part, ids, strict=True)])
         else:
             ids = list(self.connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                                               values).scalars())
+                                               [{k: v for k, v in row.items() if k != "id"} for row in part]).scalars())
         self.real.update(zip((row["id"] for row in part), ids, strict=True))
 
     def resolved(self, applied: Applied) -> Applied:
