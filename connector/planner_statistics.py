@@ -17,7 +17,7 @@ import threading
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -51,6 +51,12 @@ def grew(session: Session, activities: int) -> None:
     event.listen(session, "after_commit", lambda _session: refresh(engine), once=True)
 
 
+def planned_rows(connection: Connection, table: str) -> float:
+    """The rows PostgreSQL's planner believes ``table`` holds (-1: never analyzed)."""
+    return float(connection.execute(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                                    {"t": table}).scalar_one())
+
+
 def refresh(engine: Engine) -> None:
     """Best effort: the mail is committed already, so a failure here is logged, never raised into the commit."""
     try:
@@ -58,8 +64,7 @@ def refresh(engine: Engine) -> None:
             # SKIP_LOCKED: a table a VACUUM (autovacuum's too) or another writer's ANALYZE holds is left to it,
             # rather than holding up this thread after its commit
             connection.execute(text(f"ANALYZE (SKIP_LOCKED) {', '.join(GROWN)}"))
-            estimate = connection.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'activity'::regclass"))
-            activities = max(int(estimate.scalar_one()), 0)
+            activities = max(int(planned_rows(connection, "activity")), 0)
     except SQLAlchemyError as exc:
         log.warning("planner statistics not refreshed (tried again after the next %d e-mails): %s", FIRST_AFTER, exc)
         activities = 0

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Table, insert, text, update
 from sqlmodel import Session, SQLModel, col, select
 
+from connector import planner_statistics
 from connector.config import Settings
 from connector.db import utcnow
 from connector.events.outbox import EventType, OutboxRows
@@ -106,7 +107,6 @@ class Writer:
         self.provisional = itertools.count(-1, -1)
         self.new: dict[type[SQLModel], list[dict[str, Any]]] = {Thread: [], Activity: []}  # with provisional ids
         self.real: dict[int, int] = {}  # provisional id → id, once inserted
-        self.activities_added = 0
         self.outbox = OutboxRows(self.connection)  # events for the host system, in this same transaction
         # Activities a later copy showed to be the firm's own mail (its owner's Sent Items copy of a Send As mail
         # read after a colleague's inbox copy): "sent", whichever copy came first.
@@ -129,7 +129,7 @@ class Writer:
         """Insert the new threads and activities, store the content, then insert the queued rows: one INSERT per
         table, of all its rows."""
         self.outbox.describe_records(self.queued[EventOutbox])
-        self.activities_added += len(self.new[Activity])
+        planner_statistics.grew(self.session, len(self.new[Activity]))  # refreshed after the commit, when due
         for model, rows in self.new.items():
             self._insert(model, rows)
         if self.blobs:

@@ -32,7 +32,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-from connector import planner_statistics
 from connector.config import Settings
 from connector.db import transaction
 from connector.dropbox import notices
@@ -94,7 +93,6 @@ def capture_batch(session: Session, settings: Settings, clock: Clock, envelopes:
     results = reoffering(items, lambda envelope: writer.apply(
         _told(session, settings, _within(router.route(envelope), tenant_id))))
     writer.flush()
-    planner_statistics.grew(session, writer.activities_added)
     repo.publish()  # what the batch read of the directory, for the process's next transactions
     return [(envelope, writer.resolved(applied)) for envelope, applied in results]
 

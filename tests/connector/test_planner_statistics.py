@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from connector.config import Settings
+from connector.planner_statistics import planned_rows
 from connector.services.capture import Capture
 from tests.conftest import World
 from tests.mailbuilder import mail, to_dropbox
@@ -19,7 +20,7 @@ MATTER = "acme+10802@bcc.example.com"
 
 def _planned_activities(world: World) -> float:
     with world.engine.connect() as connection:
-        return connection.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'activity'::regclass")).scalar_one()
+        return planned_rows(connection, "activity")
 
 
 def test_the_planner_learns_of_the_mail_filed_once_it_grew_enough(
